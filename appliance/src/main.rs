@@ -1,0 +1,61 @@
+//! `taskstream`: the self-hosted task manager in one binary.
+#![forbid(unsafe_code)]
+
+mod bench;
+mod config;
+mod data_dir;
+mod serve;
+mod token;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Self-hosted task manager with an AI assistant and an event stream, in one binary.
+///
+/// Configuration precedence: flags, then TASKSTREAM_* environment variables, then
+/// taskstream.toml, then defaults.
+#[derive(Debug, Parser)]
+#[command(name = "taskstream", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server on embedded defaults: REST API, docs and metrics over HTTP, SQLite store.
+    Serve(config::ServeArgs),
+    /// Print an API token (HS256 JWT) for a user, signed with this instance's secret.
+    Token(token::TokenArgs),
+    /// Load-test a taskstream server and print throughput, latency and memory figures.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Token(args) => token::run(args),
+            Command::Bench(args) => bench::run(args).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The `TaskStore` conformance suite, written once and run by every adapter, so PostgreSQL
+//! behaves exactly like SQLite. Each check panics with a message naming what broke.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::error::EngineError;
+use crate::ports::TaskStore;
+use crate::task::input::{parse_new_task, parse_task_patch};
+use crate::task::{
+    Priority, SortField, SortOrder, StatusFilter, Task, TaskOp, TaskQuery, TaskStatus, ops,
+};
+use crate::time::{now, parse_datetime};
+
+fn at(text: &str) -> DateTime<Utc> {
+    parse_datetime(text).expect("test date")
+}
+
+/// A user id unique to one run of the suite, so checks never see each other's rows.
+fn fresh_user(label: &str) -> String {
+    format!("{label}-{}", uuid::Uuid::new_v4())
+}
+
+async fn create<S: TaskStore + ?Sized>(store: &S, user: &str, body: serde_json::Value) -> Task {
+    let draft = parse_new_task(&body).expect("valid test body");
+    let (task, events) = ops::create(user, draft, now()).expect("valid draft");
+    store.insert(task, events).await.expect("insert")
+}
+
+async fn titles<S: TaskStore + ?Sized>(store: &S, user: &str, query: TaskQuery) -> Vec<String> {
+    store
+        .list(user, &query)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.title)
+        .collect()
+}
+
+/// Runs every check against `store`.
+pub async fn task_store_suite<S: TaskStore + ?Sized>(store: &S) {
+    round_trips_every_field(store).await;
+    lists_only_the_owners_tasks_with_filters(store).await;
+    sorts_as_the_contract_says(store).await;
+    updates_and_rejects_foreign_users(store).await;
+    completes_once_with_one_next_occurrence(store).await;
+    deleting_a_parent_keeps_the_child(store).await;
+    writes_events_with_each_change(store).await;
+    concurrent_writes_all_land(store).await;
+    store.ping().await.expect("ping");
+}
+
+pub async fn round_trips_every_field<S: TaskStore + ?Sized>(store: &S) {
+    let user = fresh_user("roundtrip");
+    let task = create(store, &user, json!({
+        "title": "Pay rent", "description": "flat 3", "status": "in_progress", "priority": "high",
+        "due_date": "2026-01-31T09:00:00.123456Z", "tags": ["home", "money"], "reminder_offset_minutes": 90,
+        "is_recurring": true, "recurrence_rule": "RRULE:FREQ=MONTHLY;BYMONTHDAY=-1", "recurrence_from": "completion"
+    })).await;
+    let loaded = store.get(task.id).await.expect("get").expect("present");
+    assert_eq!(loaded, task, "a stored task reads back unchanged");
+    assert!(
+        store
+            .get(uuid::Uuid::new_v4())
+            .await
+            .expect("get")
+            .is_none(),
+        "unknown ids are absent"
+    );
+}
+
+pub async fn lists_only_the_owners_tasks_with_filters<S: TaskStore + ?Sized>(store: &S) {
+    let alice = fresh_user("alice");
+    let bob = fresh_user("bob");
+    create(
+        store,
+        &alice,
+        json!({"title": "Buy 100% milk", "tags": ["shop", "home"], "priority": "low"}),
+    )
+    .await;
+    create(store, &alice, json!({"title": "File taxes", "description": "form_b", "due_date": "2026-04-01T00:00:00Z", "status": "completed"})).await;
+    create(store, &alice, json!({"title": "Water plants", "is_recurring": true, "recurrence_rule": "DAILY", "tags": ["home"]})).await;
+    create(store, &bob, json!({"title": "Bob's milk"})).await;
+
+    let list = |query: TaskQuery| titles(store, &alice, query);
+
+    let all = list(TaskQuery::default()).await;
+    assert_eq!(all.len(), 3, "only the owner's tasks are listed: {all:?}");
+    assert_eq!(
+        list(TaskQuery {
+            search: Some("MILK".to_lowercase()),
+            ..TaskQuery::default()
+        })
+        .await,
+        ["Buy 100% milk"]
+    );
+    assert_eq!(
+        list(TaskQuery {
+            search: Some("0% m".into()),
+            ..TaskQuery::default()
+        })
+        .await,
+        ["Buy 100% milk"],
+        "% is literal"
+    );
+    assert_eq!(
+        list(TaskQuery {
+            search: Some("y_1".into()),
+            ..TaskQuery::default()
+        })
+        .await,
+        Vec::<String>::new(),
+        "_ is literal"
+    );
+    assert_eq!(
+        list(TaskQuery {
+            search: Some("form_b".into()),
+            ..TaskQuery::default()
+        })
+        .await,
+        ["File taxes"],
+        "description is searched"
+    );
+    assert_eq!(
+        list(TaskQuery {
+            status: StatusFilter::Active,
+            sort: SortField::Title,
+            order: SortOrder::Asc,
+            ..TaskQuery::default()
+        })
+        .await,
+        ["Buy 100% milk", "Water plants"]
+    );
+    assert_eq!(
+        list(TaskQuery {
+            status: StatusFilter::Only(TaskStatus::Completed),
+            ..TaskQuery::default()
+        })
+        .await,
+        ["File taxes"]
+    );
+    assert_eq!(
+        list(TaskQuery {
+            priority: Some(Priority::Low),
+            ..TaskQuery::default()
+        })
+        .await,
+        ["Buy 100% milk"]
+    );
+    assert_eq!(
+        list(TaskQuery {
+            tags: vec!["home".into(), "shop".into()],
+            ..TaskQuery::default()
+        })
+        .await,
+        ["Buy 100% milk"],
+        "tags are ANDed"
+    );
+    assert_eq!(
+        list(TaskQuery {
+            has_due_date: Some(true),
+            ..TaskQuery::default()
+        })
+        .await,
+        ["File taxes"]
+    );
+    assert_eq!(
+        list(TaskQuery {
+            is_recurring: Some(true),
+            ..TaskQuery::default()
+        })
+        .await,
+        ["Water plants"]
+    );
+    assert_eq!(
+        list(TaskQuery {
+            sort: SortField::Title,
+            order: SortOrder::Asc,
+            limit: Some(1),
+            offset: 1,
+            ..TaskQuery::default()
+        })
+        .await,
+        ["File taxes"]
+    );
+}
+
+pub async fn sorts_as_the_contract_says<S: TaskStore + ?Sized>(store: &S) {
+    let user = fresh_user("sorter");
+    create(
+        store,
+        &user,
+        json!({"title": "b-late", "due_date": "2026-05-01T00:00:00Z", "priority": "low"}),
+    )
+    .await;
+    create(store, &user, json!({"title": "A-none", "priority": "high"})).await;
+    create(
+        store,
+        &user,
+        json!({"title": "c-early", "due_date": "2026-01-01T00:00:00Z"}),
+    )
+    .await;
+    let titles = |query: TaskQuery| titles(store, &user, query);
+    assert_eq!(
+        titles(TaskQuery::default()).await,
+        ["c-early", "A-none", "b-late"],
+        "newest first by default"
+    );
+    assert_eq!(
+        titles(TaskQuery {
+            sort: SortField::DueDate,
+            order: SortOrder::Asc,
+            ..TaskQuery::default()
+        })
+        .await,
+        ["c-early", "b-late", "A-none"]
+    );
+    assert_eq!(
+        titles(TaskQuery {
+            sort: SortField::DueDate,
+            order: SortOrder::Desc,
+            ..TaskQuery::default()
+        })
+        .await,
+        ["b-late", "c-early", "A-none"],
+        "no due date sorts last both ways"
+    );
+    assert_eq!(
+        titles(TaskQuery {
+            sort: SortField::Priority,
+            order: SortOrder::Desc,
+            ..TaskQuery::default()
+        })
+        .await,
+        ["A-none", "c-early", "b-late"]
+    );
+    assert_eq!(
+        titles(TaskQuery {
+            sort: SortField::Title,
+            order: SortOrder::Asc,
+            ..TaskQuery::default()
+        })
+        .await,
+        ["A-none", "b-late", "c-early"],
+        "title sort ignores case"
+    );
+}
+
+pub async fn updates_and_rejects_foreign_users<S: TaskStore + ?Sized>(store: &S) {
+    let user = fresh_user("editor");
+    let task = create(
+        store,
+        &user,
+        json!({"title": "draft", "due_date": "2026-03-01T12:00:00Z"}),
+    )
+    .await;
+    let patch =
+        parse_task_patch(&json!({"title": "final", "reminder_offset_minutes": 15})).expect("valid");
+    let change = store
+        .modify(task.id, &user, TaskOp::Update(patch), now())
+        .await
+        .expect("update");
+    assert_eq!(change.task.title, "final");
+    assert_eq!(change.task.remind_at, Some(at("2026-03-01T11:45:00Z")));
+    assert_eq!(
+        store.get(task.id).await.expect("get"),
+        Some(change.task.clone()),
+        "the update is persisted"
+    );
+
+    let foreign = store
+        .modify(task.id, "someone-else", TaskOp::Delete, now())
+        .await;
+    assert!(
+        matches!(foreign, Err(EngineError::Forbidden)),
+        "foreign users are refused: {foreign:?}"
+    );
+    let missing = store
+        .modify(uuid::Uuid::new_v4(), &user, TaskOp::Complete, now())
+        .await;
+    assert!(
+        matches!(missing, Err(EngineError::NotFound)),
+        "unknown ids are not found: {missing:?}"
+    );
+
+    let bad = parse_task_patch(&json!({"due_date": null})).expect("valid");
+    let refused = store
+        .modify(task.id, &user, TaskOp::Update(bad), now())
+        .await;
+    assert!(matches!(refused, Err(EngineError::ReminderRequiresDueDate)));
+    assert_eq!(
+        store.get(task.id).await.expect("get"),
+        Some(change.task),
+        "a refused change leaves the task alone"
+    );
+}
+
+pub async fn completes_once_with_one_next_occurrence<S: TaskStore + ?Sized>(store: &S) {
+    let user = fresh_user("completer");
+    let task = create(store, &user, json!({"title": "rent", "due_date": "2026-01-31T09:00:00Z", "is_recurring": true, "recurrence_rule": "MONTHLY"})).await;
+    let first = store
+        .modify(task.id, &user, TaskOp::Complete, now())
+        .await
+        .expect("complete");
+    let next = first.next.expect("a next occurrence");
+    assert_eq!(next.due_date, Some(at("2026-02-28T09:00:00Z")));
+    assert_eq!(store.get(next.id).await.expect("get"), Some(next.clone()));
+
+    let second = store
+        .modify(task.id, &user, TaskOp::Complete, now())
+        .await
+        .expect("complete again");
+    assert!(
+        second.next.is_none() && second.events.is_empty(),
+        "a second completion changes nothing"
+    );
+    let reopen = parse_task_patch(&json!({"status": "pending"})).expect("valid");
+    store
+        .modify(task.id, &user, TaskOp::Update(reopen), now())
+        .await
+        .expect("reopen");
+    let third = store
+        .modify(task.id, &user, TaskOp::Complete, now())
+        .await
+        .expect("complete after reopening");
+    assert!(
+        third.next.is_none(),
+        "never a second next occurrence for one task"
+    );
+    let children = store
+        .list(&user, &TaskQuery::default())
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|t| t.parent_task_id == Some(task.id))
+        .count();
+    assert_eq!(children, 1);
+
+    let after = store
+        .modify(next.id, &user, TaskOp::Complete, now())
+        .await
+        .expect("complete the next");
+    assert_eq!(
+        after.next.and_then(|t| t.due_date),
+        Some(at("2026-03-31T09:00:00Z")),
+        "month ends do not drift"
+    );
+}
+
+pub async fn deleting_a_parent_keeps_the_child<S: TaskStore + ?Sized>(store: &S) {
+    let user = fresh_user("deleter");
+    let task = create(
+        store,
+        &user,
+        json!({"title": "stretch", "is_recurring": true, "recurrence_rule": "DAILY"}),
+    )
+    .await;
+    let next = store
+        .modify(task.id, &user, TaskOp::Complete, now())
+        .await
+        .expect("complete")
+        .next
+        .expect("next");
+    assert_eq!(next.due_date, None, "no due date stays no due date");
+    let deleted = store
+        .modify(task.id, &user, TaskOp::Delete, now())
+        .await
+        .expect("delete the completed parent");
+    assert!(deleted.deleted);
+    assert!(store.get(task.id).await.expect("get").is_none());
+    let orphan = store
+        .get(next.id)
+        .await
+        .expect("get")
+        .expect("child remains");
+    assert_eq!(orphan.parent_task_id, None, "parent_task_id is set to null");
+}
+
+pub async fn writes_events_with_each_change<S: TaskStore + ?Sized>(store: &S) {
+    let user = fresh_user("events");
+    let before: std::collections::HashSet<_> = store
+        .pending_events(1_000_000)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|r| r.envelope.event_id)
+        .collect();
+    let task = create(
+        store,
+        &user,
+        json!({"title": "e", "due_date": "2030-01-01T10:00:00Z", "reminder_offset_minutes": 5}),
+    )
+    .await;
+    store
+        .modify(task.id, &user, TaskOp::Delete, now())
+        .await
+        .expect("delete");
+    let mine: Vec<_> = store
+        .pending_events(1_000_000)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .filter(|r| !before.contains(&r.envelope.event_id) && r.envelope.user_id == user)
+        .collect();
+    let kinds: Vec<(&str, &str)> = mine
+        .iter()
+        .map(|r| (r.topic.as_str(), r.envelope.event_type.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("task-events", "task.created"),
+            ("task-updates", "task.sync"),
+            ("reminders", "reminder.scheduled"),
+            ("task-events", "task.deleted"),
+            ("task-updates", "task.sync"),
+        ]
+    );
+    assert!(
+        mine.windows(2).all(|pair| pair[0].seq < pair[1].seq),
+        "outbox order is commit order"
+    );
+    assert!(
+        mine.iter().all(|r| r.key == task.id.to_string()),
+        "events are keyed by task id"
+    );
+    assert_eq!(
+        mine[2].envelope.payload["remind_at"],
+        json!("2030-01-01T09:55:00Z")
+    );
+}
+
+pub async fn concurrent_writes_all_land<S: TaskStore + ?Sized>(store: &S) {
+    let user = fresh_user("burst");
+    let writes = (0..50).map(|i| create(store, &user, json!({"title": format!("task {i}")})));
+    let created = futures_util::future::join_all(writes).await;
+    let listed = store
+        .list(&user, &TaskQuery::default())
+        .await
+        .expect("list");
+    assert_eq!(
+        listed.len(),
+        created.len(),
+        "every acknowledged write is visible"
+    );
+}

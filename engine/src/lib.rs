@@ -1,0 +1,20 @@
+//! The taskstream domain and its embedded engines.
+//!
+//! Nothing in here knows about HTTP, Dapr or PostgreSQL: the web layer and the cluster adapters
+//! depend on this crate, never the other way round.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod event;
+pub mod ports;
+pub mod recurrence;
+pub mod service;
+pub mod store;
+pub mod task;
+pub mod time;
+
+#[cfg(any(test, feature = "testkit"))]
+pub mod conformance;
+
+pub use error::{EngineError, FieldError, Loc, ValidationErrors};
+pub use service::TaskService;

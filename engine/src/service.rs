@@ -1,0 +1,84 @@
+//! The one entry point for task changes, whichever door they come through (REST, chat, UI).
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::error::EngineError;
+use crate::ports::TaskStore;
+use crate::task::{NewTask, Task, TaskOp, TaskPatch, TaskQuery, ops};
+use crate::time;
+
+/// Applies the task rules and persists through the store port.
+#[derive(Clone)]
+pub struct TaskService {
+    store: Arc<dyn TaskStore>,
+}
+
+/// The result of a completion: the task and, for a recurring one, its next occurrence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub completed: Task,
+    pub next: Option<Task>,
+}
+
+impl TaskService {
+    pub fn new(store: Arc<dyn TaskStore>) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn TaskStore> {
+        &self.store
+    }
+
+    pub async fn create(&self, user_id: &str, draft: NewTask) -> Result<Task, EngineError> {
+        let (task, events) = ops::create(user_id, draft, time::now())?;
+        self.store.insert(task, events).await
+    }
+
+    /// The task if it exists and belongs to `user_id` (403 and 404 are distinct, as the
+    /// frontend contract requires).
+    pub async fn get(&self, user_id: &str, id: Uuid) -> Result<Task, EngineError> {
+        match self.store.get(id).await? {
+            None => Err(EngineError::NotFound),
+            Some(task) if task.user_id != user_id => Err(EngineError::Forbidden),
+            Some(task) => Ok(task),
+        }
+    }
+
+    pub async fn list(&self, user_id: &str, query: &TaskQuery) -> Result<Vec<Task>, EngineError> {
+        self.store.list(user_id, query).await
+    }
+
+    pub async fn update(
+        &self,
+        user_id: &str,
+        id: Uuid,
+        patch: TaskPatch,
+    ) -> Result<Task, EngineError> {
+        let change = self
+            .store
+            .modify(id, user_id, TaskOp::Update(patch), time::now())
+            .await?;
+        Ok(change.task)
+    }
+
+    pub async fn complete(&self, user_id: &str, id: Uuid) -> Result<Completion, EngineError> {
+        let change = self
+            .store
+            .modify(id, user_id, TaskOp::Complete, time::now())
+            .await?;
+        Ok(Completion {
+            completed: change.task,
+            next: change.next,
+        })
+    }
+
+    pub async fn delete(&self, user_id: &str, id: Uuid) -> Result<Task, EngineError> {
+        let change = self
+            .store
+            .modify(id, user_id, TaskOp::Delete, time::now())
+            .await?;
+        Ok(change.task)
+    }
+}

@@ -1,0 +1,55 @@
+//! Opening connections with the settings every taskstream connection needs.
+
+use std::path::Path;
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, OpenFlags};
+
+use super::rows::sql_error;
+use crate::error::EngineError;
+
+/// Opens the writer: WAL, full fsync on commit (a 2xx means durable), foreign keys on.
+pub(crate) fn open_writer(path: &Path) -> Result<Connection, EngineError> {
+    let conn = Connection::open(path).map_err(|error| {
+        EngineError::Unavailable(format!("cannot open {}: {error}", path.display()))
+    })?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )
+    .map_err(sql_error)?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection with the search function registered.
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, EngineError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|error| {
+        EngineError::Unavailable(format!("cannot open {}: {error}", path.display()))
+    })?;
+    conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
+        .map_err(sql_error)?;
+    register_search(&conn)?;
+    Ok(conn)
+}
+
+/// `contains_folded(haystack, needle)`: Unicode case-insensitive substring test. The needle
+/// arrives lower-cased; `%` and `_` have no special meaning, unlike LIKE.
+fn register_search(conn: &Connection) -> Result<(), EngineError> {
+    conn.create_scalar_function(
+        "contains_folded",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let haystack: Option<String> = ctx.get(0)?;
+            let needle: String = ctx.get(1)?;
+            Ok(haystack.is_some_and(|text| text.to_lowercase().contains(&needle)))
+        },
+    )
+    .map_err(sql_error)
+}

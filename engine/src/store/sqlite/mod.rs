@@ -1,0 +1,242 @@
+//! The embedded task store: SQLite in WAL mode, one writer thread with group commit, and a
+//! small pool of read-only connections.
+
+mod connection;
+mod rows;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use tokio::sync::{Semaphore, oneshot};
+use uuid::Uuid;
+
+use crate::error::EngineError;
+use crate::event::OutboxEvent;
+use crate::ports::{OutboxRecord, TaskStore};
+use crate::task::{Change, Task, TaskOp, TaskQuery};
+use rows::sql_error;
+use writer::WriteJob;
+
+/// Read connections kept open; reads beyond this wait for a free one.
+const READERS: usize = 4;
+
+/// SQLite-backed [`TaskStore`] for the embedded shape.
+pub struct SqliteTaskStore {
+    /// `None` only while the store shuts down.
+    writer: Option<Sender<WriteJob>>,
+    writer_thread: Option<JoinHandle<()>>,
+    readers: Arc<ReaderPool>,
+}
+
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+impl ReaderPool {
+    fn take(&self) -> Result<Connection, EngineError> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match idle {
+            Some(conn) => Ok(conn),
+            None => connection::open_reader(&self.path),
+        }
+    }
+
+    fn put_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+    }
+}
+
+impl SqliteTaskStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, EngineError> {
+        let mut conn = connection::open_writer(path)?;
+        schema::migrate(&mut conn)?;
+        let (sender, jobs) = mpsc::channel();
+        let writer_thread = std::thread::Builder::new()
+            .name("store-writer".to_owned())
+            .spawn(move || writer::run(conn, jobs))
+            .map_err(|error| {
+                EngineError::Unavailable(format!("cannot start the store writer: {error}"))
+            })?;
+        Ok(Self {
+            writer: Some(sender),
+            writer_thread: Some(writer_thread),
+            readers: Arc::new(ReaderPool {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::with_capacity(READERS)),
+                permits: Semaphore::new(READERS),
+            }),
+        })
+    }
+
+    async fn write<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, EngineError>>) -> WriteJob,
+    ) -> Result<T, EngineError> {
+        let (reply, outcome) = oneshot::channel();
+        let writer = self
+            .writer
+            .as_ref()
+            .ok_or_else(|| EngineError::Unavailable("the store is shutting down".to_owned()))?;
+        writer
+            .send(make(reply))
+            .map_err(|_| EngineError::Unavailable("the store writer has stopped".to_owned()))?;
+        outcome
+            .await
+            .map_err(|_| EngineError::Unavailable("the store writer has stopped".to_owned()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Connection) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let _permit = self
+            .readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Unavailable("the store is closed".to_owned()))?;
+        let pool = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.take()?;
+            let result = query(&conn);
+            pool.put_back(conn);
+            result
+        })
+        .await
+        .map_err(|error| EngineError::Store(format!("read task failed: {error}")))?
+    }
+}
+
+impl Drop for SqliteTaskStore {
+    /// Lets the writer finish the queued writes, then waits for it, so nothing acknowledged is lost.
+    fn drop(&mut self) {
+        drop(self.writer.take());
+        if let Some(thread) = self.writer_thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("store writer panicked during shutdown");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl TaskStore for SqliteTaskStore {
+    async fn insert(&self, task: Task, events: Vec<OutboxEvent>) -> Result<Task, EngineError> {
+        self.write(|reply| WriteJob::Insert {
+            task,
+            events,
+            reply,
+        })
+        .await
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Task>, EngineError> {
+        self.read(move |conn| rows::load_task(conn, id).map_err(sql_error))
+            .await
+    }
+
+    async fn list(&self, user_id: &str, query: &TaskQuery) -> Result<Vec<Task>, EngineError> {
+        let (sql, args) = rows::list_sql(user_id, query);
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(&sql).map_err(sql_error)?;
+            let tasks = statement
+                .query_map(rusqlite::params_from_iter(args), rows::task_from_row)
+                .map_err(sql_error)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sql_error)?;
+            Ok(tasks)
+        })
+        .await
+    }
+
+    async fn modify(
+        &self,
+        id: Uuid,
+        user_id: &str,
+        op: TaskOp,
+        now: DateTime<Utc>,
+    ) -> Result<Change, EngineError> {
+        let user_id = user_id.to_owned();
+        self.write(|reply| WriteJob::Modify {
+            id,
+            user_id,
+            op,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxRecord>, EngineError> {
+        self.read(move |conn| rows::pending_events(conn, limit).map_err(sql_error))
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), EngineError> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(|error| EngineError::Unavailable(error.to_string()))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_the_task_store_conformance_suite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
+        crate::conformance::task_store_suite(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn data_survives_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tasks.db");
+        let service_task = {
+            let store = SqliteTaskStore::open(&path).expect("open");
+            let (task, events) = crate::task::ops::create(
+                "alice",
+                crate::task::NewTask::titled("keep me"),
+                crate::time::now(),
+            )
+            .expect("valid");
+            store.insert(task, events).await.expect("insert")
+        };
+        let store = SqliteTaskStore::open(&path).expect("reopen");
+        assert_eq!(
+            store.get(service_task.id).await.expect("get"),
+            Some(service_task)
+        );
+        assert_eq!(store.pending_events(10).await.expect("outbox").len(), 2);
+    }
+
+    #[test]
+    fn a_database_from_the_future_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tasks.db");
+        drop(SqliteTaskStore::open(&path).expect("open"));
+        let conn = Connection::open(&path).expect("raw open");
+        conn.pragma_update(None, "user_version", 99)
+            .expect("bump version");
+        drop(conn);
+        assert!(
+            matches!(SqliteTaskStore::open(&path), Err(EngineError::Store(message)) if message.contains("newer"))
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! Versioned schema migrations, tracked in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use crate::error::EngineError;
+
+/// Each entry moves the schema one version forward; never edit a released entry, append one.
+const MIGRATIONS: &[&str] = &[
+    // 1: tasks and the outbox.
+    r#"
+    CREATE TABLE tasks (
+        id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        description TEXT,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'in_progress', 'completed')),
+        priority INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 2),
+        due_date INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        reminder_offset_minutes INTEGER CHECK (reminder_offset_minutes >= 1),
+        remind_at INTEGER,
+        is_recurring INTEGER NOT NULL DEFAULT 0,
+        recurrence_rule TEXT,
+        recurrence_from TEXT NOT NULL DEFAULT 'due' CHECK (recurrence_from IN ('due', 'completion')),
+        series_anchor INTEGER,
+        occurrence_index INTEGER NOT NULL DEFAULT 0,
+        parent_task_id TEXT UNIQUE REFERENCES tasks(id) ON DELETE SET NULL
+    );
+    CREATE INDEX tasks_by_user_created ON tasks (user_id, created_at);
+    CREATE INDEX tasks_by_user_due ON tasks (user_id, due_date);
+    CREATE INDEX tasks_by_remind_at ON tasks (remind_at) WHERE remind_at IS NOT NULL;
+
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL UNIQUE,
+        topic TEXT NOT NULL,
+        partition_key TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        envelope TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    "#,
+];
+
+fn store_error(error: rusqlite::Error) -> EngineError {
+    EngineError::Store(format!("migration failed: {error}"))
+}
+
+/// Brings the database to the newest schema, one transaction per step.
+pub fn migrate(conn: &mut Connection) -> Result<(), EngineError> {
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(store_error)?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(EngineError::Store(format!(
+            "the database has schema version {current}, newer than this taskstream knows ({known}); upgrade taskstream"
+        )));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = index + 1;
+        let tx = conn.transaction().map_err(store_error)?;
+        tx.execute_batch(sql).map_err(store_error)?;
+        tx.pragma_update(None, "user_version", version as i64)
+            .map_err(store_error)?;
+        tx.commit().map_err(store_error)?;
+        tracing::info!(version, "applied store migration");
+    }
+    Ok(())
+}

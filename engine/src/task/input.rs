@@ -1,0 +1,416 @@
+//! The create and update bodies, validated field by field.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::fields::{FieldReader, Present};
+use super::model::{Priority, RecurrenceFrom, TaskStatus};
+use crate::error::{FieldError, Loc, ValidationErrors};
+use crate::recurrence::Recurrence;
+
+pub const TITLE_MAX: usize = 255;
+pub const DESCRIPTION_MAX: usize = 2000;
+pub const TAGS_MAX: usize = 20;
+pub const TAG_MAX: usize = 50;
+pub const RULE_MAX: usize = 255;
+
+const STATUSES: [&str; 3] = ["pending", "in_progress", "completed"];
+const PRIORITIES: [&str; 3] = ["low", "medium", "high"];
+const RECURRENCE_FROM: [&str; 2] = ["due", "completion"];
+
+/// A validated create request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTask {
+    pub title: String,
+    pub description: Option<String>,
+    pub status: TaskStatus,
+    pub priority: Priority,
+    pub due_date: Option<DateTime<Utc>>,
+    pub tags: Vec<String>,
+    pub reminder_offset_minutes: Option<i64>,
+    pub is_recurring: bool,
+    pub recurrence_rule: Option<Recurrence>,
+    pub recurrence_from: RecurrenceFrom,
+}
+
+impl NewTask {
+    /// A minimal draft, mostly for tests and tools.
+    pub fn titled(title: &str) -> Self {
+        Self {
+            title: title.to_owned(),
+            description: None,
+            status: TaskStatus::Pending,
+            priority: Priority::Medium,
+            due_date: None,
+            tags: Vec::new(),
+            reminder_offset_minutes: None,
+            is_recurring: false,
+            recurrence_rule: None,
+            recurrence_from: RecurrenceFrom::Due,
+        }
+    }
+}
+
+/// A validated partial update: `None` = key absent (leave as is); `Some(None)` = clear.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TaskPatch {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub status: Option<TaskStatus>,
+    pub priority: Option<Priority>,
+    pub due_date: Option<Option<DateTime<Utc>>>,
+    pub tags: Option<Vec<String>>,
+    pub reminder_offset_minutes: Option<Option<i64>>,
+    pub is_recurring: Option<bool>,
+    pub recurrence_rule: Option<Option<Recurrence>>,
+    pub recurrence_from: Option<RecurrenceFrom>,
+}
+
+/// Trims, lower-cases and checks one tag.
+pub fn normalise_tag(tag: &str) -> Result<String, &'static str> {
+    let clean = tag.trim().to_lowercase();
+    let length = clean.chars().count();
+    if (1..=TAG_MAX).contains(&length) {
+        Ok(clean)
+    } else {
+        Err("Each tag must be 1-50 characters")
+    }
+}
+
+/// Keeps the first occurrence of each tag, in order.
+pub fn dedupe_tags(tags: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    tags.into_iter()
+        .filter(|tag| seen.insert(tag.clone()))
+        .collect()
+}
+
+fn body_object(body: &Value) -> Result<&serde_json::Map<String, Value>, ValidationErrors> {
+    body.as_object().ok_or_else(|| {
+        ValidationErrors(vec![FieldError::new(
+            "model_attributes_type",
+            Vec::new(),
+            "Input should be a valid dictionary or object to extract fields from",
+            body.clone(),
+        )])
+    })
+}
+
+fn not_null<T>(
+    reader: &mut FieldReader<'_>,
+    name: &str,
+    kind: &'static str,
+    msg: &str,
+    value: Option<Present<T>>,
+) -> Option<T> {
+    match value? {
+        Present::Value(v) => Some(v),
+        Present::Null => {
+            reader.push(FieldError::new(
+                kind,
+                vec![Loc::from(name)],
+                msg,
+                Value::Null,
+            ));
+            None
+        }
+    }
+}
+
+fn nullable<T>(value: Option<Present<T>>) -> Option<Option<T>> {
+    value.map(|present| match present {
+        Present::Value(v) => Some(v),
+        Present::Null => None,
+    })
+}
+
+fn title(reader: &mut FieldReader<'_>) -> Option<String> {
+    let value = reader.string("title", 1, TITLE_MAX);
+    not_null(
+        reader,
+        "title",
+        "string_type",
+        "Input should be a valid string",
+        value,
+    )
+}
+
+fn recurrence_rule(reader: &mut FieldReader<'_>) -> Option<Option<Recurrence>> {
+    match reader.string("recurrence_rule", 0, RULE_MAX)? {
+        Present::Null => Some(None),
+        Present::Value(text) if text.is_empty() => Some(None),
+        Present::Value(text) => match text.parse::<Recurrence>() {
+            Ok(rule) => Some(Some(rule)),
+            Err(error) => {
+                reader.push(FieldError::value_error(
+                    vec![Loc::from("recurrence_rule")],
+                    &error.0,
+                    Value::String(text),
+                ));
+                None
+            }
+        },
+    }
+}
+
+fn tags(reader: &mut FieldReader<'_>) -> Option<Present<Vec<String>>> {
+    reader
+        .string_list("tags", TAGS_MAX, normalise_tag)
+        .map(|present| match present {
+            Present::Value(tags) => Present::Value(dedupe_tags(tags)),
+            Present::Null => Present::Null,
+        })
+}
+
+fn finish<T>(reader: FieldReader<'_>, value: T) -> Result<T, ValidationErrors> {
+    if reader.errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(ValidationErrors(reader.errors))
+    }
+}
+
+/// Validates a create body. Locations are relative to the body.
+pub fn parse_new_task(body: &Value) -> Result<NewTask, ValidationErrors> {
+    let object = body_object(body)?;
+    let mut reader = FieldReader::new(object);
+    let title = if reader.has("title") {
+        title(&mut reader)
+    } else {
+        reader.missing("title");
+        None
+    };
+    let description = nullable(reader.string("description", 0, DESCRIPTION_MAX)).flatten();
+    let status = reader.choice("status", &STATUSES, TaskStatus::parse);
+    let status = not_null(
+        &mut reader,
+        "status",
+        "enum",
+        "Input should be 'pending', 'in_progress' or 'completed'",
+        status,
+    );
+    let priority = reader.choice("priority", &PRIORITIES, Priority::parse);
+    let priority = not_null(
+        &mut reader,
+        "priority",
+        "enum",
+        "Input should be 'low', 'medium' or 'high'",
+        priority,
+    );
+    let due_date = nullable(reader.datetime("due_date")).flatten();
+    let tags = tags(&mut reader);
+    let tags = not_null(
+        &mut reader,
+        "tags",
+        "list_type",
+        "Input should be a valid list",
+        tags,
+    );
+    let offset = nullable(reader.integer_at_least("reminder_offset_minutes", 1)).flatten();
+    let is_recurring = reader.boolean("is_recurring");
+    let is_recurring = not_null(
+        &mut reader,
+        "is_recurring",
+        "bool_type",
+        "Input should be a valid boolean",
+        is_recurring,
+    );
+    let rule = recurrence_rule(&mut reader).flatten();
+    let from = reader.choice("recurrence_from", &RECURRENCE_FROM, RecurrenceFrom::parse);
+    let from = not_null(
+        &mut reader,
+        "recurrence_from",
+        "enum",
+        "Input should be 'due' or 'completion'",
+        from,
+    );
+
+    let draft = NewTask {
+        title: title.unwrap_or_default(),
+        description,
+        status: status.unwrap_or(TaskStatus::Pending),
+        priority: priority.unwrap_or(Priority::Medium),
+        due_date,
+        tags: tags.unwrap_or_default(),
+        reminder_offset_minutes: offset,
+        is_recurring: is_recurring.unwrap_or(false),
+        recurrence_rule: rule,
+        recurrence_from: from.unwrap_or_default(),
+    };
+    finish(reader, draft)
+}
+
+/// Validates an update body: only the keys present are applied; nulls clear nullable fields.
+pub fn parse_task_patch(body: &Value) -> Result<TaskPatch, ValidationErrors> {
+    let object = body_object(body)?;
+    let mut reader = FieldReader::new(object);
+    let title = title(&mut reader);
+    let description = nullable(reader.string("description", 0, DESCRIPTION_MAX));
+    let status = reader.choice("status", &STATUSES, TaskStatus::parse);
+    let status = not_null(
+        &mut reader,
+        "status",
+        "enum",
+        "Input should be 'pending', 'in_progress' or 'completed'",
+        status,
+    );
+    let priority = reader.choice("priority", &PRIORITIES, Priority::parse);
+    let priority = not_null(
+        &mut reader,
+        "priority",
+        "enum",
+        "Input should be 'low', 'medium' or 'high'",
+        priority,
+    );
+    let due_date = nullable(reader.datetime("due_date"));
+    let tags = tags(&mut reader);
+    let tags = not_null(
+        &mut reader,
+        "tags",
+        "list_type",
+        "Input should be a valid list",
+        tags,
+    );
+    let offset = nullable(reader.integer_at_least("reminder_offset_minutes", 1));
+    let is_recurring = reader.boolean("is_recurring");
+    let is_recurring = not_null(
+        &mut reader,
+        "is_recurring",
+        "bool_type",
+        "Input should be a valid boolean",
+        is_recurring,
+    );
+    let rule = recurrence_rule(&mut reader);
+    let from = reader.choice("recurrence_from", &RECURRENCE_FROM, RecurrenceFrom::parse);
+    let from = not_null(
+        &mut reader,
+        "recurrence_from",
+        "enum",
+        "Input should be 'due' or 'completion'",
+        from,
+    );
+
+    let patch = TaskPatch {
+        title,
+        description,
+        status,
+        priority,
+        due_date,
+        tags,
+        reminder_offset_minutes: offset,
+        is_recurring,
+        recurrence_rule: rule,
+        recurrence_from: from,
+    };
+    finish(reader, patch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn kinds(
+        result: Result<impl std::fmt::Debug, ValidationErrors>,
+    ) -> Vec<(&'static str, String)> {
+        match result {
+            Ok(value) => panic!("expected errors, got {value:?}"),
+            Err(errors) => errors
+                .0
+                .into_iter()
+                .map(|e| (e.kind, serde_json::to_string(&e.loc).unwrap_or_default()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn minimal_body_gets_defaults() {
+        let task = parse_new_task(&json!({"title": "  Buy milk "})).expect("valid");
+        assert_eq!(task.title, "Buy milk");
+        assert_eq!(task.status, TaskStatus::Pending);
+        assert_eq!(task.priority, Priority::Medium);
+        assert!(task.tags.is_empty());
+    }
+
+    #[test]
+    fn tags_are_trimmed_lowered_and_deduplicated() {
+        let task = parse_new_task(&json!({"title": "t", "tags": [" Work", "work", "HOME"]}))
+            .expect("valid");
+        assert_eq!(task.tags, ["work", "home"]);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let found = kinds(parse_new_task(&json!({
+            "description": 5,
+            "status": "done",
+            "priority": "urgent",
+            "due_date": "tomorrow",
+            "tags": ["", "ok"],
+            "reminder_offset_minutes": 0,
+            "is_recurring": "maybe",
+            "recurrence_rule": "SOMETIMES"
+        })));
+        assert_eq!(
+            found,
+            [
+                ("missing", r#"["title"]"#.to_owned()),
+                ("string_type", r#"["description"]"#.to_owned()),
+                ("enum", r#"["status"]"#.to_owned()),
+                ("enum", r#"["priority"]"#.to_owned()),
+                ("datetime_parsing", r#"["due_date"]"#.to_owned()),
+                ("value_error", r#"["tags",0]"#.to_owned()),
+                (
+                    "greater_than_equal",
+                    r#"["reminder_offset_minutes"]"#.to_owned()
+                ),
+                ("bool_type", r#"["is_recurring"]"#.to_owned()),
+                ("value_error", r#"["recurrence_rule"]"#.to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let long_title = "x".repeat(TITLE_MAX + 1);
+        assert_eq!(
+            kinds(parse_new_task(&json!({"title": long_title}))),
+            [("string_too_long", r#"["title"]"#.to_owned())]
+        );
+        assert_eq!(
+            kinds(parse_new_task(&json!({"title": "   "}))),
+            [("string_too_short", r#"["title"]"#.to_owned())]
+        );
+        let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+        assert_eq!(
+            kinds(parse_new_task(&json!({"title": "t", "tags": many}))),
+            [("too_long", r#"["tags"]"#.to_owned())]
+        );
+        assert_eq!(
+            kinds(parse_new_task(&json!(["not", "an", "object"]))),
+            [("model_attributes_type", "[]".to_owned())]
+        );
+    }
+
+    #[test]
+    fn patch_distinguishes_absent_from_null() {
+        let patch =
+            parse_task_patch(&json!({"due_date": null, "priority": "high"})).expect("valid");
+        assert_eq!(patch.due_date, Some(None));
+        assert_eq!(patch.priority, Some(Priority::High));
+        assert_eq!(patch.title, None);
+        assert_eq!(patch.description, None);
+    }
+
+    #[test]
+    fn patch_rejects_null_for_required_fields() {
+        let found = kinds(parse_task_patch(
+            &json!({"title": null, "status": null, "priority": null, "tags": null, "is_recurring": null}),
+        ));
+        let fields: Vec<&str> = found.iter().map(|(kind, _)| *kind).collect();
+        assert_eq!(
+            fields,
+            ["string_type", "enum", "enum", "list_type", "bool_type"]
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! Tasks: the model, the rules for input, the list query, and the pure state transitions.
+
+mod fields;
+pub mod input;
+pub mod model;
+pub mod ops;
+pub mod query;
+
+pub use input::{NewTask, TaskPatch};
+pub use model::{Priority, RecurrenceFrom, Task, TaskStatus, TaskView};
+pub use ops::{Change, TaskOp};
+pub use query::{SortField, SortOrder, StatusFilter, TaskQuery};

@@ -1,0 +1,482 @@
+//! The state transitions of a task, as pure functions from (current state, request) to a change.
+//!
+//! Store adapters run these inside one transaction and persist exactly what they return, so the
+//! rules live in one place whichever store or door (REST, chat, UI) a change comes through.
+
+use chrono::{DateTime, NaiveTime, Utc};
+use uuid::Uuid;
+
+use super::input::{NewTask, TaskPatch};
+use super::model::{RecurrenceFrom, Task, TaskStatus};
+use crate::error::EngineError;
+use crate::event::{OutboxEvent, TaskAction, reminder_scheduled, task_events};
+
+/// A change to an existing task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskOp {
+    Update(TaskPatch),
+    Complete,
+    Delete,
+}
+
+/// What a store must persist for one operation, in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The task after the change (for a delete: as it was when deleted).
+    pub task: Task,
+    /// Whether `task` must be written back (false when nothing changed).
+    pub write: bool,
+    pub deleted: bool,
+    /// A next occurrence to insert.
+    pub next: Option<Task>,
+    pub events: Vec<OutboxEvent>,
+}
+
+impl Change {
+    fn unchanged(task: Task) -> Self {
+        Self {
+            task,
+            write: false,
+            deleted: false,
+            next: None,
+            events: Vec::new(),
+        }
+    }
+}
+
+fn require_due_date_for_reminder(task: &Task) -> Result<(), EngineError> {
+    if task.reminder_offset_minutes.is_some() && task.due_date.is_none() {
+        Err(EngineError::ReminderRequiresDueDate)
+    } else {
+        Ok(())
+    }
+}
+
+fn reminder_events(
+    task: &Task,
+    previous: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<OutboxEvent> {
+    match task.remind_at {
+        Some(remind_at) if Some(remind_at) != previous => {
+            Some(reminder_scheduled(task, remind_at, now))
+        }
+        _ => None,
+    }
+}
+
+/// Builds a new task owned by `user_id`, with its events.
+pub fn create(
+    user_id: &str,
+    draft: NewTask,
+    now: DateTime<Utc>,
+) -> Result<(Task, Vec<OutboxEvent>), EngineError> {
+    let mut task = Task {
+        id: Uuid::new_v4(),
+        user_id: user_id.to_owned(),
+        title: draft.title,
+        description: draft.description,
+        status: draft.status,
+        priority: draft.priority,
+        due_date: draft.due_date,
+        created_at: now,
+        updated_at: now,
+        tags: draft.tags,
+        reminder_offset_minutes: draft.reminder_offset_minutes,
+        remind_at: None,
+        is_recurring: draft.is_recurring,
+        recurrence_rule: draft.recurrence_rule,
+        recurrence_from: draft.recurrence_from,
+        series_anchor: draft.due_date,
+        occurrence_index: 0,
+        parent_task_id: None,
+    };
+    require_due_date_for_reminder(&task)?;
+    task.remind_at = task.derive_remind_at();
+    let mut events = task_events(TaskAction::Created, &task, now);
+    events.extend(reminder_events(&task, None, now));
+    Ok((task, events))
+}
+
+/// Applies `op` to `current` on behalf of `user_id`. `has_next` says whether a next occurrence
+/// already exists for this task (at most one ever does).
+pub fn apply(
+    op: TaskOp,
+    user_id: &str,
+    current: Task,
+    has_next: bool,
+    now: DateTime<Utc>,
+) -> Result<Change, EngineError> {
+    if current.user_id != user_id {
+        return Err(EngineError::Forbidden);
+    }
+    match op {
+        TaskOp::Update(patch) => update(current, patch, has_next, now),
+        TaskOp::Complete => Ok(complete(current, has_next, now)),
+        TaskOp::Delete => {
+            let events = task_events(TaskAction::Deleted, &current, now);
+            Ok(Change {
+                task: current,
+                write: false,
+                deleted: true,
+                next: None,
+                events,
+            })
+        }
+    }
+}
+
+fn update(
+    current: Task,
+    patch: TaskPatch,
+    has_next: bool,
+    now: DateTime<Utc>,
+) -> Result<Change, EngineError> {
+    let mut task = current.clone();
+    let reanchor = patch.due_date.is_some()
+        || patch.recurrence_rule.is_some()
+        || patch.recurrence_from.is_some();
+    if let Some(title) = patch.title {
+        task.title = title;
+    }
+    if let Some(description) = patch.description {
+        task.description = description;
+    }
+    if let Some(priority) = patch.priority {
+        task.priority = priority;
+    }
+    if let Some(due_date) = patch.due_date {
+        task.due_date = due_date;
+    }
+    if let Some(tags) = patch.tags {
+        task.tags = tags;
+    }
+    if let Some(offset) = patch.reminder_offset_minutes {
+        task.reminder_offset_minutes = offset;
+    }
+    if let Some(is_recurring) = patch.is_recurring {
+        task.is_recurring = is_recurring;
+    }
+    if let Some(rule) = patch.recurrence_rule {
+        task.recurrence_rule = rule;
+    }
+    if let Some(from) = patch.recurrence_from {
+        task.recurrence_from = from;
+    }
+    if reanchor {
+        task.series_anchor = task.due_date;
+        task.occurrence_index = 0;
+    }
+    require_due_date_for_reminder(&task)?;
+    task.remind_at = task.derive_remind_at();
+
+    let completing =
+        patch.status == Some(TaskStatus::Completed) && current.status != TaskStatus::Completed;
+    if completing {
+        return Ok(complete(task, has_next, now));
+    }
+    if let Some(status) = patch.status {
+        task.status = status;
+    }
+    task.updated_at = now;
+    let mut events = task_events(TaskAction::Updated, &task, now);
+    events.extend(reminder_events(&task, current.remind_at, now));
+    Ok(Change {
+        task,
+        write: true,
+        deleted: false,
+        next: None,
+        events,
+    })
+}
+
+/// Completion, whichever door it comes through: once, with at most one next occurrence.
+fn complete(mut task: Task, has_next: bool, now: DateTime<Utc>) -> Change {
+    if task.status == TaskStatus::Completed {
+        return Change::unchanged(task);
+    }
+    task.status = TaskStatus::Completed;
+    task.updated_at = now;
+    let mut events = task_events(TaskAction::Completed, &task, now);
+    let next = if has_next {
+        None
+    } else {
+        next_occurrence(&task, now)
+    };
+    if let Some(next) = &next {
+        events.extend(task_events(TaskAction::Created, next, now));
+        events.extend(reminder_events(next, None, now));
+    }
+    Change {
+        task,
+        write: true,
+        deleted: false,
+        next,
+        events,
+    }
+}
+
+/// The next occurrence of a recurring task, or `None` when it does not recur or its series ended.
+pub fn next_occurrence(task: &Task, now: DateTime<Utc>) -> Option<Task> {
+    if !task.is_recurring {
+        return None;
+    }
+    let rule = task.recurrence_rule.as_ref()?;
+    let (due_date, series_anchor, occurrence_index) = match (task.due_date, task.recurrence_from) {
+        (None, _) => (None, None, 0),
+        (Some(due), RecurrenceFrom::Due) => {
+            let anchor = task.series_anchor.unwrap_or(due);
+            let (next, index) = rule.next_occurrence(anchor, task.occurrence_index, due)?;
+            (Some(next), Some(anchor), index)
+        }
+        (Some(due), RecurrenceFrom::Completion) => {
+            // Same time of day as the due date, counted from the day of completion.
+            let base = now
+                .date_naive()
+                .and_time(NaiveTime::from(due.time()))
+                .and_utc();
+            let (next, _) = rule.next_occurrence(base, 0, base)?;
+            (Some(next), Some(next), 0)
+        }
+    };
+    let mut next = Task {
+        id: Uuid::new_v4(),
+        user_id: task.user_id.clone(),
+        title: task.title.clone(),
+        description: task.description.clone(),
+        status: TaskStatus::Pending,
+        priority: task.priority,
+        due_date,
+        created_at: now,
+        updated_at: now,
+        tags: task.tags.clone(),
+        reminder_offset_minutes: task.reminder_offset_minutes.filter(|_| due_date.is_some()),
+        remind_at: None,
+        is_recurring: true,
+        recurrence_rule: task.recurrence_rule.clone(),
+        recurrence_from: task.recurrence_from,
+        series_anchor,
+        occurrence_index,
+        parent_task_id: Some(task.id),
+    };
+    next.remind_at = next.derive_remind_at();
+    Some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::input::parse_new_task;
+    use crate::time::{format_utc, parse_datetime};
+    use serde_json::json;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        parse_datetime(text).expect("date")
+    }
+
+    fn created(body: serde_json::Value) -> Task {
+        let draft = parse_new_task(&body).expect("valid body");
+        create("alice", draft, at("2026-01-01T00:00:00Z"))
+            .expect("created")
+            .0
+    }
+
+    fn event_types(change: &Change) -> Vec<&str> {
+        change
+            .events
+            .iter()
+            .map(|e| e.envelope.event_type.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn create_derives_remind_at_and_announces_the_reminder() {
+        let draft = parse_new_task(&json!({"title": "t", "due_date": "2026-02-01T10:00:00Z", "reminder_offset_minutes": 30})).expect("valid");
+        let (task, events) = create("alice", draft, at("2026-01-01T00:00:00Z")).expect("created");
+        assert_eq!(
+            task.remind_at.map(format_utc).as_deref(),
+            Some("2026-02-01T09:30:00Z")
+        );
+        let types: Vec<&str> = events
+            .iter()
+            .map(|e| e.envelope.event_type.as_str())
+            .collect();
+        assert_eq!(types, ["task.created", "task.sync", "reminder.scheduled"]);
+    }
+
+    #[test]
+    fn reminder_without_due_date_is_refused() {
+        let draft =
+            parse_new_task(&json!({"title": "t", "reminder_offset_minutes": 30})).expect("valid");
+        assert!(matches!(
+            create("alice", draft, at("2026-01-01T00:00:00Z")),
+            Err(EngineError::ReminderRequiresDueDate)
+        ));
+    }
+
+    #[test]
+    fn another_users_task_is_forbidden() {
+        let task = created(json!({"title": "t"}));
+        assert!(matches!(
+            apply(
+                TaskOp::Complete,
+                "mallory",
+                task,
+                false,
+                at("2026-01-02T00:00:00Z")
+            ),
+            Err(EngineError::Forbidden)
+        ));
+    }
+
+    #[test]
+    fn completing_a_recurring_task_creates_the_next_once() {
+        let task = created(
+            json!({"title": "rent", "due_date": "2026-01-31T09:00:00Z", "is_recurring": true, "recurrence_rule": "monthly", "reminder_offset_minutes": 60}),
+        );
+        let change = apply(
+            TaskOp::Complete,
+            "alice",
+            task.clone(),
+            false,
+            at("2026-01-31T10:00:00Z"),
+        )
+        .expect("completed");
+        let next = change.next.clone().expect("next occurrence");
+        assert_eq!(
+            next.due_date.map(format_utc).as_deref(),
+            Some("2026-02-28T09:00:00Z")
+        );
+        assert_eq!(
+            next.remind_at.map(format_utc).as_deref(),
+            Some("2026-02-28T08:00:00Z")
+        );
+        assert_eq!(next.parent_task_id, Some(task.id));
+        assert_eq!(
+            event_types(&change),
+            [
+                "task.completed",
+                "task.sync",
+                "task.created",
+                "task.sync",
+                "reminder.scheduled"
+            ]
+        );
+
+        let again = apply(
+            TaskOp::Complete,
+            "alice",
+            change.task.clone(),
+            true,
+            at("2026-02-01T00:00:00Z"),
+        )
+        .expect("idempotent");
+        assert!(!again.write && again.next.is_none() && again.events.is_empty());
+
+        let third = apply(
+            TaskOp::Complete,
+            "alice",
+            next,
+            false,
+            at("2026-02-28T10:00:00Z"),
+        )
+        .expect("completed");
+        assert_eq!(
+            third
+                .next
+                .and_then(|t| t.due_date)
+                .map(format_utc)
+                .as_deref(),
+            Some("2026-03-31T09:00:00Z")
+        );
+    }
+
+    #[test]
+    fn put_with_completed_status_is_a_completion() {
+        let task = created(
+            json!({"title": "water plants", "due_date": "2026-01-05T08:00:00Z", "is_recurring": true, "recurrence_rule": "INTERVAL:3"}),
+        );
+        let patch = crate::task::input::parse_task_patch(
+            &json!({"status": "completed", "priority": "high"}),
+        )
+        .expect("valid");
+        let change = apply(
+            TaskOp::Update(patch),
+            "alice",
+            task,
+            false,
+            at("2026-01-05T09:00:00Z"),
+        )
+        .expect("updated");
+        assert_eq!(change.task.status, TaskStatus::Completed);
+        assert_eq!(change.task.priority, crate::task::Priority::High);
+        assert_eq!(
+            change
+                .next
+                .and_then(|t| t.due_date)
+                .map(format_utc)
+                .as_deref(),
+            Some("2026-01-08T08:00:00Z")
+        );
+        assert_eq!(change.events[0].envelope.event_type, "task.completed");
+    }
+
+    #[test]
+    fn recurrence_from_completion_counts_from_the_completion_day() {
+        let task = created(
+            json!({"title": "stretch", "due_date": "2026-01-05T07:00:00Z", "is_recurring": true, "recurrence_rule": "DAILY", "recurrence_from": "completion"}),
+        );
+        let change = apply(
+            TaskOp::Complete,
+            "alice",
+            task,
+            false,
+            at("2026-01-09T15:00:00Z"),
+        )
+        .expect("completed");
+        assert_eq!(
+            change
+                .next
+                .and_then(|t| t.due_date)
+                .map(format_utc)
+                .as_deref(),
+            Some("2026-01-10T07:00:00Z")
+        );
+    }
+
+    #[test]
+    fn update_merges_and_rechecks_the_reminder() {
+        let task = created(
+            json!({"title": "t", "due_date": "2026-02-01T10:00:00Z", "reminder_offset_minutes": 10}),
+        );
+        let patch =
+            crate::task::input::parse_task_patch(&json!({"due_date": null})).expect("valid");
+        assert!(matches!(
+            apply(
+                TaskOp::Update(patch),
+                "alice",
+                task,
+                false,
+                at("2026-01-02T00:00:00Z")
+            ),
+            Err(EngineError::ReminderRequiresDueDate)
+        ));
+    }
+
+    #[test]
+    fn delete_carries_the_full_task_and_its_id() {
+        let task = created(json!({"title": "t"}));
+        let change = apply(
+            TaskOp::Delete,
+            "alice",
+            task.clone(),
+            false,
+            at("2026-01-02T00:00:00Z"),
+        )
+        .expect("deleted");
+        assert!(change.deleted);
+        let payload = &change.events[0].envelope.payload;
+        assert_eq!(payload["task_id"], json!(task.id));
+        assert_eq!(payload["title"], json!("t"));
+    }
+}

@@ -1,0 +1,216 @@
+//! The list query: search, filters, sort and an optional page.
+
+use serde_json::Value;
+
+use super::fields::{enum_error, parse_bool};
+use super::model::{Priority, TaskStatus};
+use crate::error::{FieldError, Loc, ValidationErrors};
+
+/// Longest accepted search string, so a query cannot be turned into a denial of service.
+pub const SEARCH_MAX: usize = 255;
+/// Largest page a client may ask for.
+pub const LIMIT_MAX: u32 = 1000;
+
+/// Which statuses a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusFilter {
+    #[default]
+    All,
+    /// Everything not completed.
+    Active,
+    Only(TaskStatus),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortField {
+    #[default]
+    CreatedAt,
+    DueDate,
+    Priority,
+    Title,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    Asc,
+    #[default]
+    Desc,
+}
+
+/// A validated list query; empty means "all my tasks, newest first".
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TaskQuery {
+    /// Lower-cased needle matched against title and description.
+    pub search: Option<String>,
+    pub status: StatusFilter,
+    pub priority: Option<Priority>,
+    /// Lower-cased tags that must all be present.
+    pub tags: Vec<String>,
+    pub has_due_date: Option<bool>,
+    pub is_recurring: Option<bool>,
+    pub sort: SortField,
+    pub order: SortOrder,
+    pub limit: Option<u32>,
+    pub offset: u32,
+}
+
+fn loc(name: &str) -> Vec<Loc> {
+    vec![Loc::from(name)]
+}
+
+impl TaskQuery {
+    /// Parses query-string pairs; unknown keys are ignored, the last value of a key wins.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ValidationErrors> {
+        let mut query = TaskQuery::default();
+        let mut errors = Vec::new();
+        for (key, value) in pairs {
+            let input = Value::String(value.to_owned());
+            match key {
+                "search" => {
+                    let needle = value.trim().to_lowercase();
+                    if needle.chars().count() > SEARCH_MAX {
+                        errors.push(
+                            FieldError::new(
+                                "string_too_long",
+                                loc(key),
+                                format!("String should have at most {SEARCH_MAX} characters"),
+                                input,
+                            )
+                            .with_ctx(serde_json::json!({ "max_length": SEARCH_MAX })),
+                        );
+                    } else {
+                        query.search = (!needle.is_empty()).then_some(needle);
+                    }
+                }
+                "status" => match value {
+                    "" | "all" => query.status = StatusFilter::All,
+                    "active" => query.status = StatusFilter::Active,
+                    other => match TaskStatus::parse(other) {
+                        Some(status) => query.status = StatusFilter::Only(status),
+                        None => errors.push(enum_error(
+                            loc(key),
+                            &["all", "active", "pending", "in_progress", "completed"],
+                            input,
+                        )),
+                    },
+                },
+                "priority" => match Priority::parse(value) {
+                    Some(priority) => query.priority = Some(priority),
+                    None => errors.push(enum_error(loc(key), &["low", "medium", "high"], input)),
+                },
+                "tags" => {
+                    let tags = value
+                        .split(',')
+                        .map(|tag| tag.trim().to_lowercase())
+                        .filter(|tag| !tag.is_empty());
+                    query.tags = super::input::dedupe_tags(tags.collect());
+                }
+                "has_due_date" | "is_recurring" => match parse_bool(value) {
+                    Some(flag) if key == "has_due_date" => query.has_due_date = Some(flag),
+                    Some(flag) => query.is_recurring = Some(flag),
+                    None => errors.push(FieldError::new(
+                        "bool_parsing",
+                        loc(key),
+                        "Input should be a valid boolean, unable to interpret input",
+                        input,
+                    )),
+                },
+                "sort" => match value {
+                    "created_at" => query.sort = SortField::CreatedAt,
+                    "due_date" => query.sort = SortField::DueDate,
+                    "priority" => query.sort = SortField::Priority,
+                    "title" => query.sort = SortField::Title,
+                    _ => errors.push(enum_error(
+                        loc(key),
+                        &["created_at", "due_date", "priority", "title"],
+                        input,
+                    )),
+                },
+                "order" => match value {
+                    "asc" => query.order = SortOrder::Asc,
+                    "desc" => query.order = SortOrder::Desc,
+                    _ => errors.push(enum_error(loc(key), &["asc", "desc"], input)),
+                },
+                "limit" => match value.trim().parse::<u32>() {
+                    Ok(n) if (1..=LIMIT_MAX).contains(&n) => query.limit = Some(n),
+                    _ => errors.push(
+                        FieldError::new(
+                            "int_parsing",
+                            loc(key),
+                            format!("Input should be an integer between 1 and {LIMIT_MAX}"),
+                            input,
+                        )
+                        .with_ctx(serde_json::json!({ "ge": 1, "le": LIMIT_MAX })),
+                    ),
+                },
+                "offset" => match value.trim().parse::<u32>() {
+                    Ok(n) => query.offset = n,
+                    Err(_) => errors.push(
+                        FieldError::new(
+                            "int_parsing",
+                            loc(key),
+                            "Input should be a non-negative integer",
+                            input,
+                        )
+                        .with_ctx(serde_json::json!({ "ge": 0 })),
+                    ),
+                },
+                _ => {}
+            }
+        }
+        if errors.is_empty() {
+            Ok(query)
+        } else {
+            Err(ValidationErrors(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_query_is_newest_first() {
+        let query = TaskQuery::from_pairs([]).expect("valid");
+        assert_eq!(query, TaskQuery::default());
+        assert_eq!(query.order, SortOrder::Desc);
+    }
+
+    #[test]
+    fn values_are_parsed() {
+        let query = TaskQuery::from_pairs([
+            ("search", " Milk "),
+            ("status", "active"),
+            ("priority", "high"),
+            ("tags", "Work, home,,work"),
+            ("has_due_date", "yes"),
+            ("is_recurring", "0"),
+            ("sort", "due_date"),
+            ("order", "asc"),
+        ])
+        .expect("valid");
+        assert_eq!(query.search.as_deref(), Some("milk"));
+        assert_eq!(query.status, StatusFilter::Active);
+        assert_eq!(query.tags, ["work", "home"]);
+        assert_eq!(query.has_due_date, Some(true));
+        assert_eq!(query.is_recurring, Some(false));
+        assert_eq!(query.sort, SortField::DueDate);
+        assert_eq!(query.order, SortOrder::Asc);
+    }
+
+    #[test]
+    fn unknown_enum_values_are_rejected_not_ignored() {
+        let errors = TaskQuery::from_pairs([
+            ("status", "done"),
+            ("sort", "colour"),
+            ("order", "sideways"),
+            ("has_due_date", "perhaps"),
+        ])
+        .expect_err("invalid");
+        let kinds: Vec<&str> = errors.0.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["enum", "enum", "enum", "bool_parsing"]);
+    }
+}

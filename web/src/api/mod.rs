@@ -1,0 +1,18 @@
+//! The REST API under `/api`.
+
+pub(crate) mod tasks;
+
+use axum::Router;
+use axum::routing::{get, patch};
+
+use crate::AppState;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/tasks", get(tasks::list).post(tasks::create))
+        .route(
+            "/api/tasks/{task_id}",
+            get(tasks::get_one).put(tasks::update).delete(tasks::delete),
+        )
+        .route("/api/tasks/{task_id}/complete", patch(tasks::complete))
+}

@@ -1,0 +1,174 @@
+//! Task routes, compatible with the existing Next.js frontend (contract §1–2).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use taskstream_engine::task::input::{parse_new_task, parse_task_patch};
+use taskstream_engine::task::{TaskQuery, TaskView};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::extract::{JsonBody, QueryPairs, TaskId};
+
+/// Body of `PATCH /api/tasks/{task_id}/complete`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CompleteTaskResponse {
+    pub completed_task: TaskView,
+    /// The next occurrence of a recurring task, created by this completion.
+    pub next_task: Option<TaskView>,
+}
+
+/// Body of `DELETE /api/tasks/{task_id}`: JSON, because the frontend parses every success.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeleteTaskResponse {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Uuid,
+    pub deleted: bool,
+}
+
+/// Create body, for the docs; validated field by field in the engine.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct TaskCreate {
+    /// 1–255 characters.
+    title: String,
+    /// At most 2000 characters.
+    description: Option<String>,
+    #[schema(default = "pending")]
+    status: Option<taskstream_engine::task::TaskStatus>,
+    #[schema(default = "medium")]
+    priority: Option<taskstream_engine::task::Priority>,
+    /// RFC 3339; any offset, normalised to UTC.
+    #[schema(format = DateTime)]
+    due_date: Option<String>,
+    /// At most 20 tags of 1–50 characters; stored trimmed, lower-cased, de-duplicated.
+    tags: Option<Vec<String>>,
+    /// Minutes before the due date; at least 1; needs a due date.
+    reminder_offset_minutes: Option<i64>,
+    is_recurring: Option<bool>,
+    /// DAILY, WEEKLY, MONTHLY, YEARLY, INTERVAL:N, or RRULE:FREQ=… (RFC 5545).
+    recurrence_rule: Option<String>,
+    /// `due` (default) or `completion`: what the next occurrence counts from.
+    recurrence_from: Option<String>,
+}
+
+/// Update body, for the docs: only the keys present are applied; `null` clears nullable fields.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub struct TaskUpdate {
+    title: Option<String>,
+    description: Option<String>,
+    status: Option<taskstream_engine::task::TaskStatus>,
+    priority: Option<taskstream_engine::task::Priority>,
+    #[schema(format = DateTime)]
+    due_date: Option<String>,
+    tags: Option<Vec<String>>,
+    reminder_offset_minutes: Option<i64>,
+    is_recurring: Option<bool>,
+    recurrence_rule: Option<String>,
+    recurrence_from: Option<String>,
+}
+
+/// Create a task.
+#[utoipa::path(post, path = "/api/tasks", tag = "tasks", request_body = TaskCreate,
+    security(("bearer" = [])),
+    responses((status = 201, body = TaskView), (status = 401), (status = 422)))]
+pub(crate) async fn create(
+    State(app): State<AppState>,
+    AuthUser(user): AuthUser,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<TaskView>), ApiError> {
+    let draft =
+        parse_new_task(&body).map_err(|errors| ApiError::Validation(errors.located_in("body")))?;
+    let task = app.tasks.create(&user, draft).await?;
+    Ok((StatusCode::CREATED, Json(task.view())))
+}
+
+/// List, search, filter and sort the caller's tasks.
+#[utoipa::path(get, path = "/api/tasks", tag = "tasks", security(("bearer" = [])),
+    params(
+        ("search" = Option<String>, Query, description = "Case-insensitive substring of title or description"),
+        ("status" = Option<String>, Query, description = "all | active | pending | in_progress | completed"),
+        ("priority" = Option<String>, Query, description = "low | medium | high"),
+        ("tags" = Option<String>, Query, description = "Comma-separated; a task must have all of them"),
+        ("has_due_date" = Option<bool>, Query),
+        ("is_recurring" = Option<bool>, Query),
+        ("sort" = Option<String>, Query, description = "created_at (default) | due_date | priority | title"),
+        ("order" = Option<String>, Query, description = "desc (default) | asc"),
+        ("limit" = Option<u32>, Query, description = "1–1000; all when absent"),
+        ("offset" = Option<u32>, Query),
+    ),
+    responses((status = 200, body = Vec<TaskView>), (status = 401), (status = 422)))]
+pub(crate) async fn list(
+    State(app): State<AppState>,
+    AuthUser(user): AuthUser,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Json<Vec<TaskView>>, ApiError> {
+    let query = TaskQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|errors| ApiError::Validation(errors.located_in("query")))?;
+    let tasks = app.tasks.list(&user, &query).await?;
+    Ok(Json(tasks.iter().map(|task| task.view()).collect()))
+}
+
+/// One task.
+#[utoipa::path(get, path = "/api/tasks/{task_id}", tag = "tasks", security(("bearer" = [])),
+    params(("task_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = TaskView), (status = 403), (status = 404), (status = 422)))]
+pub(crate) async fn get_one(
+    State(app): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskId(id): TaskId,
+) -> Result<Json<TaskView>, ApiError> {
+    Ok(Json(app.tasks.get(&user, id).await?.view()))
+}
+
+/// Partial update; `status: completed` completes the task exactly like PATCH …/complete.
+#[utoipa::path(put, path = "/api/tasks/{task_id}", tag = "tasks", request_body = TaskUpdate,
+    security(("bearer" = [])), params(("task_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = TaskView), (status = 403), (status = 404), (status = 422)))]
+pub(crate) async fn update(
+    State(app): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskId(id): TaskId,
+    JsonBody(body): JsonBody,
+) -> Result<Json<TaskView>, ApiError> {
+    let patch = parse_task_patch(&body)
+        .map_err(|errors| ApiError::Validation(errors.located_in("body")))?;
+    Ok(Json(app.tasks.update(&user, id, patch).await?.view()))
+}
+
+/// Delete a task; answers JSON so the frontend can parse it.
+#[utoipa::path(delete, path = "/api/tasks/{task_id}", tag = "tasks", security(("bearer" = [])),
+    params(("task_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = DeleteTaskResponse), (status = 403), (status = 404), (status = 422)))]
+pub(crate) async fn delete(
+    State(app): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskId(id): TaskId,
+) -> Result<Json<DeleteTaskResponse>, ApiError> {
+    let task = app.tasks.delete(&user, id).await?;
+    Ok(Json(DeleteTaskResponse {
+        id: task.id,
+        deleted: true,
+    }))
+}
+
+/// Complete a task; a recurring task gets its next occurrence (once).
+#[utoipa::path(patch, path = "/api/tasks/{task_id}/complete", tag = "tasks", security(("bearer" = [])),
+    params(("task_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = CompleteTaskResponse), (status = 403), (status = 404), (status = 422)))]
+pub(crate) async fn complete(
+    State(app): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskId(id): TaskId,
+) -> Result<Json<CompleteTaskResponse>, ApiError> {
+    let completion = app.tasks.complete(&user, id).await?;
+    Ok(Json(CompleteTaskResponse {
+        completed_task: completion.completed.view(),
+        next_task: completion.next.as_ref().map(|task| task.view()),
+    }))
+}

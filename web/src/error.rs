@@ -1,0 +1,86 @@
+//! The one mapping from errors to HTTP responses: `{"detail": "<string>"}` for application
+//! errors and `{"detail": [...]}` (422) for validation, as the frontend already parses them.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use taskstream_engine::{EngineError, ValidationErrors};
+
+/// An error on its way to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("unauthenticated: {0}")]
+    Unauthorized(&'static str),
+    #[error("invalid request")]
+    Validation(ValidationErrors),
+    #[error("{1}")]
+    Detail(StatusCode, String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl ApiError {
+    pub fn detail(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self::Detail(status, detail.into())
+    }
+}
+
+fn detail(status: StatusCode, text: &str) -> Response {
+    (status, Json(json!({ "detail": text }))).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Unauthorized(message) => {
+                let mut response = detail(StatusCode::UNAUTHORIZED, message);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+            }
+            ApiError::Validation(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({ "detail": errors.0 })),
+            )
+                .into_response(),
+            ApiError::Detail(status, message) => detail(status, &message),
+            ApiError::Engine(error) => engine_response(error),
+        }
+    }
+}
+
+fn engine_response(error: EngineError) -> Response {
+    match error {
+        EngineError::Validation(errors) => ApiError::Validation(errors).into_response(),
+        EngineError::ReminderRequiresDueDate => detail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Reminder requires a due date",
+        ),
+        EngineError::NotFound => detail(StatusCode::NOT_FOUND, "Task not found"),
+        EngineError::Forbidden => detail(
+            StatusCode::FORBIDDEN,
+            "Not authorized to access this resource",
+        ),
+        EngineError::Unavailable(reason) => {
+            tracing::error!(%reason, "store unavailable");
+            detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Database connection unavailable",
+            )
+        }
+        EngineError::Store(reason) => {
+            tracing::error!(%reason, "store failure");
+            detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+    }
+}
+
+pub(crate) async fn not_found() -> Response {
+    detail(StatusCode::NOT_FOUND, "Not Found")
+}
+
+pub(crate) async fn method_not_allowed() -> Response {
+    detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+}

@@ -101,10 +101,10 @@ fn task_payload(task: &Task) -> Value {
 /// The `task.*` event and its `task.sync` companion for one change.
 pub fn task_events(action: TaskAction, task: &Task, at: DateTime<Utc>) -> Vec<OutboxEvent> {
     let mut payload = task_payload(task);
-    if action == TaskAction::Deleted {
-        if let Value::Object(fields) = &mut payload {
-            fields.insert("task_id".to_owned(), json!(task.id));
-        }
+    if action == TaskAction::Deleted
+        && let Value::Object(fields) = &mut payload
+    {
+        fields.insert("task_id".to_owned(), json!(task.id));
     }
     let event_type = format!("task.{}", action.as_str());
     vec![

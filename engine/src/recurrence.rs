@@ -100,11 +100,11 @@ impl Recurrence {
     /// fixed-period rules.
     fn nth_simple(&self, anchor: DateTime<Utc>, index: u32) -> Option<DateTime<Utc>> {
         match self {
-            Self::Daily => anchor.checked_add_signed(Duration::days(i64::from(index))),
-            Self::Weekly => anchor.checked_add_signed(Duration::weeks(i64::from(index))),
-            Self::IntervalDays(n) => {
-                anchor.checked_add_signed(Duration::days(i64::from(*n) * i64::from(index)))
-            }
+            Self::Daily => anchor.checked_add_signed(Duration::try_days(i64::from(index))?),
+            Self::Weekly => anchor.checked_add_signed(Duration::try_weeks(i64::from(index))?),
+            Self::IntervalDays(n) => anchor.checked_add_signed(Duration::try_days(
+                i64::from(*n).checked_mul(i64::from(index))?,
+            )?),
             Self::Monthly => anchor.checked_add_months(Months::new(index)),
             Self::Yearly => anchor.checked_add_months(Months::new(index.checked_mul(12)?)),
             Self::RRule(_) => None,
@@ -122,7 +122,7 @@ impl Recurrence {
         match self {
             Self::RRule(body) => {
                 let set = rrule_set(anchor, body).ok()?;
-                let strictly_after = current + Duration::seconds(1);
+                let strictly_after = current.checked_add_signed(Duration::seconds(1))?;
                 let found = set
                     .after(strictly_after.with_timezone(&rrule::Tz::UTC))
                     .all(1);

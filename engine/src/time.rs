@@ -42,6 +42,16 @@ pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
         .map(|naive| Utc.from_utc_datetime(&naive))
 }
 
+/// Years the API accepts and produces: RFC 3339 has four-digit years, and a reminder a year
+/// before the earliest due date must still be one.
+pub const SUPPORTED_YEARS: std::ops::RangeInclusive<i32> = 1000..=9999;
+
+/// Whether an instant can be written as an RFC 3339 timestamp the API stands behind.
+pub fn in_supported_range(instant: &DateTime<Utc>) -> bool {
+    use chrono::Datelike;
+    SUPPORTED_YEARS.contains(&instant.year())
+}
+
 /// Converts a stored microsecond timestamp back to an instant.
 pub fn from_micros(micros: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_micros(micros)

@@ -84,3 +84,9 @@ pub(crate) async fn not_found() -> Response {
 pub(crate) async fn method_not_allowed() -> Response {
     detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
 }
+
+/// A handler panicked (a bug): answer 500 in the usual shape instead of dropping the connection.
+pub(crate) fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+}

@@ -32,6 +32,10 @@ impl<'a> FieldReader<'a> {
         self.object.contains_key(name)
     }
 
+    pub fn get(&self, name: &str) -> Option<&'a Value> {
+        self.object.get(name)
+    }
+
     pub fn missing(&mut self, name: &str) {
         self.errors.push(FieldError::new(
             "missing",
@@ -134,8 +138,8 @@ impl<'a> FieldReader<'a> {
         }
     }
 
-    /// An integer that must be at least `min`.
-    pub fn integer_at_least(&mut self, name: &str, min: i64) -> Option<Present<i64>> {
+    /// An integer within `min..=max`.
+    pub fn integer_in(&mut self, name: &str, min: i64, max: i64) -> Option<Present<i64>> {
         match self.raw(name)? {
             Present::Null => Some(Present::Null),
             Present::Value(value) => {
@@ -165,6 +169,18 @@ impl<'a> FieldReader<'a> {
                         );
                         None
                     }
+                    Some(n) if n > max => {
+                        self.errors.push(
+                            FieldError::new(
+                                "less_than_equal",
+                                loc(name),
+                                format!("Input should be less than or equal to {max}"),
+                                value.clone(),
+                            )
+                            .with_ctx(json!({ "le": max })),
+                        );
+                        None
+                    }
                     Some(n) => Some(Present::Value(n)),
                 }
             }
@@ -176,12 +192,15 @@ impl<'a> FieldReader<'a> {
         match self.raw(name)? {
             Present::Null => Some(Present::Null),
             Present::Value(value) => {
-                let parsed = value.as_str().and_then(crate::time::parse_datetime);
+                let parsed = value
+                    .as_str()
+                    .and_then(crate::time::parse_datetime)
+                    .filter(crate::time::in_supported_range);
                 if parsed.is_none() {
                     self.errors.push(FieldError::new(
                         "datetime_parsing",
                         loc(name),
-                        "Input should be a valid datetime (RFC 3339, e.g. 2026-01-20T18:00:00Z)",
+                        "Input should be a valid datetime (RFC 3339, e.g. 2026-01-20T18:00:00Z) between the years 1000 and 9999",
                         value.clone(),
                     ));
                 }

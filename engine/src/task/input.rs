@@ -13,6 +13,8 @@ pub const DESCRIPTION_MAX: usize = 2000;
 pub const TAGS_MAX: usize = 20;
 pub const TAG_MAX: usize = 50;
 pub const RULE_MAX: usize = 255;
+/// Longest reminder lead time: one year, in minutes (the reference's own, never enforced, limit).
+pub const REMINDER_OFFSET_MAX: i64 = 525_600;
 
 const STATUSES: [&str; 3] = ["pending", "in_progress", "completed"];
 const PRIORITIES: [&str; 3] = ["low", "medium", "high"];
@@ -125,6 +127,18 @@ fn nullable<T>(value: Option<Present<T>>) -> Option<Option<T>> {
 }
 
 fn title(reader: &mut FieldReader<'_>) -> Option<String> {
+    if let Some(Value::String(raw)) = reader.get("title")
+        && !raw.is_empty()
+        && raw.trim().is_empty()
+    {
+        let input = Value::String(raw.clone());
+        reader.push(FieldError::value_error(
+            vec![Loc::from("title")],
+            "Title must not be blank",
+            input,
+        ));
+        return None;
+    }
     let value = reader.string("title", 1, TITLE_MAX);
     not_null(
         reader,
@@ -206,7 +220,8 @@ pub fn parse_new_task(body: &Value) -> Result<NewTask, ValidationErrors> {
         "Input should be a valid list",
         tags,
     );
-    let offset = nullable(reader.integer_at_least("reminder_offset_minutes", 1)).flatten();
+    let offset =
+        nullable(reader.integer_in("reminder_offset_minutes", 1, REMINDER_OFFSET_MAX)).flatten();
     let is_recurring = reader.boolean("is_recurring");
     let is_recurring = not_null(
         &mut reader,
@@ -271,7 +286,7 @@ pub fn parse_task_patch(body: &Value) -> Result<TaskPatch, ValidationErrors> {
         "Input should be a valid list",
         tags,
     );
-    let offset = nullable(reader.integer_at_least("reminder_offset_minutes", 1));
+    let offset = nullable(reader.integer_in("reminder_offset_minutes", 1, REMINDER_OFFSET_MAX));
     let is_recurring = reader.boolean("is_recurring");
     let is_recurring = not_null(
         &mut reader,
@@ -378,7 +393,7 @@ mod tests {
             [("string_too_long", r#"["title"]"#.to_owned())]
         );
         assert_eq!(
-            kinds(parse_new_task(&json!({"title": "   "}))),
+            kinds(parse_new_task(&json!({"title": ""}))),
             [("string_too_short", r#"["title"]"#.to_owned())]
         );
         let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
@@ -389,6 +404,29 @@ mod tests {
         assert_eq!(
             kinds(parse_new_task(&json!(["not", "an", "object"]))),
             [("model_attributes_type", "[]".to_owned())]
+        );
+    }
+
+    #[test]
+    fn offsets_and_dates_stay_in_range() {
+        assert_eq!(
+            kinds(parse_new_task(
+                &json!({"title": "t", "due_date": "2026-01-01T00:00:00Z", "reminder_offset_minutes": i64::MAX})
+            )),
+            [(
+                "less_than_equal",
+                r#"["reminder_offset_minutes"]"#.to_owned()
+            )]
+        );
+        assert_eq!(
+            kinds(parse_new_task(
+                &json!({"title": "t", "due_date": "0999-12-31T00:00:00Z"})
+            )),
+            [("datetime_parsing", r#"["due_date"]"#.to_owned())]
+        );
+        assert_eq!(
+            kinds(parse_new_task(&json!({"title": " \t "}))),
+            [("value_error", r#"["title"]"#.to_owned())]
         );
     }
 

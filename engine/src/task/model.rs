@@ -130,9 +130,8 @@ impl Task {
     /// `due_date − offset` when both are set; the only way `remind_at` is ever derived.
     pub fn derive_remind_at(&self) -> Option<DateTime<Utc>> {
         match (self.due_date, self.reminder_offset_minutes) {
-            (Some(due), Some(offset)) if offset > 0 => {
-                due.checked_sub_signed(chrono::Duration::minutes(offset))
-            }
+            (Some(due), Some(offset)) if offset > 0 => chrono::Duration::try_minutes(offset)
+                .and_then(|offset| due.checked_sub_signed(offset)),
             _ => None,
         }
     }

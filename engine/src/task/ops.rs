@@ -3,7 +3,7 @@
 //! Store adapters run these inside one transaction and persist exactly what they return, so the
 //! rules live in one place whichever store or door (REST, chat, UI) a change comes through.
 
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::input::{NewTask, TaskPatch};
@@ -231,14 +231,14 @@ pub fn next_occurrence(task: &Task, now: DateTime<Utc>) -> Option<Task> {
         }
         (Some(due), RecurrenceFrom::Completion) => {
             // Same time of day as the due date, counted from the day of completion.
-            let base = now
-                .date_naive()
-                .and_time(NaiveTime::from(due.time()))
-                .and_utc();
+            let base = now.date_naive().and_time(due.time()).and_utc();
             let (next, _) = rule.next_occurrence(base, 0, base)?;
             (Some(next), Some(next), 0)
         }
     };
+    if due_date.is_some_and(|due| !crate::time::in_supported_range(&due)) {
+        return None;
+    }
     let mut next = Task {
         id: Uuid::new_v4(),
         user_id: task.user_id.clone(),
@@ -441,6 +441,37 @@ mod tests {
                 .map(format_utc)
                 .as_deref(),
             Some("2026-01-10T07:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_series_ends_at_the_last_representable_year() {
+        let task = created(
+            json!({"title": "far", "due_date": "9999-12-31T00:00:00Z", "is_recurring": true, "recurrence_rule": "YEARLY"}),
+        );
+        let change = apply(
+            TaskOp::Complete,
+            "alice",
+            task,
+            false,
+            at("2026-01-01T00:00:00Z"),
+        )
+        .expect("completed");
+        assert!(change.next.is_none());
+        let task = created(
+            json!({"title": "far", "due_date": "9999-06-01T00:00:00Z", "is_recurring": true, "recurrence_rule": "INTERVAL:36500"}),
+        );
+        assert!(
+            apply(
+                TaskOp::Complete,
+                "alice",
+                task,
+                false,
+                at("2026-01-01T00:00:00Z")
+            )
+            .expect("completed")
+            .next
+            .is_none()
         );
     }
 

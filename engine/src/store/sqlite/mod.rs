@@ -123,10 +123,10 @@ impl Drop for SqliteTaskStore {
     /// Lets the writer finish the queued writes, then waits for it, so nothing acknowledged is lost.
     fn drop(&mut self) {
         drop(self.writer.take());
-        if let Some(thread) = self.writer_thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("store writer panicked during shutdown");
-            }
+        if let Some(thread) = self.writer_thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("store writer panicked during shutdown");
         }
     }
 }

@@ -34,7 +34,9 @@ pub(crate) enum WriteJob {
     },
 }
 
-/// An executed job whose reply waits for the commit.
+/// An executed job whose reply waits for the commit. Lives for one batch only, so the size
+/// difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Done {
     Insert(Reply<Task>, Result<Task, EngineError>),
     Modify(Reply<Change>, Result<Change, EngineError>),
@@ -109,6 +111,8 @@ fn failure_clone<T>(failure: &Result<(), EngineError>) -> Result<T, EngineError>
 }
 
 /// Runs one job inside its own savepoint, so a failing job leaves the rest of the batch intact.
+/// A panicking job (a bug) fails alone: the writer thread must outlive it, or every later write
+/// would fail.
 fn execute(tx: &mut rusqlite::Transaction<'_>, job: WriteJob) -> Done {
     match job {
         WriteJob::Insert {
@@ -116,10 +120,12 @@ fn execute(tx: &mut rusqlite::Transaction<'_>, job: WriteJob) -> Done {
             events,
             reply,
         } => {
-            let result = in_savepoint(tx, |conn| {
-                rows::insert_task(conn, &task).map_err(sql_error)?;
-                rows::append_events(conn, &events).map_err(sql_error)?;
-                Ok(task)
+            let result = guarded(|| {
+                in_savepoint(tx, |conn| {
+                    rows::insert_task(conn, &task).map_err(sql_error)?;
+                    rows::append_events(conn, &events).map_err(sql_error)?;
+                    Ok(task)
+                })
             });
             Done::Insert(reply, result)
         }
@@ -130,10 +136,19 @@ fn execute(tx: &mut rusqlite::Transaction<'_>, job: WriteJob) -> Done {
             now,
             reply,
         } => {
-            let result = in_savepoint(tx, |conn| modify(conn, id, &user_id, op, now));
+            let result = guarded(|| in_savepoint(tx, |conn| modify(conn, id, &user_id, op, now)));
             Done::Modify(reply, result)
         }
     }
+}
+
+fn guarded<T>(work: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|_| {
+        tracing::error!("a store write panicked; it was rolled back and the writer continues");
+        Err(EngineError::Store(
+            "the write failed unexpectedly".to_owned(),
+        ))
+    })
 }
 
 fn in_savepoint<T>(

@@ -1,0 +1,216 @@
+//! Authentication: every failure mode of the Bearer JWT check, with the exact 401 details.
+#![allow(clippy::unwrap_used)]
+
+use jsonwebtoken::Algorithm;
+use serde_json::json;
+use taskstream_tests::{Resp, TestServer, b64url, mint, mint_hs256, now};
+
+const ZERO: &str = "00000000-0000-4000-8000-000000000000";
+
+/// Sends `method path` with an optional raw `Authorization` header value.
+async fn call(srv: &TestServer, method: &str, path: &str, auth: Option<&str>) -> Resp {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut rb = srv.client().request(method.clone(), srv.url(path));
+    if let Some(a) = auth {
+        rb = rb.header("authorization", a);
+    }
+    if method == reqwest::Method::POST || method == reqwest::Method::PUT {
+        rb = rb.json(&json!({ "title": "x" }));
+    }
+    Resp::from(rb.send().await.unwrap()).await
+}
+
+#[track_caller]
+fn expect_401(r: &Resp, detail: &str) {
+    r.expect_detail(401, detail);
+    let www = r.header("www-authenticate").unwrap_or_default();
+    assert!(
+        www.starts_with("Bearer"),
+        "WWW-Authenticate should be Bearer, got {www:?}"
+    );
+}
+
+fn routes() -> Vec<(&'static str, String)> {
+    vec![
+        ("GET", "/api/tasks".to_string()),
+        ("POST", "/api/tasks".to_string()),
+        ("GET", format!("/api/tasks/{ZERO}")),
+        ("PUT", format!("/api/tasks/{ZERO}")),
+        ("DELETE", format!("/api/tasks/{ZERO}")),
+        ("PATCH", format!("/api/tasks/{ZERO}/complete")),
+    ]
+}
+
+#[tokio::test]
+async fn missing_header_is_not_authenticated_on_every_route() {
+    let srv = TestServer::start().await;
+    for (m, p) in routes() {
+        let r = call(&srv, m, &p, None).await;
+        expect_401(&r, "Not authenticated");
+    }
+}
+
+#[tokio::test]
+async fn non_bearer_scheme_is_invalid_credentials() {
+    let srv = TestServer::start().await;
+    let good = srv.token("alice");
+    for (m, p) in routes() {
+        let r = call(&srv, m, &p, Some("Basic YWxpY2U6c2VjcmV0")).await;
+        expect_401(&r, "Invalid authentication credentials");
+    }
+    let r = call(&srv, "GET", "/api/tasks", Some(&format!("Token {good}"))).await;
+    expect_401(&r, "Invalid authentication credentials");
+}
+
+#[tokio::test]
+async fn expired_token() {
+    let srv = TestServer::start().await;
+    let t = mint_hs256(srv.secret(), &json!({ "sub": "alice", "exp": now() - 60 }));
+    for (m, p) in routes() {
+        let r = call(&srv, m, &p, Some(&format!("Bearer {t}"))).await;
+        expect_401(&r, "Token expired");
+    }
+    // Zero leeway: expired a few seconds ago is expired too.
+    let t = mint_hs256(srv.secret(), &json!({ "sub": "alice", "exp": now() - 5 }));
+    let r = call(&srv, "GET", "/api/tasks", Some(&format!("Bearer {t}"))).await;
+    expect_401(&r, "Token expired");
+}
+
+#[tokio::test]
+async fn wrong_secret_is_invalid_token() {
+    let srv = TestServer::start().await;
+    let t = mint_hs256(
+        "not-the-secret",
+        &json!({ "sub": "alice", "exp": now() + 3600 }),
+    );
+    for (m, p) in routes() {
+        let r = call(&srv, m, &p, Some(&format!("Bearer {t}"))).await;
+        expect_401(&r, "Invalid token");
+    }
+}
+
+#[tokio::test]
+async fn alg_none_is_invalid_token() {
+    let srv = TestServer::start().await;
+    let payload = json!({ "sub": "alice", "exp": now() + 3600 }).to_string();
+    for header in [
+        r#"{"alg":"none"}"#,
+        r#"{"alg":"none","typ":"JWT"}"#,
+        r#"{"alg":"None"}"#,
+    ] {
+        let t = format!(
+            "{}.{}.",
+            b64url(header.as_bytes()),
+            b64url(payload.as_bytes())
+        );
+        let r = call(&srv, "GET", "/api/tasks", Some(&format!("Bearer {t}"))).await;
+        expect_401(&r, "Invalid token");
+    }
+}
+
+#[tokio::test]
+async fn other_hmac_algorithms_are_invalid_token() {
+    let srv = TestServer::start().await;
+    let claims = json!({ "sub": "alice", "exp": now() + 3600 });
+    for alg in [Algorithm::HS512, Algorithm::HS384] {
+        let t = mint(alg, srv.secret(), &claims);
+        let r = call(&srv, "GET", "/api/tasks", Some(&format!("Bearer {t}"))).await;
+        expect_401(&r, "Invalid token");
+    }
+}
+
+#[tokio::test]
+async fn malformed_tokens_are_invalid_token() {
+    let srv = TestServer::start().await;
+    let good = srv.token("alice");
+    let (head, rest) = good.split_once('.').unwrap();
+    let (body, sig) = rest.split_once('.').unwrap();
+    // A forged payload with the original signature.
+    let forged_body = b64url(
+        json!({ "sub": "mallory", "exp": now() + 3600 })
+            .to_string()
+            .as_bytes(),
+    );
+    let forged = format!("{head}.{forged_body}.{sig}");
+    for t in [
+        "garbage".to_string(),
+        "a.b.c".to_string(),
+        format!("{head}.{body}"),
+        format!("{head}.{body}.AAAA"),
+        forged,
+    ] {
+        let r = call(&srv, "GET", "/api/tasks", Some(&format!("Bearer {t}"))).await;
+        expect_401(&r, "Invalid token");
+    }
+}
+
+#[tokio::test]
+async fn missing_or_empty_sub_is_invalid_payload() {
+    let srv = TestServer::start().await;
+    for claims in [
+        json!({ "exp": now() + 3600 }),
+        json!({ "sub": "", "exp": now() + 3600 }),
+        json!({ "email": "a@example.com", "name": "A", "exp": now() + 3600 }),
+    ] {
+        let t = mint_hs256(srv.secret(), &claims);
+        for (m, p) in routes() {
+            let r = call(&srv, m, &p, Some(&format!("Bearer {t}"))).await;
+            expect_401(&r, "Invalid token payload");
+        }
+    }
+}
+
+#[tokio::test]
+async fn not_yet_valid_token_is_rejected() {
+    let srv = TestServer::start().await;
+    let t = mint_hs256(
+        srv.secret(),
+        &json!({ "sub": "alice", "exp": now() + 7200, "nbf": now() + 3600 }),
+    );
+    let r = call(&srv, "GET", "/api/tasks", Some(&format!("Bearer {t}"))).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(r.json["detail"].is_string(), "{}", r.text);
+}
+
+#[tokio::test]
+async fn valid_tokens_are_accepted() {
+    let srv = TestServer::start().await;
+    // What the frontend mints: sub, email, name, iat, exp.
+    let fe = mint_hs256(
+        srv.secret(),
+        &json!({ "sub": "user_8f2k", "email": "a@example.com", "name": "A", "iat": now(), "exp": now() + 3600 }),
+    );
+    let r = call(&srv, "GET", "/api/tasks", Some(&format!("Bearer {fe}"))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json, json!([]));
+    // exp is only checked when present.
+    let no_exp = mint_hs256(srv.secret(), &json!({ "sub": "alice" }));
+    let r = call(
+        &srv,
+        "POST",
+        "/api/tasks",
+        Some(&format!("Bearer {no_exp}")),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["user_id"], "alice");
+    // The harness's own tokens.
+    let r = call(
+        &srv,
+        "GET",
+        "/api/tasks",
+        Some(&format!("Bearer {}", srv.token("alice"))),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn public_endpoints_need_no_token() {
+    let srv = TestServer::start().await;
+    for p in ["/health", "/ready", "/metrics", "/openapi.json", "/docs"] {
+        let r = call(&srv, "GET", p, None).await;
+        assert_eq!(r.status, 200, "GET {p}: {}", r.text);
+    }
+}

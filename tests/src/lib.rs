@@ -579,12 +579,25 @@ impl User {
 
     /// Sends `body` verbatim with `Content-Type: application/json`.
     pub async fn send_raw(&self, method: &str, path: &str, body: impl Into<Vec<u8>>) -> Resp {
+        self.try_send_raw(method, path, body)
+            .await
+            .expect("send request")
+    }
+
+    /// Like `send_raw`, but hands back transport errors: a server may answer and close the
+    /// connection before a large body is fully written, which the client sees as a broken pipe.
+    pub async fn try_send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: impl Into<Vec<u8>>,
+    ) -> Result<Resp, reqwest::Error> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let rb = self
             .req(method, path)
             .header("content-type", "application/json")
             .body(body.into());
-        Resp::from(rb.send().await.expect("send request")).await
+        Ok(Resp::from(rb.send().await?).await)
     }
 
     pub async fn get(&self, path: &str) -> Resp {

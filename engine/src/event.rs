@@ -62,7 +62,7 @@ impl OutboxEvent {
             topic,
             key: task.id.to_string(),
             envelope: EventEnvelope {
-                event_id: Uuid::new_v4(),
+                event_id: crate::time::new_id(),
                 event_type: event_type.to_owned(),
                 timestamp: format_utc(at),
                 user_id: task.user_id.clone(),

@@ -20,6 +20,13 @@ pub fn now() -> DateTime<Utc> {
     truncate_micros(Utc::now())
 }
 
+/// A new id for a task or an event: a UUIDv7, so ids sort by creation time and new rows land at
+/// the end of the store's indexes instead of on a random page (far fewer pages written per
+/// commit than with random v4 ids; clients only see an ordinary UUID).
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
 /// Parses a client-supplied datetime: RFC 3339 with any offset (normalised to UTC), a naive
 /// date-time (taken as UTC, as the reference did), or a bare date (midnight UTC).
 pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {

@@ -25,7 +25,9 @@ async fn create_minimal_has_defaults() {
     assert_eq!(t["parent_task_id"], Value::Null);
     assert_eq!(t["user_id"], "alice");
     let id = uuid::Uuid::parse_str(t["id"].as_str().unwrap()).unwrap();
-    assert_eq!(id.get_version_num(), 4, "id should be a random (v4) uuid");
+    // Time-ordered UUIDv7 (a deliberate choice: new rows append to the store's indexes).
+    assert_eq!(id.get_version_num(), 7, "id should be a UUIDv7");
+    assert_eq!(t["id"], id.hyphenated().to_string(), "lowercase hyphenated");
     let created = assert_utc(&t["created_at"]);
     let updated = assert_utc(&t["updated_at"]);
     assert_eq!(created, updated);

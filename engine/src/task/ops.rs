@@ -4,7 +4,6 @@
 //! rules live in one place whichever store or door (REST, chat, UI) a change comes through.
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::input::{NewTask, TaskPatch};
 use super::model::{RecurrenceFrom, Task, TaskStatus};
@@ -72,7 +71,7 @@ pub fn create(
     now: DateTime<Utc>,
 ) -> Result<(Task, Vec<OutboxEvent>), EngineError> {
     let mut task = Task {
-        id: Uuid::new_v4(),
+        id: crate::time::new_id(),
         user_id: user_id.to_owned(),
         title: draft.title,
         description: draft.description,
@@ -240,7 +239,7 @@ pub fn next_occurrence(task: &Task, now: DateTime<Utc>) -> Option<Task> {
         return None;
     }
     let mut next = Task {
-        id: Uuid::new_v4(),
+        id: crate::time::new_id(),
         user_id: task.user_id.clone(),
         title: task.title.clone(),
         description: task.description.clone(),

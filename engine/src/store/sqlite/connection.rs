@@ -17,7 +17,10 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, EngineError> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;",
+         PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -65536;
+         PRAGMA mmap_size = 268435456;
+         PRAGMA wal_autocheckpoint = 4000;",
     )
     .map_err(sql_error)?;
     Ok(conn)
@@ -32,7 +35,9 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, EngineError> {
     .map_err(|error| {
         EngineError::Unavailable(format!("cannot open {}: {error}", path.display()))
     })?;
-    conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
+    conn.execute_batch(
+        "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON; PRAGMA cache_size = -16384; PRAGMA mmap_size = 268435456;",
+    )
         .map_err(sql_error)?;
     register_search(&conn)?;
     Ok(conn)

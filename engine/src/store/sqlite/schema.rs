@@ -30,11 +30,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX tasks_by_user_created ON tasks (user_id, created_at);
     CREATE INDEX tasks_by_user_due ON tasks (user_id, due_date);
-    CREATE INDEX tasks_by_remind_at ON tasks (remind_at) WHERE remind_at IS NOT NULL;
 
     CREATE TABLE outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        event_id TEXT NOT NULL UNIQUE,
+        event_id TEXT NOT NULL,
         topic TEXT NOT NULL,
         partition_key TEXT NOT NULL,
         event_type TEXT NOT NULL,

@@ -5,15 +5,33 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use taskstream_engine::TaskService;
+use taskstream_engine::consumers::{self, apply::EffectApplier, runner};
+use taskstream_engine::event::Topic;
+use taskstream_engine::live::LogLiveFeed;
+use taskstream_engine::log::{EventLog, LogConfig, LogError, Retention};
+use taskstream_engine::log_bus::LogBus;
+use taskstream_engine::ports::TaskStore;
+use taskstream_engine::relay::OutboxRelay;
+use taskstream_engine::state::{RedbStateStore, StateStore};
 use taskstream_engine::store::SqliteTaskStore;
 use taskstream_web::{AppState, JwtVerifier, Probe};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::config::{LogFormat, ServeArgs, Settings};
 use crate::data_dir;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long the relay and consumers get to stop after the HTTP server.
+const BACKGROUND_GRACE: Duration = Duration::from_secs(5);
+/// How often retention and state expiry run.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+const EVENT_LOG_FILE: &str = "events.redb";
+const STATE_FILE: &str = "state.redb";
+/// Dead-letter topics keep a week, like the topics they serve.
+const DEAD_LETTER_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
@@ -46,14 +64,36 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let metrics =
         taskstream_web::install_recorder().context("cannot install the metrics recorder")?;
     let database = settings.data_dir.join(data_dir::DATABASE_FILE);
-    let store = SqliteTaskStore::open(&database)
-        .with_context(|| format!("cannot open the task store {}", database.display()))?;
-    let tasks = TaskService::new(Arc::new(store));
-    let probes: Vec<(&'static str, Arc<dyn Probe>)> = vec![("store", Arc::new(tasks.clone()))];
+    let store: Arc<dyn TaskStore> = Arc::new(
+        SqliteTaskStore::open(&database)
+            .with_context(|| format!("cannot open the task store {}", database.display()))?,
+    );
+    let log_path = settings.data_dir.join(EVENT_LOG_FILE);
+    let log = EventLog::open(&log_path, LogConfig::default())
+        .with_context(|| format!("cannot open the event log {}", log_path.display()))?;
+    ensure_dead_letter_topics(&log).await?;
+    let state_path = settings.data_dir.join(STATE_FILE);
+    let state: Arc<dyn StateStore> = Arc::new(
+        RedbStateStore::open(&state_path)
+            .with_context(|| format!("cannot open the state store {}", state_path.display()))?,
+    );
+    let tasks = TaskService::new(Arc::clone(&store));
+
+    let (stop_background, background_stopped) = watch::channel(false);
+    let background = start_background(&store, &log, &state, &tasks, &background_stopped);
+
+    let probes: Vec<(&'static str, Arc<dyn Probe>)> = vec![
+        ("store", Arc::new(tasks.clone())),
+        ("log", Arc::new(log.clone())),
+    ];
+    // Turns true when a shutdown signal arrives; long-lived responses (SSE) end on it.
+    let (stop_tx, stop_rx) = watch::channel(false);
     let state = AppState {
+        shutdown: stop_rx.clone(),
         tasks,
         auth: Arc::new(JwtVerifier::new(secret.as_bytes())),
         metrics,
+        live: Arc::new(LogLiveFeed::new(log.clone())),
         probes: Arc::new(probes),
     };
     let app = taskstream_web::router(state, &settings.cors_origins);
@@ -69,7 +109,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "listening on http://{address} (API /api, docs /docs, metrics /metrics)"
     );
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         wait_for_signal().await;
         let _ = stop_tx.send(true);
@@ -83,8 +122,105 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         result = server => result.context("the HTTP server failed")?,
         () = forced => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway"),
     }
+    let _ = stop_background.send(true);
+    stop_all(background).await;
     tracing::info!("stopped; every acknowledged write is on disk");
     Ok(())
+}
+
+async fn ensure_dead_letter_topics(log: &EventLog) -> anyhow::Result<()> {
+    for topic in [Topic::TaskEvents, Topic::Reminders] {
+        let name = runner::dead_letter_topic(topic);
+        let retention = Retention {
+            max_age: DEAD_LETTER_RETENTION,
+            max_bytes: None,
+        };
+        match log.create_topic(&name, 1, retention).await {
+            Ok(()) | Err(LogError::AlreadyExists(_)) => {}
+            Err(error) => return Err(error).with_context(|| format!("cannot create topic {name}")),
+        }
+    }
+    Ok(())
+}
+
+/// The outbox relay, one runner per consumer and topic partition, and periodic maintenance.
+fn start_background(
+    store: &Arc<dyn TaskStore>,
+    log: &EventLog,
+    state: &Arc<dyn StateStore>,
+    tasks: &TaskService,
+    stopped: &watch::Receiver<bool>,
+) -> JoinSet<()> {
+    let mut background = JoinSet::new();
+    let relay = OutboxRelay::new(Arc::clone(store), Arc::new(LogBus::new(log.clone())));
+    background.spawn(relay.run(stopped.clone()));
+    let context = runner::ConsumerContext {
+        log: log.clone(),
+        state: Arc::clone(state),
+        effects: EffectApplier::new(tasks.clone()),
+    };
+    let partitions = |topic: Topic| {
+        log.topics()
+            .into_iter()
+            .find(|info| info.name == topic.name())
+            .map_or(1, |info| info.partitions)
+    };
+    for spec in consumers::ALL {
+        for &topic in spec.topics {
+            for partition in 0..partitions(topic) {
+                background.spawn(runner::run(
+                    spec,
+                    topic,
+                    partition,
+                    context.clone(),
+                    stopped.clone(),
+                ));
+            }
+        }
+    }
+    background.spawn(maintenance(log.clone(), Arc::clone(state), stopped.clone()));
+    background
+}
+
+/// Retention of the log and expiry of consumer marks, hourly.
+async fn maintenance(
+    log: EventLog,
+    state: Arc<dyn StateStore>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(MAINTENANCE_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stopped.changed() => break,
+        }
+        match log
+            .enforce_retention(chrono::Utc::now().timestamp_millis())
+            .await
+        {
+            Ok(removed) if removed > 0 => {
+                tracing::info!(removed, "log retention removed old records")
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "log retention failed"),
+        }
+        if let Err(error) = state.purge_expired().await {
+            tracing::warn!(%error, "state expiry failed");
+        }
+    }
+}
+
+async fn stop_all(mut background: JoinSet<()>) {
+    let drained = tokio::time::timeout(BACKGROUND_GRACE, async {
+        while background.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            "background tasks still running after {BACKGROUND_GRACE:?}; stopping anyway"
+        );
+        background.abort_all();
+    }
 }
 
 async fn wait_for_signal() {

@@ -48,6 +48,9 @@ pub async fn task_store_suite<S: TaskStore + ?Sized>(store: &S) {
     deleting_a_parent_keeps_the_child(store).await;
     writes_events_with_each_change(store).await;
     concurrent_writes_all_land(store).await;
+    relayed_events_leave_the_outbox(store).await;
+    repairs_a_missing_next_occurrence_once(store).await;
+    audit_and_notifications_are_once_per_event_and_scoped(store).await;
     store.ping().await.expect("ping");
 }
 
@@ -444,4 +447,219 @@ pub async fn concurrent_writes_all_land<S: TaskStore + ?Sized>(store: &S) {
         created.len(),
         "every acknowledged write is visible"
     );
+}
+
+pub async fn relayed_events_leave_the_outbox<S: TaskStore + ?Sized>(store: &S) {
+    let user = fresh_user("relay");
+    let signal = store.commit_signal();
+    let woken = signal.notified();
+    create(store, &user, json!({"title": "relay me"})).await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), woken)
+        .await
+        .expect("a commit wakes the relay");
+    let pending = store.pending_events(1_000_000).await.expect("outbox");
+    let last = pending.last().expect("events pending").seq;
+    let removed = store.delete_events_through(last).await.expect("delete");
+    assert_eq!(removed as usize, pending.len());
+    assert!(store.pending_events(10).await.expect("outbox").is_empty());
+}
+
+pub async fn repairs_a_missing_next_occurrence_once<S: TaskStore + ?Sized>(store: &S) {
+    let user = fresh_user("repair");
+    let task = create(store, &user, json!({"title": "weekly", "due_date": "2026-03-02T09:00:00Z", "is_recurring": true, "recurrence_rule": "WEEKLY"})).await;
+    let open = store
+        .modify(task.id, &user, TaskOp::EnsureNextOccurrence, now())
+        .await
+        .expect("ensure");
+    assert!(open.next.is_none(), "an open task gets no next occurrence");
+    let completed = store
+        .modify(task.id, &user, TaskOp::Complete, now())
+        .await
+        .expect("complete");
+    let next = completed.next.expect("next occurrence");
+    let again = store
+        .modify(task.id, &user, TaskOp::EnsureNextOccurrence, now())
+        .await
+        .expect("ensure");
+    assert!(
+        again.next.is_none() && again.events.is_empty(),
+        "the existing next occurrence is kept"
+    );
+    // The next occurrence disappears (deleted): the repair creates one, and only once.
+    store
+        .modify(next.id, &user, TaskOp::Delete, now())
+        .await
+        .expect("delete next");
+    let repaired = store
+        .modify(task.id, &user, TaskOp::EnsureNextOccurrence, now())
+        .await
+        .expect("repair");
+    assert_eq!(
+        repaired.next.and_then(|t| t.due_date),
+        Some(at("2026-03-09T09:00:00Z"))
+    );
+    let twice = store
+        .modify(task.id, &user, TaskOp::EnsureNextOccurrence, now())
+        .await
+        .expect("repair again");
+    assert!(twice.next.is_none());
+}
+
+pub async fn audit_and_notifications_are_once_per_event_and_scoped<S: TaskStore + ?Sized>(
+    store: &S,
+) {
+    use crate::activity::{AuditEntry, AuditFilter, Notification};
+    use crate::event::EventEnvelope;
+
+    let alice = fresh_user("audited");
+    let bob = fresh_user("other");
+    let event = |user: &str, event_type: &str, task: &str| EventEnvelope {
+        event_id: uuid::Uuid::new_v4(),
+        event_type: event_type.to_owned(),
+        timestamp: "2026-01-01T00:00:00Z".to_owned(),
+        user_id: user.to_owned(),
+        payload: json!({"id": task, "title": "t"}),
+        source: "chat-api".to_owned(),
+        specversion: "1.0".to_owned(),
+    };
+    let created = event(&alice, "task.created", "task-1");
+    assert!(
+        store
+            .record_audit(AuditEntry::from_event(&created, now()))
+            .await
+            .expect("audit")
+    );
+    assert!(
+        !store
+            .record_audit(AuditEntry::from_event(&created, now()))
+            .await
+            .expect("audit again"),
+        "one row per event id"
+    );
+    store
+        .record_audit(AuditEntry::from_event(
+            &event(&alice, "task.updated", "task-1"),
+            now(),
+        ))
+        .await
+        .expect("audit");
+    store
+        .record_audit(AuditEntry::from_event(
+            &event(&alice, "task.created", "task-2"),
+            now(),
+        ))
+        .await
+        .expect("audit");
+    store
+        .record_audit(AuditEntry::from_event(
+            &event(&bob, "task.created", "task-9"),
+            now(),
+        ))
+        .await
+        .expect("audit");
+
+    let alice_ref = alice.as_str();
+    let page = |filter: AuditFilter| async move {
+        store.list_audit(alice_ref, &filter).await.expect("list")
+    };
+    let all = page(AuditFilter {
+        limit: 100,
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(all.len(), 3, "only alice's rows");
+    assert!(
+        all.windows(2).all(|w| w[0].received_at >= w[1].received_at),
+        "newest first"
+    );
+    assert_eq!(
+        page(AuditFilter {
+            task_id: Some("task-1".into()),
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        page(AuditFilter {
+            event_type: Some("task.created".into()),
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        page(AuditFilter {
+            limit: 1,
+            offset: 1,
+            ..AuditFilter::default()
+        })
+        .await
+        .len(),
+        1
+    );
+
+    let notification = Notification {
+        id: crate::time::new_id(),
+        user_id: alice.clone(),
+        event_id: created.event_id,
+        kind: "reminder".to_owned(),
+        task_id: Some("task-1".to_owned()),
+        title: "t".to_owned(),
+        message: "Reminder".to_owned(),
+        created_at: now(),
+        read_at: None,
+        payload: json!({}),
+    };
+    assert!(
+        store
+            .record_notification(notification.clone())
+            .await
+            .expect("notify")
+    );
+    let duplicate = Notification {
+        id: crate::time::new_id(),
+        ..notification.clone()
+    };
+    assert!(
+        !store
+            .record_notification(duplicate)
+            .await
+            .expect("notify again"),
+        "one notification per event"
+    );
+    assert_eq!(
+        store.list_notifications(&alice, 10).await.expect("list"),
+        vec![notification.clone()]
+    );
+    assert!(
+        store
+            .list_notifications(&bob, 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        matches!(
+            store
+                .mark_notification_read(&bob, notification.id, now())
+                .await,
+            Err(EngineError::NotificationNotFound)
+        ),
+        "not bob's"
+    );
+    let read = store
+        .mark_notification_read(&alice, notification.id, now())
+        .await
+        .expect("read");
+    assert!(read.read_at.is_some());
+    let again = store
+        .mark_notification_read(&alice, notification.id, now())
+        .await
+        .expect("read again");
+    assert_eq!(again.read_at, read.read_at, "the first read time is kept");
 }

@@ -77,6 +77,8 @@ pub enum EngineError {
     NotFound,
     #[error("Not authorized to access this resource")]
     Forbidden,
+    #[error("Notification not found")]
+    NotificationNotFound,
     #[error("store unavailable: {0}")]
     Unavailable(String),
     #[error("store failure: {0}")]

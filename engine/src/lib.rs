@@ -4,11 +4,18 @@
 //! depend on this crate, never the other way round.
 #![forbid(unsafe_code)]
 
+pub mod activity;
+pub mod consumers;
 pub mod error;
 pub mod event;
+pub mod live;
+pub mod log;
+pub mod log_bus;
 pub mod ports;
 pub mod recurrence;
+pub mod relay;
 pub mod service;
+pub mod state;
 pub mod store;
 pub mod task;
 pub mod time;

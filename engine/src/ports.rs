@@ -1,9 +1,14 @@
 //! The ports: what the domain needs from the outside world, implemented once per shape
 //! (embedded SQLite today; PostgreSQL and Dapr in cluster mode).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
 use uuid::Uuid;
+
+use crate::activity::{AuditEntry, AuditFilter, Notification};
 
 use crate::error::EngineError;
 use crate::event::{EventEnvelope, OutboxEvent};
@@ -47,6 +52,70 @@ pub trait TaskStore: Send + Sync + 'static {
     /// The oldest events not yet relayed, in commit order.
     async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxRecord>, EngineError>;
 
+    /// Removes relayed events (every `seq <= through`); returns how many went.
+    async fn delete_events_through(&self, through: i64) -> Result<u64, EngineError>;
+
+    /// Notified after each commit, so the relay wakes on new events instead of polling.
+    fn commit_signal(&self) -> Arc<Notify>;
+
+    /// Records an audit row unless its event was already audited; true when added.
+    async fn record_audit(&self, entry: AuditEntry) -> Result<bool, EngineError>;
+
+    /// One user's audit trail, newest first.
+    async fn list_audit(
+        &self,
+        user_id: &str,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEntry>, EngineError>;
+
+    /// Records a notification unless its event already produced one; true when added.
+    async fn record_notification(&self, notification: Notification) -> Result<bool, EngineError>;
+
+    /// One user's notifications, newest first.
+    async fn list_notifications(
+        &self,
+        user_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Notification>, EngineError>;
+
+    /// Marks one of the user's notifications read; `NotificationNotFound` for anything else.
+    async fn mark_notification_read(
+        &self,
+        user_id: &str,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Notification, EngineError>;
+
     /// Cheap liveness check for `/ready`.
     async fn ping(&self) -> Result<(), EngineError>;
+}
+
+/// Where committed events go: the embedded log, or Dapr pub/sub in cluster mode.
+#[async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    /// Publishes `events` keeping their order per topic; returns once they are durable on the bus.
+    async fn publish(&self, events: &[OutboxRecord]) -> Result<(), EngineError>;
+}
+
+/// One event on a user's live stream; `id` resumes the stream right after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    pub id: String,
+    pub envelope: EventEnvelope,
+}
+
+/// The caller's own task changes and notifications, as they happen (`GET /api/events`).
+#[async_trait]
+pub trait LiveFeed: Send + Sync + 'static {
+    /// A position at the current end of the stream.
+    fn position_now(&self) -> Result<String, EngineError>;
+
+    /// Waits until `user_id` has events after `position` and returns them in order (each with the
+    /// position just after it). A malformed position is `EngineError::Validation`-free: it restarts
+    /// from now.
+    async fn next_events(
+        &self,
+        user_id: &str,
+        position: &str,
+    ) -> Result<Vec<LiveEvent>, EngineError>;
 }

@@ -74,6 +74,20 @@ impl TaskService {
         })
     }
 
+    /// Repairs a completed recurring task whose next occurrence is missing; returns the one
+    /// created, if any.
+    pub async fn ensure_next_occurrence(
+        &self,
+        user_id: &str,
+        id: Uuid,
+    ) -> Result<Option<Task>, EngineError> {
+        let change = self
+            .store
+            .modify(id, user_id, TaskOp::EnsureNextOccurrence, time::now())
+            .await?;
+        Ok(change.next)
+    }
+
     pub async fn delete(&self, user_id: &str, id: Uuid) -> Result<Task, EngineError> {
         let change = self
             .store

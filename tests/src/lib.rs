@@ -825,3 +825,432 @@ pub fn id_of(t: &Value) -> String {
 pub fn ids(list: &[Value]) -> Vec<String> {
     list.iter().map(id_of).collect()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Event backbone helpers: stopping the server, reading the embedded log, polling consumers' effects,
+// and a small Server-Sent Events reader.
+// ---------------------------------------------------------------------------------------------
+
+pub use taskstream_engine::log::{EventLog, LogConfig, LogRecord, NewRecord};
+
+/// The topics of the contract (§3) and their dead-letter topics.
+pub const TASK_EVENTS: &str = "task-events";
+pub const REMINDERS: &str = "reminders";
+pub const TASK_UPDATES: &str = "task-updates";
+pub const TASK_EVENTS_DLQ: &str = "task-events-dlq";
+pub const REMINDERS_DLQ: &str = "reminders-dlq";
+
+/// The keys of an event envelope, exactly.
+pub const ENVELOPE_KEYS: &[&str] = &[
+    "event_id",
+    "event_type",
+    "timestamp",
+    "user_id",
+    "payload",
+    "source",
+    "specversion",
+];
+
+/// The keys of an audit row, exactly.
+pub const AUDIT_KEYS: &[&str] = &[
+    "id",
+    "event_id",
+    "event_type",
+    "timestamp",
+    "received_at",
+    "user_id",
+    "task_id",
+    "source",
+    "payload",
+];
+
+/// The keys of a notification, exactly.
+pub const NOTIFICATION_KEYS: &[&str] = &[
+    "id",
+    "kind",
+    "task_id",
+    "title",
+    "message",
+    "created_at",
+    "read_at",
+    "payload",
+];
+
+/// The keys of the JSON object `v` (panics if it is not an object).
+#[track_caller]
+pub fn keys_of(v: &Value) -> BTreeSet<String> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not a JSON object: {v}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// `keys` as an owned set, for comparing with `keys_of`.
+pub fn key_set(keys: &[&str]) -> BTreeSet<String> {
+    keys.iter().map(|k| (*k).to_string()).collect()
+}
+
+impl TestServer {
+    /// Stops the server with SIGTERM and waits for it to exit, asserting a clean exit.
+    pub async fn stop(&mut self) {
+        if !self.is_running() {
+            self.child = None;
+            return;
+        }
+        self.sigterm();
+        let st = self.wait_exit(Duration::from_secs(60)).await;
+        let st = st.unwrap_or_else(|| {
+            panic!(
+                "taskstream did not exit within 60 s of SIGTERM\n--- stderr ---\n{}",
+                self.stderr()
+            )
+        });
+        assert!(
+            st.success(),
+            "taskstream exited with {st} after SIGTERM\n--- stderr ---\n{}",
+            self.stderr()
+        );
+    }
+
+    /// Opens the (stopped) server's event log with the engine API.
+    pub fn open_log(&self) -> EventLog {
+        assert!(
+            self.child.is_none(),
+            "open the event log only while the server is stopped"
+        );
+        open_log(&self.data_dir)
+    }
+}
+
+/// Opens `DATA_DIR/events.redb` (the server must not be running).
+pub fn open_log(data_dir: &Path) -> EventLog {
+    let path = data_dir.join("events.redb");
+    EventLog::open(&path, LogConfig::default())
+        .unwrap_or_else(|e| panic!("open event log {}: {e}", path.display()))
+}
+
+/// Every retained record of partition 0 of `topic`, in offset order.
+pub async fn read_topic(log: &EventLog, topic: &str) -> Vec<LogRecord> {
+    let mut out: Vec<LogRecord> = Vec::new();
+    let mut from = log
+        .start_offset(topic, 0)
+        .unwrap_or_else(|e| panic!("start offset of {topic}: {e}"));
+    loop {
+        let batch = log
+            .read(topic, 0, from, 10_000)
+            .await
+            .unwrap_or_else(|e| panic!("read {topic} from {from}: {e}"));
+        let Some(last) = batch.last() else { break };
+        from = last.offset + 1;
+        out.extend(batch);
+    }
+    let end = log.end_offset(topic, 0).unwrap();
+    assert_eq!(from.max(end), end, "read past the end of {topic}");
+    out
+}
+
+/// A record's value parsed as an envelope JSON (panics if it is not JSON).
+#[track_caller]
+pub fn envelope_of(r: &LogRecord) -> Value {
+    serde_json::from_slice(&r.value).unwrap_or_else(|e| {
+        panic!(
+            "record {}@{} is not JSON ({e}): {}",
+            r.topic,
+            r.offset,
+            String::from_utf8_lossy(&r.value)
+        )
+    })
+}
+
+/// A record's key as a string.
+pub fn key_of(r: &LogRecord) -> String {
+    String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned()
+}
+
+/// Milliseconds since the Unix epoch (record timestamps).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Now as the contract formats instants: RFC 3339 UTC with microseconds and one `Z`.
+pub fn now_utc() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// A contract envelope (§3) with a fresh event id.
+pub fn envelope(event_type: &str, user_id: &str, payload: Value) -> Value {
+    json!({
+        "event_id": uuid::Uuid::new_v4().to_string(),
+        "event_type": event_type,
+        "timestamp": now_utc(),
+        "user_id": user_id,
+        "payload": payload,
+        "source": "chat-api",
+        "specversion": "1.0",
+    })
+}
+
+/// A log record keyed by `key` whose value is `value`.
+pub fn record(key: &str, value: Vec<u8>) -> NewRecord {
+    NewRecord {
+        key: Some(key.as_bytes().to_vec()),
+        value,
+        timestamp_ms: now_ms(),
+    }
+}
+
+/// A log record holding `env` (keyed by `key`).
+pub fn envelope_record(key: &str, env: &Value) -> NewRecord {
+    record(key, serde_json::to_vec(env).unwrap())
+}
+
+/// Appends `records` to `topic` (durable when it returns).
+pub async fn append(log: &EventLog, topic: &str, records: Vec<NewRecord>) {
+    log.append(topic, records)
+        .await
+        .unwrap_or_else(|e| panic!("append to {topic}: {e}"));
+}
+
+/// The full-task payload of a `task.created` event for a task that only exists in the log.
+pub fn fake_task(user_id: &str, title: &str) -> Value {
+    let now = now_utc();
+    json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "title": title,
+        "description": null,
+        "status": "pending",
+        "priority": "medium",
+        "due_date": null,
+        "created_at": now,
+        "updated_at": now,
+        "tags": [],
+        "reminder_offset_minutes": null,
+        "remind_at": null,
+        "is_recurring": false,
+        "recurrence_rule": null,
+        "parent_task_id": null,
+        "user_id": user_id,
+    })
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, for at most `timeout`; panics with `what`
+/// (and the last observation, from `f`'s `Err`) when time runs out.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match f().await {
+            Ok(v) => return v,
+            Err(e) => e,
+        };
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}; last seen: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// How long the tests wait for an asynchronous consumer effect.
+pub const CONSUMER_WAIT: Duration = Duration::from_secs(10);
+
+impl User {
+    /// `GET /api/audit?<query>`, asserting 200, an array and the row shape.
+    pub async fn audit(&self, query: &str) -> Vec<Value> {
+        let path = if query.is_empty() {
+            "/api/audit".to_string()
+        } else {
+            format!("/api/audit?{query}")
+        };
+        let r = self.get(&path).await;
+        let rows = r
+            .expect(200)
+            .as_array()
+            .unwrap_or_else(|| panic!("audit is not an array: {}", r.text))
+            .clone();
+        for row in &rows {
+            assert_eq!(keys_of(row), key_set(AUDIT_KEYS), "audit row keys: {row}");
+            assert_eq!(
+                row["user_id"],
+                self.sub.as_str(),
+                "audit row of {}",
+                self.sub
+            );
+        }
+        rows
+    }
+
+    /// The caller's whole audit trail, paging with `limit=1000`.
+    pub async fn audit_all(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let page = self
+                .audit(&format!("limit=1000&offset={}", out.len()))
+                .await;
+            let n = page.len();
+            out.extend(page);
+            if n < 1000 {
+                return out;
+            }
+        }
+    }
+
+    /// Waits until the caller's audit trail holds every event id in `ids`; returns the trail.
+    pub async fn wait_audited(&self, ids: &BTreeSet<String>) -> Vec<Value> {
+        self.wait_audited_within(ids, CONSUMER_WAIT).await
+    }
+
+    /// Like `wait_audited`, waiting at most `timeout`.
+    pub async fn wait_audited_within(
+        &self,
+        ids: &BTreeSet<String>,
+        timeout: Duration,
+    ) -> Vec<Value> {
+        eventually(
+            &format!("{} audit rows for {}", ids.len(), self.sub),
+            timeout,
+            || async {
+                let rows = self.audit_all().await;
+                let have: BTreeSet<String> = rows
+                    .iter()
+                    .map(|r| r["event_id"].as_str().unwrap_or_default().to_string())
+                    .collect();
+                let missing: Vec<&String> = ids.difference(&have).collect();
+                if missing.is_empty() {
+                    Ok(rows)
+                } else {
+                    Err(format!("missing {missing:?} (have {} rows)", rows.len()))
+                }
+            },
+        )
+        .await
+    }
+
+    /// `GET /api/notifications`, asserting 200, an array and the item shape.
+    pub async fn notifications(&self) -> Vec<Value> {
+        let r = self.get("/api/notifications").await;
+        let items = r
+            .expect(200)
+            .as_array()
+            .unwrap_or_else(|| panic!("notifications is not an array: {}", r.text))
+            .clone();
+        for n in &items {
+            assert_eq!(
+                keys_of(n),
+                key_set(NOTIFICATION_KEYS),
+                "notification keys: {n}"
+            );
+        }
+        items
+    }
+
+    /// Opens `GET /api/events` (no overall timeout), optionally resuming after `last_event_id`.
+    pub async fn events(&self, last_event_id: Option<&str>) -> SseStream {
+        let mut rb = self
+            .req(reqwest::Method::GET, "/api/events")
+            .timeout(Duration::from_secs(24 * 3600))
+            .header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            rb = rb.header("last-event-id", id);
+        }
+        let resp = rb.send().await.expect("open /api/events");
+        assert_eq!(resp.status().as_u16(), 200, "GET /api/events");
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or_default().to_string())
+            .unwrap_or_default();
+        assert!(
+            ct.starts_with("text/event-stream"),
+            "content-type of /api/events: {ct}"
+        );
+        SseStream {
+            resp,
+            buf: Vec::new(),
+        }
+    }
+}
+
+/// One Server-Sent Event.
+#[derive(Clone, Debug)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    /// The `data:` lines joined with `\n`.
+    pub data: String,
+}
+
+impl SseEvent {
+    /// `data` parsed as JSON (panics otherwise).
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data)
+            .unwrap_or_else(|e| panic!("SSE data is not JSON ({e}): {}", self.data))
+    }
+}
+
+/// A streaming `text/event-stream` body.
+pub struct SseStream {
+    resp: reqwest::Response,
+    buf: Vec<u8>,
+}
+
+impl SseStream {
+    /// The next event that carries data (comments and keep-alives are skipped); `None` when
+    /// nothing arrives within `timeout` or the stream ends.
+    pub async fn next(&mut self, timeout: Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            while let Some(frame) = self.take_frame() {
+                if let Some(ev) = parse_sse_frame(&frame) {
+                    return Some(ev);
+                }
+            }
+            match tokio::time::timeout_at(deadline, self.resp.chunk()).await {
+                Ok(Ok(Some(chunk))) => self.buf.extend(chunk.iter().filter(|b| **b != b'\r')),
+                Ok(Ok(None)) | Ok(Err(_)) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Cuts the first complete frame (up to a blank line) off the buffer. Carriage returns are
+    /// dropped on arrival, so `\r\n` line ends work too.
+    fn take_frame(&mut self) -> Option<String> {
+        let end = self.buf.windows(2).position(|w| w == b"\n\n")?;
+        let frame = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+        self.buf.drain(..end + 2);
+        Some(frame)
+    }
+}
+
+fn parse_sse_frame(frame: &str) -> Option<SseEvent> {
+    let mut ev = SseEvent {
+        id: None,
+        event: None,
+        data: String::new(),
+    };
+    let mut has_data = false;
+    for line in frame.lines() {
+        if line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "id" => ev.id = Some(value.to_string()),
+            "event" => ev.event = Some(value.to_string()),
+            "data" => {
+                if has_data {
+                    ev.data.push('\n');
+                }
+                ev.data.push_str(value);
+                has_data = true;
+            }
+            _ => {}
+        }
+    }
+    has_data.then_some(ev)
+}

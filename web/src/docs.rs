@@ -7,18 +7,19 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
-use crate::api::tasks;
+use crate::api::{activity, tasks};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "taskstream", description = "Self-hosted task manager with an event stream. REST API compatible with the reference Next.js frontend."),
     paths(
         tasks::create, tasks::list, tasks::get_one, tasks::update, tasks::delete, tasks::complete,
+        activity::audit, activity::notifications, activity::mark_read, activity::events,
         crate::health::health, crate::health::ready, crate::metrics::render,
     ),
     components(schemas(tasks::TaskCreate, tasks::TaskUpdate)),
     modifiers(&BearerAuth),
-    tags((name = "tasks", description = "Tasks of the authenticated user"), (name = "health"))
+    tags((name = "tasks", description = "Tasks of the authenticated user"), (name = "activity", description = "Audit trail, notifications and the live event stream of the authenticated user"), (name = "health"))
 )]
 pub struct ApiDoc;
 

@@ -59,6 +59,9 @@ fn engine_response(error: EngineError) -> Response {
             "Reminder requires a due date",
         ),
         EngineError::NotFound => detail(StatusCode::NOT_FOUND, "Task not found"),
+        EngineError::NotificationNotFound => {
+            detail(StatusCode::NOT_FOUND, "Notification not found")
+        }
         EngineError::Forbidden => detail(
             StatusCode::FORBIDDEN,
             "Not authorized to access this resource",

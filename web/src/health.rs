@@ -26,6 +26,16 @@ impl Probe for taskstream_engine::TaskService {
     }
 }
 
+impl Probe for taskstream_engine::log::EventLog {
+    fn check(&self) -> ProbeFuture<'_> {
+        Box::pin(async move {
+            self.end_offset("task-events", 0)
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        })
+    }
+}
+
 fn timestamp() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
 }

@@ -48,6 +48,10 @@ pub struct AppState {
     pub tasks: TaskService,
     pub auth: Arc<JwtVerifier>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Source of `GET /api/events`.
+    pub live: Arc<dyn taskstream_engine::ports::LiveFeed>,
+    /// Turns true when the server begins to shut down, so streaming responses can end.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Named checks behind `/ready`.
     pub probes: Arc<Vec<(&'static str, Arc<dyn Probe>)>>,
 }

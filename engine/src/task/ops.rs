@@ -16,6 +16,9 @@ pub enum TaskOp {
     Update(TaskPatch),
     Complete,
     Delete,
+    /// Makes sure a completed recurring task has its next occurrence: a no-op when it exists
+    /// (the normal case), a repair when a completion's follow-up was lost.
+    EnsureNextOccurrence,
 }
 
 /// What a store must persist for one operation, in one transaction.
@@ -112,6 +115,7 @@ pub fn apply(
     match op {
         TaskOp::Update(patch) => update(current, patch, has_next, now),
         TaskOp::Complete => Ok(complete(current, has_next, now)),
+        TaskOp::EnsureNextOccurrence => Ok(ensure_next(current, has_next, now)),
         TaskOp::Delete => {
             let events = task_events(TaskAction::Deleted, &current, now);
             Ok(Change {
@@ -211,6 +215,24 @@ fn complete(mut task: Task, has_next: bool, now: DateTime<Utc>) -> Change {
         write: true,
         deleted: false,
         next,
+        events,
+    }
+}
+
+fn ensure_next(task: Task, has_next: bool, now: DateTime<Utc>) -> Change {
+    if task.status != TaskStatus::Completed || has_next {
+        return Change::unchanged(task);
+    }
+    let Some(next) = next_occurrence(&task, now) else {
+        return Change::unchanged(task);
+    };
+    let mut events = task_events(TaskAction::Created, &next, now);
+    events.extend(reminder_events(&next, None, now));
+    Change {
+        task,
+        write: false,
+        deleted: false,
+        next: Some(next),
         events,
     }
 }

@@ -1,9 +1,10 @@
 //! The REST API under `/api`.
 
+pub(crate) mod activity;
 pub(crate) mod tasks;
 
 use axum::Router;
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, post};
 
 use crate::AppState;
 
@@ -15,4 +16,8 @@ pub(crate) fn routes() -> Router<AppState> {
             get(tasks::get_one).put(tasks::update).delete(tasks::delete),
         )
         .route("/api/tasks/{task_id}/complete", patch(tasks::complete))
+        .route("/api/audit", get(activity::audit))
+        .route("/api/notifications", get(activity::notifications))
+        .route("/api/notifications/{id}/read", post(activity::mark_read))
+        .route("/api/events", get(activity::events))
 }

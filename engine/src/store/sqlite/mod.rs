@@ -1,6 +1,7 @@
 //! The embedded task store: SQLite in WAL mode, one writer thread with group commit, and a
 //! small pool of read-only connections.
 
+mod activity_rows;
 mod connection;
 mod rows;
 mod schema;
@@ -14,13 +15,14 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Notify, Semaphore, oneshot};
 use uuid::Uuid;
 
+use crate::activity::{AuditEntry, AuditFilter, Notification};
 use crate::error::EngineError;
 use crate::event::OutboxEvent;
 use crate::ports::{OutboxRecord, TaskStore};
-use crate::task::{Change, Task, TaskOp, TaskQuery};
+use crate::task::{Change, Task, TaskOp, TaskQuery, ops};
 use rows::sql_error;
 use writer::WriteJob;
 
@@ -33,6 +35,7 @@ pub struct SqliteTaskStore {
     writer: Option<Sender<WriteJob>>,
     writer_thread: Option<JoinHandle<()>>,
     readers: Arc<ReaderPool>,
+    committed: Arc<Notify>,
 }
 
 struct ReaderPool {
@@ -63,9 +66,11 @@ impl SqliteTaskStore {
         let mut conn = connection::open_writer(path)?;
         schema::migrate(&mut conn)?;
         let (sender, jobs) = mpsc::channel();
+        let committed = Arc::new(Notify::new());
+        let signal = Arc::clone(&committed);
         let writer_thread = std::thread::Builder::new()
             .name("store-writer".to_owned())
-            .spawn(move || writer::run(conn, jobs))
+            .spawn(move || writer::run(conn, jobs, signal))
             .map_err(|error| {
                 EngineError::Unavailable(format!("cannot start the store writer: {error}"))
             })?;
@@ -77,12 +82,14 @@ impl SqliteTaskStore {
                 idle: Mutex::new(Vec::with_capacity(READERS)),
                 permits: Semaphore::new(READERS),
             }),
+            committed,
         })
     }
 
-    async fn write<T>(
+    /// Runs `work` in the writer's next group commit and waits until it is durable.
+    async fn write<T: Send + 'static>(
         &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, EngineError>>) -> WriteJob,
+        work: impl FnOnce(&Connection) -> Result<T, EngineError> + Send + 'static,
     ) -> Result<T, EngineError> {
         let (reply, outcome) = oneshot::channel();
         let writer = self
@@ -90,7 +97,7 @@ impl SqliteTaskStore {
             .as_ref()
             .ok_or_else(|| EngineError::Unavailable("the store is shutting down".to_owned()))?;
         writer
-            .send(make(reply))
+            .send(WriteJob::new(work, reply))
             .map_err(|_| EngineError::Unavailable("the store writer has stopped".to_owned()))?;
         outcome
             .await
@@ -119,6 +126,31 @@ impl SqliteTaskStore {
     }
 }
 
+/// One task operation inside the writer's transaction: load, apply the domain rules, persist.
+fn modify_in(
+    conn: &Connection,
+    id: Uuid,
+    user_id: &str,
+    op: TaskOp,
+    now: DateTime<Utc>,
+) -> Result<Change, EngineError> {
+    let current = rows::load_task(conn, id)
+        .map_err(sql_error)?
+        .ok_or(EngineError::NotFound)?;
+    let has_next = rows::has_next_occurrence(conn, id).map_err(sql_error)?;
+    let change = ops::apply(op, user_id, current, has_next, now)?;
+    if change.deleted {
+        rows::delete_task(conn, change.task.id).map_err(sql_error)?;
+    } else if change.write {
+        rows::update_task(conn, &change.task).map_err(sql_error)?;
+    }
+    if let Some(next) = &change.next {
+        rows::insert_task(conn, next).map_err(sql_error)?;
+    }
+    rows::append_events(conn, &change.events).map_err(sql_error)?;
+    Ok(change)
+}
+
 impl Drop for SqliteTaskStore {
     /// Lets the writer finish the queued writes, then waits for it, so nothing acknowledged is lost.
     fn drop(&mut self) {
@@ -134,10 +166,10 @@ impl Drop for SqliteTaskStore {
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
     async fn insert(&self, task: Task, events: Vec<OutboxEvent>) -> Result<Task, EngineError> {
-        self.write(|reply| WriteJob::Insert {
-            task,
-            events,
-            reply,
+        self.write(move |conn| {
+            rows::insert_task(conn, &task).map_err(sql_error)?;
+            rows::append_events(conn, &events).map_err(sql_error)?;
+            Ok(task)
         })
         .await
     }
@@ -169,19 +201,75 @@ impl TaskStore for SqliteTaskStore {
         now: DateTime<Utc>,
     ) -> Result<Change, EngineError> {
         let user_id = user_id.to_owned();
-        self.write(|reply| WriteJob::Modify {
-            id,
-            user_id,
-            op,
-            now,
-            reply,
-        })
-        .await
+        self.write(move |conn| modify_in(conn, id, &user_id, op, now))
+            .await
     }
 
     async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxRecord>, EngineError> {
         self.read(move |conn| rows::pending_events(conn, limit).map_err(sql_error))
             .await
+    }
+
+    async fn delete_events_through(&self, through: i64) -> Result<u64, EngineError> {
+        self.write(move |conn| {
+            activity_rows::delete_events_through(conn, through)
+                .map(|n| n as u64)
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    fn commit_signal(&self) -> Arc<Notify> {
+        Arc::clone(&self.committed)
+    }
+
+    async fn record_audit(&self, entry: AuditEntry) -> Result<bool, EngineError> {
+        self.write(move |conn| activity_rows::insert_audit(conn, &entry).map_err(sql_error))
+            .await
+    }
+
+    async fn list_audit(
+        &self,
+        user_id: &str,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEntry>, EngineError> {
+        let (user_id, filter) = (user_id.to_owned(), filter.clone());
+        self.read(move |conn| activity_rows::list_audit(conn, &user_id, &filter).map_err(sql_error))
+            .await
+    }
+
+    async fn record_notification(&self, notification: Notification) -> Result<bool, EngineError> {
+        self.write(move |conn| {
+            activity_rows::insert_notification(conn, &notification).map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn list_notifications(
+        &self,
+        user_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Notification>, EngineError> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            activity_rows::list_notifications(conn, &user_id, limit).map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn mark_notification_read(
+        &self,
+        user_id: &str,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Notification, EngineError> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            activity_rows::mark_notification_read(conn, &user_id, id, now)
+                .map_err(sql_error)?
+                .ok_or(EngineError::NotificationNotFound)
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), EngineError> {

@@ -41,6 +41,36 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     "#,
+    // 2: what the consumers record: the audit trail and notifications, unique per event.
+    r#"
+    CREATE TABLE audit_log (
+        id TEXT PRIMARY KEY NOT NULL,
+        event_id TEXT NOT NULL UNIQUE,
+        event_type TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        task_id TEXT,
+        source TEXT NOT NULL,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_user ON audit_log (user_id, received_at);
+    CREATE INDEX audit_by_user_task ON audit_log (user_id, task_id, received_at);
+
+    CREATE TABLE notifications (
+        id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        event_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        task_id TEXT,
+        title TEXT NOT NULL,
+        message TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        read_at INTEGER,
+        payload TEXT NOT NULL
+    );
+    CREATE INDEX notifications_by_user ON notifications (user_id, created_at);
+    "#,
 ];
 
 fn store_error(error: rusqlite::Error) -> EngineError {

@@ -64,6 +64,19 @@ pub struct ServeArgs {
     )]
     pub cors_origins: Option<Vec<String>>,
 
+    /// URL that each notification is POSTed to as JSON, besides the in-app list
+    #[arg(long, env = "TASKSTREAM_NOTIFY_WEBHOOK_URL", value_name = "URL")]
+    pub notify_webhook_url: Option<String>,
+
+    /// Secret for the webhook's `X-Taskstream-Signature: sha256=<HMAC-SHA256 of the body>` header
+    #[arg(
+        long,
+        env = "TASKSTREAM_NOTIFY_WEBHOOK_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub notify_webhook_secret: Option<String>,
+
     /// Log format [default: human]
     #[arg(long, env = "TASKSTREAM_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -81,6 +94,8 @@ struct FileConfig {
     http_addr: Option<String>,
     jwt_secret: Option<String>,
     cors_origins: Option<Vec<String>>,
+    notify_webhook_url: Option<String>,
+    notify_webhook_secret: Option<String>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
 }
@@ -109,6 +124,8 @@ pub struct Settings {
     /// A configured secret; `None` means "use or create DATA_DIR/jwt-secret".
     pub jwt_secret: Option<String>,
     pub cors_origins: Vec<String>,
+    pub notify_webhook_url: Option<String>,
+    pub notify_webhook_secret: Option<String>,
     pub log_format: LogFormat,
     pub log_level: String,
 }
@@ -150,6 +167,11 @@ impl Settings {
                 .clone()
                 .or(file.cors_origins)
                 .unwrap_or_default(),
+            notify_webhook_url: args.notify_webhook_url.clone().or(file.notify_webhook_url),
+            notify_webhook_secret: args
+                .notify_webhook_secret
+                .clone()
+                .or(file.notify_webhook_secret),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log_level: args
                 .log_level

@@ -6,6 +6,7 @@ mod config;
 mod data_dir;
 mod serve;
 mod token;
+mod webhook;
 
 use std::process::ExitCode;
 

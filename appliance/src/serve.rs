@@ -5,11 +5,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use taskstream_engine::TaskService;
-use taskstream_engine::consumers::{self, apply::EffectApplier, runner};
+use taskstream_engine::consumers::apply::{EffectApplier, RetryPolicy};
+use taskstream_engine::consumers::{self, runner};
 use taskstream_engine::event::Topic;
 use taskstream_engine::live::LogLiveFeed;
 use taskstream_engine::log::{EventLog, LogConfig, LogError, Retention};
 use taskstream_engine::log_bus::LogBus;
+use taskstream_engine::ports::NotificationChannel;
 use taskstream_engine::ports::TaskStore;
 use taskstream_engine::relay::OutboxRelay;
 use taskstream_engine::state::{RedbStateStore, StateStore};
@@ -21,6 +23,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{LogFormat, ServeArgs, Settings};
 use crate::data_dir;
+use crate::webhook::WebhookChannel;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -80,7 +83,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let tasks = TaskService::new(Arc::clone(&store));
 
     let (stop_background, background_stopped) = watch::channel(false);
-    let background = start_background(&store, &log, &state, &tasks, &background_stopped);
+    let effects = EffectApplier::new(tasks.clone())
+        .with_channels(channels(&settings)?, RetryPolicy::default());
+    let background = start_background(&store, &log, &state, effects, &background_stopped);
 
     let probes: Vec<(&'static str, Arc<dyn Probe>)> = vec![
         ("store", Arc::new(tasks.clone())),
@@ -128,6 +133,30 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Outside notification channels from the configuration.
+fn channels(settings: &Settings) -> anyhow::Result<Vec<Arc<dyn NotificationChannel>>> {
+    let mut channels: Vec<Arc<dyn NotificationChannel>> = Vec::new();
+    if let Some(url) = &settings.notify_webhook_url {
+        let parsed =
+            reqwest::Url::parse(url).with_context(|| format!("invalid webhook URL {url:?}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            anyhow::bail!("the webhook URL must be http or https: {url}");
+        }
+        if settings.notify_webhook_secret.is_none() {
+            tracing::warn!(
+                "webhook notifications are not signed: set TASKSTREAM_NOTIFY_WEBHOOK_SECRET"
+            );
+        }
+        let webhook = WebhookChannel::new(url.clone(), settings.notify_webhook_secret.as_deref())?;
+        tracing::info!(
+            host = parsed.host_str().unwrap_or(""),
+            "notifications are also sent to a webhook"
+        );
+        channels.push(Arc::new(webhook));
+    }
+    Ok(channels)
+}
+
 async fn ensure_dead_letter_topics(log: &EventLog) -> anyhow::Result<()> {
     for topic in [Topic::TaskEvents, Topic::Reminders] {
         let name = runner::dead_letter_topic(topic);
@@ -148,7 +177,7 @@ fn start_background(
     store: &Arc<dyn TaskStore>,
     log: &EventLog,
     state: &Arc<dyn StateStore>,
-    tasks: &TaskService,
+    effects: EffectApplier,
     stopped: &watch::Receiver<bool>,
 ) -> JoinSet<()> {
     let mut background = JoinSet::new();
@@ -157,7 +186,7 @@ fn start_background(
     let context = runner::ConsumerContext {
         log: log.clone(),
         state: Arc::clone(state),
-        effects: EffectApplier::new(tasks.clone()),
+        effects,
     };
     let partitions = |topic: Topic| {
         log.topics()

@@ -134,3 +134,16 @@ pub struct NotificationView {
     #[schema(value_type = Object)]
     pub payload: Value,
 }
+
+/// One attempt to push a notification to an outside channel, kept as a delivery log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub event_id: Uuid,
+    pub notification_id: Uuid,
+    pub channel: String,
+    pub attempt: u32,
+    pub succeeded: bool,
+    /// The channel's answer or the failure reason.
+    pub detail: String,
+    pub at: DateTime<Utc>,
+}

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::activity::{AuditEntry, AuditFilter, Notification};
+use crate::activity::{AuditEntry, AuditFilter, Delivery, Notification};
 
 use crate::error::EngineError;
 use crate::event::{EventEnvelope, OutboxEvent};
@@ -78,6 +78,12 @@ pub trait TaskStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Notification>, EngineError>;
 
+    /// Logs one delivery attempt of a notification to an outside channel.
+    async fn record_delivery(&self, delivery: Delivery) -> Result<(), EngineError>;
+
+    /// Whether the notification of `event_id` already reached `channel`.
+    async fn delivered(&self, event_id: Uuid, channel: &str) -> Result<bool, EngineError>;
+
     /// Marks one of the user's notifications read; `NotificationNotFound` for anything else.
     async fn mark_notification_read(
         &self,
@@ -118,4 +124,14 @@ pub trait LiveFeed: Send + Sync + 'static {
         user_id: &str,
         position: &str,
     ) -> Result<Vec<LiveEvent>, EngineError>;
+}
+
+/// An outside channel notifications are pushed to besides the in-app list (a webhook, ...).
+#[async_trait]
+pub trait NotificationChannel: Send + Sync + 'static {
+    /// Stable name, kept in the delivery log.
+    fn name(&self) -> &'static str;
+
+    /// One delivery attempt: `Ok(detail)` when the channel accepted it, `Err(reason)` otherwise.
+    async fn deliver(&self, notification: &Notification) -> Result<String, String>;
 }

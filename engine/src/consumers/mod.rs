@@ -105,7 +105,8 @@ pub fn notification(event: &EventEnvelope, now: DateTime<Utc>) -> Vec<Effect> {
         None => format!("Reminder: '{title}'"),
     };
     vec![Effect::Notify(Notification {
-        id: crate::time::new_id(),
+        // Derived from the event, so a redelivered event names the same notification.
+        id: Uuid::new_v5(&Uuid::NAMESPACE_OID, event.event_id.as_bytes()),
         user_id: event.user_id.clone(),
         event_id: event.event_id,
         kind: "reminder".to_owned(),

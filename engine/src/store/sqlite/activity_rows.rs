@@ -4,7 +4,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use crate::activity::{AuditEntry, AuditFilter, Notification};
+use crate::activity::{AuditEntry, AuditFilter, Delivery, Notification};
 use crate::time::from_micros;
 
 fn corrupt(what: &str) -> rusqlite::Error {
@@ -162,4 +162,32 @@ pub(crate) fn mark_notification_read(
 pub(crate) fn delete_events_through(conn: &Connection, seq: i64) -> rusqlite::Result<usize> {
     conn.prepare_cached("DELETE FROM outbox WHERE seq <= ?1")?
         .execute([seq])
+}
+
+pub(crate) fn insert_delivery(conn: &Connection, delivery: &Delivery) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO notification_deliveries (event_id, notification_id, channel, attempt, succeeded, detail, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        delivery.event_id.to_string(),
+        delivery.notification_id.to_string(),
+        delivery.channel,
+        delivery.attempt,
+        delivery.succeeded,
+        delivery.detail,
+        delivery.at.timestamp_micros(),
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn delivered(
+    conn: &Connection,
+    event_id: Uuid,
+    channel: &str,
+) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM notification_deliveries WHERE event_id = ?1 AND channel = ?2 AND succeeded = 1)",
+    )?
+    .query_row(params![event_id.to_string(), channel], |row| row.get(0))
 }

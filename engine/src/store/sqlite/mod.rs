@@ -18,7 +18,7 @@ use rusqlite::Connection;
 use tokio::sync::{Notify, Semaphore, oneshot};
 use uuid::Uuid;
 
-use crate::activity::{AuditEntry, AuditFilter, Notification};
+use crate::activity::{AuditEntry, AuditFilter, Delivery, Notification};
 use crate::error::EngineError;
 use crate::event::OutboxEvent;
 use crate::ports::{OutboxRecord, TaskStore};
@@ -255,6 +255,17 @@ impl TaskStore for SqliteTaskStore {
             activity_rows::list_notifications(conn, &user_id, limit).map_err(sql_error)
         })
         .await
+    }
+
+    async fn record_delivery(&self, delivery: Delivery) -> Result<(), EngineError> {
+        self.write(move |conn| activity_rows::insert_delivery(conn, &delivery).map_err(sql_error))
+            .await
+    }
+
+    async fn delivered(&self, event_id: Uuid, channel: &str) -> Result<bool, EngineError> {
+        let channel = channel.to_owned();
+        self.read(move |conn| activity_rows::delivered(conn, event_id, &channel).map_err(sql_error))
+            .await
     }
 
     async fn mark_notification_read(

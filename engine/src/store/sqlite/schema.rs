@@ -71,6 +71,20 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX notifications_by_user ON notifications (user_id, created_at);
     "#,
+    // 3: the delivery log of notifications pushed to outside channels (webhooks).
+    r#"
+    CREATE TABLE notification_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL,
+        notification_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        succeeded INTEGER NOT NULL,
+        detail TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX deliveries_by_event ON notification_deliveries (event_id, channel);
+    "#,
 ];
 
 fn store_error(error: rusqlite::Error) -> EngineError {

@@ -14,6 +14,8 @@ use taskstream_engine::log_bus::LogBus;
 use taskstream_engine::ports::NotificationChannel;
 use taskstream_engine::ports::TaskStore;
 use taskstream_engine::relay::OutboxRelay;
+use taskstream_engine::reminder::DEFAULT_MISSED_WINDOW;
+use taskstream_engine::scheduler::ReminderScheduler;
 use taskstream_engine::state::{RedbStateStore, StateStore};
 use taskstream_engine::store::SqliteTaskStore;
 use taskstream_web::{AppState, JwtVerifier, Probe};
@@ -172,7 +174,8 @@ async fn ensure_dead_letter_topics(log: &EventLog) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The outbox relay, one runner per consumer and topic partition, and periodic maintenance.
+/// The outbox relay, the reminder scheduler, one runner per consumer and topic partition, and
+/// periodic maintenance.
 fn start_background(
     store: &Arc<dyn TaskStore>,
     log: &EventLog,
@@ -183,6 +186,8 @@ fn start_background(
     let mut background = JoinSet::new();
     let relay = OutboxRelay::new(Arc::clone(store), Arc::new(LogBus::new(log.clone())));
     background.spawn(relay.run(stopped.clone()));
+    let scheduler = ReminderScheduler::new(Arc::clone(store), DEFAULT_MISSED_WINDOW);
+    background.spawn(scheduler.run(stopped.clone()));
     let context = runner::ConsumerContext {
         log: log.clone(),
         state: Arc::clone(state),

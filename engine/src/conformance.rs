@@ -51,6 +51,8 @@ pub async fn task_store_suite<S: TaskStore + ?Sized>(store: &S) {
     relayed_events_leave_the_outbox(store).await;
     repairs_a_missing_next_occurrence_once(store).await;
     audit_and_notifications_are_once_per_event_and_scoped(store).await;
+    reminders_follow_their_tasks(store).await;
+    reminders_fire_once_late_or_missed(store).await;
     store.ping().await.expect("ping");
 }
 
@@ -662,4 +664,160 @@ pub async fn audit_and_notifications_are_once_per_event_and_scoped<S: TaskStore 
         .await
         .expect("read again");
     assert_eq!(again.read_at, read.read_at, "the first read time is kept");
+}
+
+async fn armed_for<S: TaskStore + ?Sized>(store: &S, task_id: uuid::Uuid) -> Vec<DateTime<Utc>> {
+    store
+        .pending_reminders()
+        .await
+        .expect("pending")
+        .into_iter()
+        .filter(|(id, _)| *id == task_id)
+        .map(|(_, at)| at)
+        .collect()
+}
+
+pub async fn reminders_follow_their_tasks<S: TaskStore + ?Sized>(store: &S) {
+    let user = fresh_user("reminded");
+    let mut changes = store.reminder_changes();
+    let task = create(store, &user, json!({"title": "call mum", "due_date": "2031-05-01T18:00:00Z", "reminder_offset_minutes": 30, "is_recurring": true, "recurrence_rule": "WEEKLY"})).await;
+    assert_eq!(
+        armed_for(store, task.id).await,
+        [at("2031-05-01T17:30:00Z")]
+    );
+    let announced = changes.recv().await.expect("announced");
+    assert_eq!(
+        (announced.task_id, announced.fire_at),
+        (task.id, Some(at("2031-05-01T17:30:00Z")))
+    );
+
+    let patch = parse_task_patch(&json!({"due_date": "2031-05-02T18:00:00Z"})).expect("valid");
+    store
+        .modify(task.id, &user, TaskOp::Update(patch), now())
+        .await
+        .expect("update");
+    assert_eq!(
+        armed_for(store, task.id).await,
+        [at("2031-05-02T17:30:00Z")],
+        "re-armed, the old time dropped"
+    );
+
+    let next = store
+        .modify(task.id, &user, TaskOp::Complete, now())
+        .await
+        .expect("complete")
+        .next
+        .expect("next");
+    assert!(
+        armed_for(store, task.id).await.is_empty(),
+        "completion cancels"
+    );
+    assert_eq!(
+        armed_for(store, next.id).await,
+        [at("2031-05-09T17:30:00Z")],
+        "the next occurrence is armed"
+    );
+
+    store
+        .modify(next.id, &user, TaskOp::Delete, now())
+        .await
+        .expect("delete");
+    assert!(
+        armed_for(store, next.id).await.is_empty(),
+        "deletion cancels"
+    );
+}
+
+pub async fn reminders_fire_once_late_or_missed<S: TaskStore + ?Sized>(store: &S) {
+    use crate::reminder::FireOutcome;
+    let user = fresh_user("fired");
+    let window = chrono::Duration::hours(24);
+    let task = create(store, &user, json!({"title": "stretch", "due_date": "2031-06-01T10:00:00Z", "reminder_offset_minutes": 10})).await;
+    let fire_at = at("2031-06-01T09:50:00Z");
+    let before: std::collections::HashSet<_> = store
+        .pending_events(1_000_000)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|r| r.envelope.event_id)
+        .collect();
+
+    let late = store
+        .fire_reminder(task.id, fire_at, at("2031-06-01T09:50:07Z"), window)
+        .await
+        .expect("fire");
+    assert_eq!(
+        late,
+        FireOutcome::Fired {
+            late_by: chrono::Duration::seconds(7)
+        }
+    );
+    let again = store
+        .fire_reminder(task.id, fire_at, at("2031-06-01T09:50:08Z"), window)
+        .await
+        .expect("fire again");
+    assert_eq!(again, FireOutcome::NotArmed, "never twice");
+    let fired: Vec<_> = store
+        .pending_events(1_000_000)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .filter(|r| !before.contains(&r.envelope.event_id) && r.envelope.user_id == user)
+        .collect();
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].topic, "reminders");
+    assert_eq!(fired[0].envelope.event_type, "reminder.triggered");
+    assert_eq!(
+        fired[0].envelope.payload["remind_at"],
+        json!("2031-06-01T09:50:00Z")
+    );
+    assert_eq!(fired[0].envelope.payload["late_by_seconds"], json!(7));
+
+    // The same time again after an unrelated edit: it already fired, so it is not re-armed.
+    let patch = parse_task_patch(&json!({"title": "stretch more"})).expect("valid");
+    store
+        .modify(task.id, &user, TaskOp::Update(patch), now())
+        .await
+        .expect("update");
+    assert!(armed_for(store, task.id).await.is_empty());
+
+    // A reminder found far too late is recorded as missed and the user told, once.
+    let old = create(
+        store,
+        &user,
+        json!({"title": "old", "due_date": "2031-07-01T10:00:00Z", "reminder_offset_minutes": 5}),
+    )
+    .await;
+    let missed = store
+        .fire_reminder(
+            old.id,
+            at("2031-07-01T09:55:00Z"),
+            at("2031-07-03T00:00:00Z"),
+            window,
+        )
+        .await
+        .expect("fire");
+    assert_eq!(missed, FireOutcome::Missed);
+    assert!(armed_for(store, old.id).await.is_empty());
+    let notes = store
+        .list_notifications(&user, 10)
+        .await
+        .expect("notifications");
+    assert_eq!(notes.len(), 1);
+    assert_eq!(
+        (notes[0].kind.as_str(), notes[0].title.as_str()),
+        ("missed_reminder", "old")
+    );
+
+    // A fire time that no longer matches the task does nothing.
+    let moved = store
+        .fire_reminder(
+            old.id,
+            at("2031-07-01T09:00:00Z"),
+            at("2031-07-01T09:00:00Z"),
+            window,
+        )
+        .await
+        .expect("fire");
+    assert_eq!(moved, FireOutcome::NotArmed);
 }

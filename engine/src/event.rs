@@ -140,3 +140,20 @@ pub fn reminder_scheduled(task: &Task, remind_at: DateTime<Utc>, at: DateTime<Ut
         at,
     )
 }
+
+/// `reminder.triggered` for a reminder that fired now; `late_by` (when at least a second) is
+/// reported as `late_by_seconds`, e.g. after the process was down at the fire time.
+pub fn reminder_triggered(
+    task: &Task,
+    remind_at: DateTime<Utc>,
+    late_by: chrono::Duration,
+    at: DateTime<Utc>,
+) -> OutboxEvent {
+    let mut payload = reminder_payload(task, remind_at);
+    if late_by >= chrono::Duration::seconds(1)
+        && let Value::Object(fields) = &mut payload
+    {
+        fields.insert("late_by_seconds".to_owned(), json!(late_by.num_seconds()));
+    }
+    OutboxEvent::new(Topic::Reminders, "reminder.triggered", task, payload, at)
+}

@@ -14,6 +14,8 @@ pub mod log_bus;
 pub mod ports;
 pub mod recurrence;
 pub mod relay;
+pub mod reminder;
+pub mod scheduler;
 pub mod service;
 pub mod state;
 pub mod store;

@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::activity::{AuditEntry, AuditFilter, Delivery, Notification};
+use crate::reminder::{FireOutcome, ReminderChange};
 
 use crate::error::EngineError;
 use crate::event::{EventEnvelope, OutboxEvent};
@@ -91,6 +92,24 @@ pub trait TaskStore: Send + Sync + 'static {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Notification, EngineError>;
+
+    /// Changes of armed reminders after each successful write, for the scheduler's queue. A
+    /// lagging receiver should reload [`TaskStore::pending_reminders`].
+    fn reminder_changes(&self) -> tokio::sync::broadcast::Receiver<ReminderChange>;
+
+    /// Every armed reminder (task id, fire time), soonest first.
+    async fn pending_reminders(&self) -> Result<Vec<(Uuid, DateTime<Utc>)>, EngineError>;
+
+    /// Takes up a due reminder in one transaction: fires it (`reminder.triggered` into the
+    /// outbox), or records it as missed when older than `missed_window`, or does nothing when it
+    /// is no longer armed for `fire_at`.
+    async fn fire_reminder(
+        &self,
+        task_id: Uuid,
+        fire_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        missed_window: chrono::Duration,
+    ) -> Result<FireOutcome, EngineError>;
 
     /// Cheap liveness check for `/ready`.
     async fn ping(&self) -> Result<(), EngineError>;

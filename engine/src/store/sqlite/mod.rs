@@ -3,6 +3,7 @@
 
 mod activity_rows;
 mod connection;
+mod reminder_rows;
 mod rows;
 mod schema;
 mod writer;
@@ -15,13 +16,14 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio::sync::{Notify, Semaphore, broadcast, oneshot};
 use uuid::Uuid;
 
 use crate::activity::{AuditEntry, AuditFilter, Delivery, Notification};
 use crate::error::EngineError;
 use crate::event::OutboxEvent;
 use crate::ports::{OutboxRecord, TaskStore};
+use crate::reminder::{self, FireOutcome, ReminderChange};
 use crate::task::{Change, Task, TaskOp, TaskQuery, ops};
 use rows::sql_error;
 use writer::WriteJob;
@@ -36,7 +38,11 @@ pub struct SqliteTaskStore {
     writer_thread: Option<JoinHandle<()>>,
     readers: Arc<ReaderPool>,
     committed: Arc<Notify>,
+    reminder_changes: broadcast::Sender<ReminderChange>,
 }
+
+/// Reminder changes buffered for a slow scheduler before it must reload.
+const REMINDER_CHANGE_BUFFER: usize = 16_384;
 
 struct ReaderPool {
     path: PathBuf,
@@ -83,7 +89,15 @@ impl SqliteTaskStore {
                 permits: Semaphore::new(READERS),
             }),
             committed,
+            reminder_changes: broadcast::channel(REMINDER_CHANGE_BUFFER).0,
         })
+    }
+
+    fn announce(&self, changes: impl IntoIterator<Item = ReminderChange>) {
+        for change in changes {
+            // No receiver (no scheduler running) is fine: the rows are the truth.
+            let _ = self.reminder_changes.send(change);
+        }
     }
 
     /// Runs `work` in the writer's next group commit and waits until it is durable.
@@ -143,12 +157,45 @@ fn modify_in(
         rows::delete_task(conn, change.task.id).map_err(sql_error)?;
     } else if change.write {
         rows::update_task(conn, &change.task).map_err(sql_error)?;
+        reminder_rows::sync(conn, &change.task).map_err(sql_error)?;
     }
     if let Some(next) = &change.next {
         rows::insert_task(conn, next).map_err(sql_error)?;
+        reminder_rows::sync(conn, next).map_err(sql_error)?;
     }
     rows::append_events(conn, &change.events).map_err(sql_error)?;
     Ok(change)
+}
+
+/// Fires (or records as missed) one due reminder inside the writer's transaction.
+fn fire_in(
+    conn: &Connection,
+    task_id: Uuid,
+    fire_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    missed_window: chrono::Duration,
+) -> Result<FireOutcome, EngineError> {
+    if !reminder_rows::is_armed(conn, task_id, fire_at).map_err(sql_error)? {
+        return Ok(FireOutcome::NotArmed);
+    }
+    let Some(task) = rows::load_task(conn, task_id).map_err(sql_error)? else {
+        return Ok(FireOutcome::NotArmed);
+    };
+    if reminder::armed_at(&task) != Some(fire_at) {
+        reminder_rows::sync(conn, &task).map_err(sql_error)?;
+        return Ok(FireOutcome::NotArmed);
+    }
+    let late_by = now - fire_at;
+    if late_by > missed_window {
+        reminder_rows::mark_missed(conn, task_id, fire_at).map_err(sql_error)?;
+        let missed = reminder::missed_notification(&task, fire_at, now);
+        activity_rows::insert_notification(conn, &missed).map_err(sql_error)?;
+        return Ok(FireOutcome::Missed);
+    }
+    reminder_rows::mark_fired(conn, task_id, fire_at, now).map_err(sql_error)?;
+    let event = crate::event::reminder_triggered(&task, fire_at, late_by, now);
+    rows::append_events(conn, &[event]).map_err(sql_error)?;
+    Ok(FireOutcome::Fired { late_by })
 }
 
 impl Drop for SqliteTaskStore {
@@ -166,12 +213,21 @@ impl Drop for SqliteTaskStore {
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
     async fn insert(&self, task: Task, events: Vec<OutboxEvent>) -> Result<Task, EngineError> {
-        self.write(move |conn| {
-            rows::insert_task(conn, &task).map_err(sql_error)?;
-            rows::append_events(conn, &events).map_err(sql_error)?;
-            Ok(task)
-        })
-        .await
+        let task = self
+            .write(move |conn| {
+                rows::insert_task(conn, &task).map_err(sql_error)?;
+                reminder_rows::sync(conn, &task).map_err(sql_error)?;
+                rows::append_events(conn, &events).map_err(sql_error)?;
+                Ok(task)
+            })
+            .await?;
+        if let Some(fire_at) = reminder::armed_at(&task) {
+            self.announce([ReminderChange {
+                task_id: task.id,
+                fire_at: Some(fire_at),
+            }]);
+        }
+        Ok(task)
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Task>, EngineError> {
@@ -201,7 +257,30 @@ impl TaskStore for SqliteTaskStore {
         now: DateTime<Utc>,
     ) -> Result<Change, EngineError> {
         let user_id = user_id.to_owned();
-        self.write(move |conn| modify_in(conn, id, &user_id, op, now))
+        let change = self
+            .write(move |conn| modify_in(conn, id, &user_id, op, now))
+            .await?;
+        self.announce(reminder::changes_of(&change));
+        Ok(change)
+    }
+
+    fn reminder_changes(&self) -> broadcast::Receiver<ReminderChange> {
+        self.reminder_changes.subscribe()
+    }
+
+    async fn pending_reminders(&self) -> Result<Vec<(Uuid, DateTime<Utc>)>, EngineError> {
+        self.read(|conn| reminder_rows::pending(conn).map_err(sql_error))
+            .await
+    }
+
+    async fn fire_reminder(
+        &self,
+        task_id: Uuid,
+        fire_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        missed_window: chrono::Duration,
+    ) -> Result<FireOutcome, EngineError> {
+        self.write(move |conn| fire_in(conn, task_id, fire_at, now, missed_window))
             .await
     }
 

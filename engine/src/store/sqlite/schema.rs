@@ -85,6 +85,21 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX deliveries_by_event ON notification_deliveries (event_id, channel);
     "#,
+    // 4: durable reminder timers, one row per (task, fire time), marked fired or missed.
+    r#"
+    CREATE TABLE reminders (
+        task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        fire_at INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        fired_at INTEGER,
+        missed INTEGER NOT NULL DEFAULT 0,
+        late_by_ms INTEGER,
+        PRIMARY KEY (task_id, fire_at)
+    );
+    CREATE INDEX reminders_pending ON reminders (fire_at) WHERE fired_at IS NULL AND missed = 0;
+    INSERT INTO reminders (task_id, fire_at, user_id)
+        SELECT id, remind_at, user_id FROM tasks WHERE remind_at IS NOT NULL AND status != 'completed';
+    "#,
 ];
 
 fn store_error(error: rusqlite::Error) -> EngineError {

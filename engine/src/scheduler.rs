@@ -1,0 +1,226 @@
+//! The durable reminder scheduler: an in-memory deadline queue (ordered set, woken by the next
+//! deadline or by a change, never polling) over the store's reminder rows, rebuilt from the
+//! store at start. Reminders due while the process was down fire at start, marked late; older
+//! than the missed window, they are recorded as missed instead.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
+
+use crate::error::EngineError;
+use crate::ports::TaskStore;
+use crate::reminder::{FireOutcome, ReminderChange};
+
+/// Reminders fired concurrently, so they share group commits.
+const FIRE_CONCURRENCY: usize = 512;
+/// Pause before retrying reminders whose firing failed (store trouble).
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+/// Longest sleep with nothing queued (a change wakes it earlier).
+const IDLE: Duration = Duration::from_secs(3600);
+
+/// Armed reminders ordered by fire time; one per task.
+#[derive(Debug, Default)]
+pub struct DeadlineQueue {
+    by_time: BTreeSet<(DateTime<Utc>, Uuid)>,
+    by_task: HashMap<Uuid, DateTime<Utc>>,
+}
+
+impl DeadlineQueue {
+    pub fn from_pending(pending: impl IntoIterator<Item = (Uuid, DateTime<Utc>)>) -> Self {
+        let mut queue = Self::default();
+        for (task_id, fire_at) in pending {
+            queue.set(task_id, Some(fire_at));
+        }
+        queue
+    }
+
+    /// Arms (or re-arms, or with `None` cancels) the task's reminder.
+    pub fn set(&mut self, task_id: Uuid, fire_at: Option<DateTime<Utc>>) {
+        if let Some(previous) = self.by_task.remove(&task_id) {
+            self.by_time.remove(&(previous, task_id));
+        }
+        if let Some(at) = fire_at {
+            self.by_task.insert(task_id, at);
+            self.by_time.insert((at, task_id));
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+        self.by_time.first().map(|(at, _)| *at)
+    }
+
+    /// Removes and returns every reminder due at `now`, soonest first.
+    pub fn pop_due(&mut self, now: DateTime<Utc>) -> Vec<(Uuid, DateTime<Utc>)> {
+        let mut due = Vec::new();
+        while let Some(&(at, task_id)) = self.by_time.first() {
+            if at > now {
+                break;
+            }
+            self.by_time.pop_first();
+            self.by_task.remove(&task_id);
+            due.push((task_id, at));
+        }
+        due
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_task.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_task.is_empty()
+    }
+}
+
+pub struct ReminderScheduler {
+    store: Arc<dyn TaskStore>,
+    missed_window: chrono::Duration,
+}
+
+impl ReminderScheduler {
+    pub fn new(store: Arc<dyn TaskStore>, missed_window: chrono::Duration) -> Self {
+        Self {
+            store,
+            missed_window,
+        }
+    }
+
+    async fn load(&self) -> Result<DeadlineQueue, EngineError> {
+        let pending = self.store.pending_reminders().await?;
+        tracing::info!(pending = pending.len(), "reminder queue loaded");
+        Ok(DeadlineQueue::from_pending(pending))
+    }
+
+    /// Fires reminders until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        // Subscribed before loading, so no change between the two is lost.
+        let mut changes = self.store.reminder_changes();
+        let mut queue = loop {
+            match self.load().await {
+                Ok(queue) => break queue,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot load reminders; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(RETRY_AFTER) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+        };
+        loop {
+            metrics::gauge!("reminders_pending").set(queue.len() as f64);
+            let wait = queue.next_deadline().map_or(IDLE, |at| {
+                (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+            });
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {
+                    let due = queue.pop_due(Utc::now());
+                    let failed = self.fire_all(due).await;
+                    if !failed.is_empty() {
+                        for (task_id, at) in failed {
+                            queue.set(task_id, Some(at));
+                        }
+                        tokio::time::sleep(RETRY_AFTER).await;
+                    }
+                }
+                change = changes.recv() => match change {
+                    Ok(ReminderChange { task_id, fire_at }) => queue.set(task_id, fire_at),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "reminder changes overflowed; reloading the queue");
+                        if let Ok(reloaded) = self.load().await {
+                            queue = reloaded;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = shutdown.changed() => break,
+            }
+        }
+        tracing::debug!("reminder scheduler stopped");
+    }
+
+    /// Fires due reminders, many at a time; returns the ones to retry.
+    async fn fire_all(&self, due: Vec<(Uuid, DateTime<Utc>)>) -> Vec<(Uuid, DateTime<Utc>)> {
+        let mut failed = Vec::new();
+        for chunk in due.chunks(FIRE_CONCURRENCY) {
+            let outcomes =
+                futures_util::future::join_all(chunk.iter().map(|&(task_id, at)| async move {
+                    (
+                        task_id,
+                        at,
+                        self.store
+                            .fire_reminder(task_id, at, Utc::now(), self.missed_window)
+                            .await,
+                    )
+                }))
+                .await;
+            for (task_id, at, outcome) in outcomes {
+                match outcome {
+                    Ok(FireOutcome::Fired { late_by }) => {
+                        let seconds = late_by.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+                        metrics::counter!("reminders_fired_total").increment(1);
+                        metrics::histogram!("reminder_fire_lateness_seconds")
+                            .record(seconds.max(0.0));
+                        if late_by >= chrono::Duration::seconds(1) {
+                            metrics::counter!("reminders_late_total").increment(1);
+                            tracing::info!(task = %task_id, late_by_seconds = late_by.num_seconds(), "fired a late reminder");
+                        }
+                    }
+                    Ok(FireOutcome::Missed) => {
+                        metrics::counter!("reminders_missed_total").increment(1);
+                        tracing::warn!(task = %task_id, fire_at = %at, "reminder missed (too old to fire)");
+                    }
+                    Ok(FireOutcome::NotArmed) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, task = %task_id, "firing a reminder failed; will retry");
+                        failed.push((task_id, at));
+                    }
+                }
+            }
+        }
+        failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::parse_datetime;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        parse_datetime(text).expect("date")
+    }
+
+    #[test]
+    fn the_queue_orders_rearms_and_cancels() {
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut queue = DeadlineQueue::from_pending([
+            (a, at("2030-01-01T10:00:00Z")),
+            (b, at("2030-01-01T09:00:00Z")),
+        ]);
+        assert_eq!(queue.next_deadline(), Some(at("2030-01-01T09:00:00Z")));
+        queue.set(b, Some(at("2030-01-01T11:00:00Z")));
+        assert_eq!(
+            queue.next_deadline(),
+            Some(at("2030-01-01T10:00:00Z")),
+            "re-armed later"
+        );
+        queue.set(c, Some(at("2030-01-01T10:00:00Z")));
+        queue.set(a, None);
+        assert_eq!(queue.len(), 2, "cancelled");
+        assert_eq!(
+            queue.pop_due(at("2030-01-01T10:30:00Z")),
+            [(c, at("2030-01-01T10:00:00Z"))]
+        );
+        assert_eq!(queue.pop_due(at("2030-01-01T10:30:00Z")), []);
+        assert_eq!(
+            queue.pop_due(at("2031-01-01T00:00:00Z")),
+            [(b, at("2030-01-01T11:00:00Z"))]
+        );
+        assert!(queue.is_empty() && queue.next_deadline().is_none());
+    }
+}

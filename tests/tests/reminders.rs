@@ -1,0 +1,210 @@
+//! Reminders fire on time, exactly once, across restarts and crashes, in real time against the
+//! binary. Reminder offsets are at least one minute, so a task due in 60 s + N s reminds in N s.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use taskstream_tests::{CONSUMER_WAIT, TestServer, User, eventually, id_of};
+
+/// A due date whose one-minute reminder fires `seconds` from now.
+fn reminding_in(seconds: f64) -> String {
+    let at =
+        chrono::Utc::now() + chrono::Duration::milliseconds(((60.0 + seconds) * 1000.0) as i64);
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+async fn task_reminding_in(user: &User, title: &str, seconds: f64) -> Value {
+    user.create(
+        json!({"title": title, "due_date": reminding_in(seconds), "reminder_offset_minutes": 1}),
+    )
+    .await
+}
+
+/// Waits until `user` has a reminder notification for `task_id`; returns all of them.
+async fn wait_notified(user: &User, task_id: &str) -> Vec<Value> {
+    let wait = CONSUMER_WAIT + Duration::from_secs(5);
+    eventually("a reminder notification", wait, || async {
+        let all = user.notifications().await;
+        if all.iter().any(|n| n["task_id"] == task_id) {
+            Ok(all)
+        } else {
+            Err(format!("{} notifications, none for {task_id}", all.len()))
+        }
+    })
+    .await
+}
+
+fn count_for(notifications: &[Value], task_id: &str) -> usize {
+    notifications
+        .iter()
+        .filter(|n| n["task_id"] == task_id)
+        .count()
+}
+
+/// The reminder.triggered audit rows of a task (the audit consumer reads the reminders topic).
+async fn triggered(user: &User, task_id: &str) -> Vec<Value> {
+    user.audit(&format!("task_id={task_id}&event_type=reminder.triggered"))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_fires_once_and_becomes_a_notification() {
+    let srv = TestServer::start().await;
+    let alice = srv.user("alice");
+    let task = task_reminding_in(&alice, "Call the plumber", 1.0).await;
+    let id = id_of(&task);
+    let notes = wait_notified(&alice, &id).await;
+    let note = notes.iter().find(|n| n["task_id"] == id.as_str()).unwrap();
+    assert_eq!(note["kind"], "reminder");
+    assert_eq!(note["title"], "Call the plumber");
+    assert_eq!(note["payload"]["remind_at"], task["remind_at"]);
+
+    // A later reminder firing proves the scheduler moved on without firing the first twice.
+    let later = task_reminding_in(&alice, "sentinel", 0.5).await;
+    let notes = wait_notified(&alice, &id_of(&later)).await;
+    assert_eq!(count_for(&notes, &id), 1);
+    let events = triggered(&alice, &id).await;
+    assert_eq!(events.len(), 1, "one reminder.triggered: {events:?}");
+    assert_eq!(events[0]["payload"]["task_title"], "Call the plumber");
+    assert!(
+        srv.user("bob").notifications().await.is_empty(),
+        "nobody else is notified"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_rearm_and_deletes_cancel() {
+    let srv = TestServer::start().await;
+    let alice = srv.user("alice");
+    // Re-armed from an hour away to a second away.
+    let moved = alice
+        .create(json!({"title": "moved", "due_date": reminding_in(3600.0), "reminder_offset_minutes": 1}))
+        .await;
+    let moved_id = id_of(&moved);
+    alice
+        .put_task(&moved_id, &json!({"due_date": reminding_in(1.0)}))
+        .await
+        .expect(200);
+    // Deleted before it fires.
+    let gone = task_reminding_in(&alice, "deleted", 1.0).await;
+    alice.delete_task(&id_of(&gone)).await.expect(200);
+    // Its reminder removed by clearing the offset.
+    let cleared = task_reminding_in(&alice, "cleared", 1.0).await;
+    alice
+        .put_task(&id_of(&cleared), &json!({"reminder_offset_minutes": null}))
+        .await
+        .expect(200);
+    let sentinel = task_reminding_in(&alice, "sentinel", 2.5).await;
+
+    let notes = wait_notified(&alice, &id_of(&sentinel)).await;
+    assert_eq!(
+        count_for(&notes, &moved_id),
+        1,
+        "the re-armed reminder fired"
+    );
+    assert_eq!(
+        count_for(&notes, &id_of(&gone)),
+        0,
+        "a deleted task's reminder never fires"
+    );
+    assert_eq!(
+        count_for(&notes, &id_of(&cleared)),
+        0,
+        "a cleared reminder never fires"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_cancels_and_the_next_occurrence_reminds() {
+    let srv = TestServer::start().await;
+    let alice = srv.user("alice");
+    let task = alice
+        .create(json!({"title": "drink water", "due_date": reminding_in(2.0), "reminder_offset_minutes": 1,
+                        "is_recurring": true, "recurrence_rule": "RRULE:FREQ=SECONDLY;INTERVAL=2"}))
+        .await;
+    let id = id_of(&task);
+    let done = alice.complete(&id).await;
+    let next = done.expect(200)["next_task"].clone();
+    let next_id = id_of(&next);
+    assert_ne!(
+        next["remind_at"],
+        Value::Null,
+        "the next occurrence has a reminder"
+    );
+
+    let notes = wait_notified(&alice, &next_id).await;
+    assert_eq!(count_for(&notes, &next_id), 1);
+    assert_eq!(
+        count_for(&notes, &id),
+        0,
+        "the completed occurrence's reminder was cancelled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_due_while_down_fires_once_after_restart_marked_late() {
+    let mut srv = TestServer::start().await;
+    let alice = srv.user("alice");
+    let task = task_reminding_in(&alice, "while down", 0.5).await;
+    let id = id_of(&task);
+    srv.sigkill();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    srv.restart().await;
+    let alice = srv.user("alice");
+    let notes = wait_notified(&alice, &id).await;
+    assert_eq!(count_for(&notes, &id), 1);
+    let events = eventually("the audited reminder.triggered", CONSUMER_WAIT, || async {
+        let rows = triggered(&alice, &id).await;
+        if rows.is_empty() {
+            Err("not audited yet".to_owned())
+        } else {
+            Ok(rows)
+        }
+    })
+    .await;
+    assert_eq!(events.len(), 1);
+    let late = events[0]["payload"]["late_by_seconds"]
+        .as_i64()
+        .unwrap_or(0);
+    assert!(late >= 1, "marked late: {}", events[0]["payload"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_kills_around_the_fire_moment_never_duplicate() {
+    let mut srv = TestServer::start().await;
+    let alice = srv.user("alice");
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let task = task_reminding_in(&alice, &format!("burst {i}"), 0.6 + 0.3 * f64::from(i)).await;
+        ids.push(id_of(&task));
+    }
+    // Kill and restart around the fire moments.
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        srv.sigkill();
+        srv.restart().await;
+    }
+    let alice = srv.user("alice");
+    let sentinel = task_reminding_in(&alice, "sentinel", 0.5).await;
+    let notes = wait_notified(&alice, &id_of(&sentinel)).await;
+    for id in &ids {
+        assert_eq!(
+            count_for(&notes, id),
+            1,
+            "exactly one notification for {id}: {notes:?}"
+        );
+    }
+    for id in &ids {
+        let rows = eventually("one audited reminder.triggered", CONSUMER_WAIT, || async {
+            let rows = triggered(&alice, id).await;
+            if rows.is_empty() {
+                Err("not audited yet".to_owned())
+            } else {
+                Ok(rows)
+            }
+        })
+        .await;
+        assert_eq!(rows.len(), 1, "one reminder.triggered for {id}");
+    }
+}

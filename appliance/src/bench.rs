@@ -215,6 +215,12 @@ impl LocalServer {
             .arg("--data-dir")
             .arg(dir)
             .args(["--http-addr", &addr, "--jwt-secret", secret])
+            .args([
+                "--fluvio-sc-addr",
+                "127.0.0.1:0",
+                "--fluvio-spu-addr",
+                "127.0.0.1:0",
+            ])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

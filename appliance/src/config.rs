@@ -7,6 +7,9 @@ use serde::Deserialize;
 
 /// Default HTTP listen address: loopback only, so a laptop install is not exposed by accident.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// Default Fluvio SC (admin) and SPU (data) addresses, the ports of a local Fluvio cluster.
+pub const DEFAULT_FLUVIO_SC_ADDR: &str = "127.0.0.1:9003";
+pub const DEFAULT_FLUVIO_SPU_ADDR: &str = "127.0.0.1:9010";
 const DEFAULT_CONFIG_FILE: &str = "taskstream.toml";
 
 /// Log line format.
@@ -64,6 +67,24 @@ pub struct ServeArgs {
     )]
     pub cors_origins: Option<Vec<String>>,
 
+    /// Address of the Fluvio SC (topic admin, metadata) for official Fluvio clients and the CLI
+    /// [default: 127.0.0.1:9003]
+    #[arg(long, env = "TASKSTREAM_FLUVIO_SC_ADDR", value_name = "HOST:PORT")]
+    pub fluvio_sc_addr: Option<String>,
+
+    /// Address of the Fluvio SPU (produce, consume) [default: 127.0.0.1:9010]
+    #[arg(long, env = "TASKSTREAM_FLUVIO_SPU_ADDR", value_name = "HOST:PORT")]
+    pub fluvio_spu_addr: Option<String>,
+
+    /// SPU address announced to Fluvio clients, when they must dial another address than the
+    /// one the SPU listens on (containers, port forwarding) [default: the SPU's bound address]
+    #[arg(
+        long,
+        env = "TASKSTREAM_FLUVIO_SPU_ADVERTISED_ADDR",
+        value_name = "HOST:PORT"
+    )]
+    pub fluvio_spu_advertised_addr: Option<String>,
+
     /// URL that each notification is POSTed to as JSON, besides the in-app list
     #[arg(long, env = "TASKSTREAM_NOTIFY_WEBHOOK_URL", value_name = "URL")]
     pub notify_webhook_url: Option<String>,
@@ -96,6 +117,9 @@ struct FileConfig {
     cors_origins: Option<Vec<String>>,
     notify_webhook_url: Option<String>,
     notify_webhook_secret: Option<String>,
+    fluvio_sc_addr: Option<String>,
+    fluvio_spu_addr: Option<String>,
+    fluvio_spu_advertised_addr: Option<String>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
 }
@@ -126,6 +150,9 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     pub notify_webhook_url: Option<String>,
     pub notify_webhook_secret: Option<String>,
+    pub fluvio_sc_addr: String,
+    pub fluvio_spu_addr: String,
+    pub fluvio_spu_advertised_addr: Option<String>,
     pub log_format: LogFormat,
     pub log_level: String,
 }
@@ -172,6 +199,20 @@ impl Settings {
                 .notify_webhook_secret
                 .clone()
                 .or(file.notify_webhook_secret),
+            fluvio_sc_addr: args
+                .fluvio_sc_addr
+                .clone()
+                .or(file.fluvio_sc_addr)
+                .unwrap_or_else(|| DEFAULT_FLUVIO_SC_ADDR.to_owned()),
+            fluvio_spu_addr: args
+                .fluvio_spu_addr
+                .clone()
+                .or(file.fluvio_spu_addr)
+                .unwrap_or_else(|| DEFAULT_FLUVIO_SPU_ADDR.to_owned()),
+            fluvio_spu_advertised_addr: args
+                .fluvio_spu_advertised_addr
+                .clone()
+                .or(file.fluvio_spu_advertised_addr),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log_level: args
                 .log_level

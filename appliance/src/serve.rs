@@ -8,6 +8,7 @@ use taskstream_engine::TaskService;
 use taskstream_engine::consumers::apply::{EffectApplier, RetryPolicy};
 use taskstream_engine::consumers::{self, runner};
 use taskstream_engine::event::Topic;
+use taskstream_engine::fluvio::{self, FluvioConfig};
 use taskstream_engine::live::LogLiveFeed;
 use taskstream_engine::log::{EventLog, LogConfig, LogError, Retention};
 use taskstream_engine::log_bus::LogBus;
@@ -87,7 +88,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_background, background_stopped) = watch::channel(false);
     let effects = EffectApplier::new(tasks.clone())
         .with_channels(channels(&settings)?, RetryPolicy::default());
-    let background = start_background(&store, &log, &state, effects, &background_stopped);
+    let mut background = start_background(&store, &log, &state, effects, &background_stopped);
+    start_fluvio(&settings, &log, &background_stopped, &mut background).await?;
 
     let probes: Vec<(&'static str, Arc<dyn Probe>)> = vec![
         ("store", Arc::new(tasks.clone())),
@@ -132,6 +134,48 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _ = stop_background.send(true);
     stop_all(background).await;
     tracing::info!("stopped; every acknowledged write is on disk");
+    Ok(())
+}
+
+/// The Fluvio-compatible SC and SPU listeners over the event log.
+async fn start_fluvio(
+    settings: &Settings,
+    log: &EventLog,
+    stopped: &watch::Receiver<bool>,
+    background: &mut JoinSet<()>,
+) -> anyhow::Result<()> {
+    let sc = TcpListener::bind(&settings.fluvio_sc_addr)
+        .await
+        .with_context(|| format!("cannot listen for Fluvio SC on {}", settings.fluvio_sc_addr))?;
+    let spu = TcpListener::bind(&settings.fluvio_spu_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for Fluvio SPU on {}",
+                settings.fluvio_spu_addr
+            )
+        })?;
+    let (sc_address, spu_address) = (sc.local_addr()?, spu.local_addr()?);
+    let advertised = settings
+        .fluvio_spu_advertised_addr
+        .clone()
+        .unwrap_or_else(|| spu_address.to_string());
+    tracing::info!(sc = %sc_address, spu = %spu_address, advertised = %advertised, "Fluvio listeners up");
+    let config = FluvioConfig {
+        spu_advertised_addr: advertised,
+    };
+    let (sc_log, sc_stopped) = (log.clone(), stopped.clone());
+    background.spawn(async move {
+        if let Err(error) = fluvio::serve_sc(sc, sc_log, config, sc_stopped).await {
+            tracing::error!(%error, "the Fluvio SC listener failed");
+        }
+    });
+    let (spu_log, spu_stopped) = (log.clone(), stopped.clone());
+    background.spawn(async move {
+        if let Err(error) = fluvio::serve_spu(spu, spu_log, spu_stopped).await {
+            tracing::error!(%error, "the Fluvio SPU listener failed");
+        }
+    });
     Ok(())
 }
 

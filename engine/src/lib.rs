@@ -8,6 +8,7 @@ pub mod activity;
 pub mod consumers;
 pub mod error;
 pub mod event;
+pub mod fluvio;
 pub mod live;
 pub mod log;
 pub mod log_bus;

@@ -73,12 +73,17 @@ pub fn bin() -> PathBuf {
     p
 }
 
-/// A `taskstream` command with the server's environment variables cleared.
+/// A `taskstream` command with the server's environment variables cleared, and the Fluvio
+/// listeners on ephemeral ports so that servers started in parallel never collide (tests that
+/// speak Fluvio read the bound ports from the server's log or pass their own addresses).
 pub fn command() -> Command {
     let mut cmd = Command::new(bin());
     for k in SERVER_ENV {
         cmd.env_remove(k);
     }
+    cmd.env("TASKSTREAM_FLUVIO_SC_ADDR", "127.0.0.1:0");
+    cmd.env("TASKSTREAM_FLUVIO_SPU_ADDR", "127.0.0.1:0");
+    cmd.env_remove("TASKSTREAM_FLUVIO_SPU_ADVERTISED_ADDR");
     cmd.stdin(Stdio::null());
     cmd
 }

@@ -1,0 +1,353 @@
+//! The connection machinery shared by the SC and SPU listeners: accept loop with a connection
+//! limit and shutdown, length-prefixed frames (i32 big-endian size + payload), request headers,
+//! and one writer task per connection fed by a bounded queue, so streaming responses (watches,
+//! stream fetches) and request/response replies share the socket without blocking each other.
+
+use std::future::Future;
+use std::io::{Cursor, Error as IoError, ErrorKind};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fluvio_protocol::api::RequestHeader;
+use fluvio_protocol::bytes::Bytes;
+use fluvio_protocol::{Decoder, Encoder, Version};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+
+/// Largest request frame accepted; a bigger size prefix closes the connection.
+pub(super) const MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
+/// Open connections per listener; further ones are closed at once (and logged).
+pub(super) const MAX_CONNECTIONS: usize = 1024;
+/// Once a frame's size has arrived, its body must follow within this time.
+const FRAME_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Upper bound for one request's work (log writes); the reply then carries an error.
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Encoded responses waiting for the writer; senders wait when it is full (backpressure).
+const WRITE_QUEUE: usize = 256;
+
+/// Resolves once `shutdown` is true; never if its sender is gone (nobody can ask any more).
+pub(super) async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        if shutdown.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Accepts connections until shutdown, running `handler` for each on its own task. On shutdown
+/// the listener closes and every connection task is stopped.
+pub(super) async fn serve<F, Fut>(
+    kind: &'static str,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    handler: F,
+) -> std::io::Result<()>
+where
+    F: Fn(Connection) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "fluvio {kind} listening");
+    }
+    loop {
+        tokio::select! {
+            () = shutdown_requested(&mut shutdown) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+                        tracing::warn!(%peer, "fluvio {kind}: connection limit ({MAX_CONNECTIONS}) reached, closing");
+                        continue;
+                    };
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!(%peer, %error, "fluvio {kind}: cannot set TCP_NODELAY");
+                    }
+                    tracing::debug!(%peer, "fluvio {kind}: connection opened");
+                    let work = handler(Connection::new(kind, stream, peer, shutdown.clone()));
+                    connections.spawn(async move {
+                        work.await;
+                        tracing::debug!(%peer, "fluvio {kind}: connection closed");
+                        drop(permit);
+                    });
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%error, "fluvio {kind}: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(joined) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(error) = joined && error.is_panic() {
+                    tracing::error!(%error, "fluvio {kind}: connection task panicked");
+                }
+            }
+        }
+    }
+    tracing::info!("fluvio {kind}: shutting down");
+    connections.shutdown().await;
+    Ok(())
+}
+
+/// One decoded request: its header and the undecoded body (encoded at `header.api_version()`).
+pub(super) struct Request {
+    pub header: RequestHeader,
+    pub body: Bytes,
+}
+
+impl Request {
+    pub fn version(&self) -> Version {
+        self.header.api_version()
+    }
+
+    pub fn correlation_id(&self) -> i32 {
+        self.header.correlation_id()
+    }
+
+    /// Decodes the body as `T` at the request's version.
+    pub fn decode<T: Decoder>(&self) -> Result<T, IoError> {
+        let mut src = Cursor::new(self.body.as_ref());
+        T::decode_from(&mut src, self.version())
+    }
+}
+
+/// A frame for the writer, optionally with someone to tell once it is flushed to the socket.
+struct Outgoing {
+    frame: Vec<u8>,
+    flushed: Option<oneshot::Sender<()>>,
+}
+
+/// The sending side of a connection: encodes responses and queues them for the writer task.
+#[derive(Clone)]
+pub(super) struct Responder {
+    queue: mpsc::Sender<Outgoing>,
+    pub peer: SocketAddr,
+}
+
+/// The connection's writer is gone (peer closed or a write failed).
+#[derive(Debug)]
+pub(super) struct Closed;
+
+impl Responder {
+    /// Queues `correlation_id` + `body` encoded at `version`, as one frame.
+    pub async fn send<P: Encoder>(
+        &self,
+        correlation_id: i32,
+        body: &P,
+        version: Version,
+    ) -> Result<(), Closed> {
+        self.queue(correlation_id, body, version, None).await
+    }
+
+    /// Like [`Responder::send`], and resolves only once the frame has been written and flushed
+    /// to the socket (metadata updates that must reach the client before another reply).
+    pub async fn send_flushed<P: Encoder>(
+        &self,
+        correlation_id: i32,
+        body: &P,
+        version: Version,
+    ) -> Result<(), Closed> {
+        let (flushed, done) = oneshot::channel();
+        self.queue(correlation_id, body, version, Some(flushed))
+            .await?;
+        done.await.map_err(|_| Closed)
+    }
+
+    async fn queue<P: Encoder>(
+        &self,
+        correlation_id: i32,
+        body: &P,
+        version: Version,
+        flushed: Option<oneshot::Sender<()>>,
+    ) -> Result<(), Closed> {
+        let frame = match encode_frame(correlation_id, body, version) {
+            Ok(frame) => frame,
+            Err(error) => {
+                // Our own response does not encode: a bug, not the peer's fault. Close the
+                // connection rather than leave the client waiting for a reply that never comes.
+                tracing::error!(peer = %self.peer, %error, "cannot encode a fluvio response");
+                return Err(Closed);
+            }
+        };
+        self.queue
+            .send(Outgoing { frame, flushed })
+            .await
+            .map_err(|_| Closed)
+    }
+
+    pub async fn closed(&self) {
+        self.queue.closed().await;
+    }
+}
+
+/// `size: i32` + `correlation_id: i32` + body. The size is patched in after encoding, so it is
+/// exact whatever the body's `write_size` says.
+pub(super) fn encode_frame<P: Encoder>(
+    correlation_id: i32,
+    body: &P,
+    version: Version,
+) -> Result<Vec<u8>, IoError> {
+    let mut frame = Vec::with_capacity(4 + 4 + body.write_size(version));
+    frame.extend_from_slice(&[0; 4]);
+    correlation_id.encode(&mut frame, version)?;
+    body.encode(&mut frame, version)?;
+    let size = i32::try_from(frame.len() - 4)
+        .map_err(|_| IoError::new(ErrorKind::InvalidData, "response larger than 2 GiB"))?;
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(frame)
+}
+
+/// One accepted connection: the frame reader, the responder, and the tasks working for it
+/// (writer, watch and fetch streams), all stopped when the connection is dropped.
+pub(super) struct Connection {
+    kind: &'static str,
+    pub peer: SocketAddr,
+    reader: BufReader<OwnedReadHalf>,
+    pub out: Responder,
+    pub tasks: JoinSet<()>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Connection {
+    fn new(
+        kind: &'static str,
+        stream: TcpStream,
+        peer: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let (read, write) = stream.into_split();
+        let (queue, frames) = mpsc::channel(WRITE_QUEUE);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(write_loop(kind, write, frames, peer));
+        Self {
+            kind,
+            peer,
+            reader: BufReader::with_capacity(64 * 1024, read),
+            out: Responder { queue, peer },
+            tasks,
+            shutdown,
+        }
+    }
+
+    /// The next request, or `None` when the connection should end: closed by the peer, writer
+    /// gone, shutdown, or a malformed frame (logged with the reason and the peer address).
+    pub async fn next_request(&mut self) -> Option<Request> {
+        while let Some(joined) = self.tasks.try_join_next() {
+            if let Err(error) = joined
+                && error.is_panic()
+            {
+                tracing::error!(peer = %self.peer, %error, "fluvio {}: task panicked", self.kind);
+            }
+        }
+        let frame = tokio::select! {
+            biased;
+            () = shutdown_requested(&mut self.shutdown) => return None,
+            () = self.out.closed() => {
+                tracing::debug!(peer = %self.peer, "fluvio {}: writer closed", self.kind);
+                return None;
+            }
+            frame = read_frame(&mut self.reader) => frame,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return None,
+            Err(error) => {
+                let level_warn = error.kind() != ErrorKind::ConnectionReset;
+                if level_warn {
+                    tracing::warn!(peer = %self.peer, %error, "fluvio {}: closing connection", self.kind);
+                } else {
+                    tracing::debug!(peer = %self.peer, %error, "fluvio {}: connection reset", self.kind);
+                }
+                return None;
+            }
+        };
+        let mut src = Cursor::new(frame.as_ref());
+        match RequestHeader::decode_from(&mut src, 0) {
+            Ok(header) => {
+                let at = usize::try_from(src.position()).unwrap_or(frame.len());
+                Some(Request {
+                    header,
+                    body: frame.slice(at.min(frame.len())..),
+                })
+            }
+            Err(error) => {
+                tracing::warn!(peer = %self.peer, %error, "fluvio {}: malformed request header, closing connection", self.kind);
+                None
+            }
+        }
+    }
+
+    /// Logs why a request ends the connection (the caller then drops it).
+    pub fn reject(&self, request: &Request, error: &dyn std::fmt::Display) {
+        tracing::warn!(
+            peer = %self.peer,
+            api_key = request.header.api_key(),
+            api_version = request.version(),
+            %error,
+            "fluvio {}: bad request, closing connection",
+            self.kind
+        );
+    }
+}
+
+/// Reads one frame; `Ok(None)` on a clean end of stream between frames.
+async fn read_frame(reader: &mut BufReader<OwnedReadHalf>) -> Result<Option<Bytes>, IoError> {
+    let mut size = [0u8; 4];
+    match reader.read_exact(&mut size).await {
+        Ok(_) => {}
+        Err(error) if error.kind() == ErrorKind::UnexpectedEof => return Ok(None),
+        Err(error) => return Err(error),
+    }
+    let size = i32::from_be_bytes(size);
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|size| *size <= MAX_FRAME_BYTES)
+        .ok_or_else(|| {
+            IoError::new(
+                ErrorKind::InvalidData,
+                format!("frame size {size} outside 0..={MAX_FRAME_BYTES}"),
+            )
+        })?;
+    let mut body = vec![0u8; size];
+    tokio::time::timeout(FRAME_BODY_TIMEOUT, reader.read_exact(&mut body))
+        .await
+        .map_err(|_| IoError::new(ErrorKind::TimedOut, "frame body did not arrive in time"))??;
+    Ok(Some(Bytes::from(body)))
+}
+
+/// Writes queued frames, flushing whenever the queue runs dry.
+async fn write_loop(
+    kind: &'static str,
+    write: OwnedWriteHalf,
+    mut frames: mpsc::Receiver<Outgoing>,
+    peer: SocketAddr,
+) {
+    let mut writer = BufWriter::with_capacity(64 * 1024, write);
+    let mut waiting = Vec::new();
+    while let Some(first) = frames.recv().await {
+        let mut next = Some(first);
+        let mut result = Ok(());
+        while let Some(outgoing) = next.take() {
+            result = writer.write_all(&outgoing.frame).await;
+            waiting.extend(outgoing.flushed);
+            if result.is_err() {
+                break;
+            }
+            next = frames.try_recv().ok();
+        }
+        if let Err(error) = result.and(writer.flush().await) {
+            tracing::debug!(%peer, %error, "fluvio {kind}: write failed, closing connection");
+            return;
+        }
+        for flushed in waiting.drain(..) {
+            let _ = flushed.send(());
+        }
+    }
+}

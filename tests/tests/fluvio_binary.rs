@@ -133,3 +133,85 @@ async fn records_produced_with_the_client_are_consumed_back() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_and_committed_offsets_survive_sigkill() {
+    use fluvio::consumer::{ConsumerStream, OffsetManagementStrategy};
+
+    let sc = format!("127.0.0.1:{}", free_port());
+    let spu = format!("127.0.0.1:{}", free_port());
+    let mut srv =
+        TestServer::start_with(&["--fluvio-sc-addr", &sc, "--fluvio-spu-addr", &spu], &[]).await;
+    let config = FluvioClusterConfig::new(sc.clone());
+    let admin = bounded("admin", FluvioAdmin::connect_with_config(&config))
+        .await
+        .unwrap();
+    bounded(
+        "create",
+        admin.create(
+            "durable".to_owned(),
+            false,
+            TopicSpec::new_computed(1, 1, None),
+        ),
+    )
+    .await
+    .unwrap();
+    let fluvio = bounded("connect", Fluvio::connect_with_config(&config))
+        .await
+        .unwrap();
+    let producer = bounded("producer", fluvio.topic_producer("durable"))
+        .await
+        .unwrap();
+    for n in 0..5 {
+        bounded("send", producer.send(RecordKey::NULL, format!("r{n}")))
+            .await
+            .unwrap();
+    }
+    bounded("flush", producer.flush()).await.unwrap();
+    let consumer_config = || {
+        ConsumerConfigExt::builder()
+            .topic("durable")
+            .partition(0)
+            .offset_start(Offset::beginning())
+            .offset_consumer("reader")
+            .offset_strategy(OffsetManagementStrategy::Manual)
+            .build()
+            .unwrap()
+    };
+    {
+        let mut stream = bounded("consumer", fluvio.consumer_with_config(consumer_config()))
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            bounded("next", stream.next())
+                .await
+                .expect("ended")
+                .unwrap();
+        }
+        bounded("commit", stream.offset_commit()).await.unwrap();
+        bounded("flush", stream.offset_flush()).await.unwrap();
+    }
+    drop(producer);
+    drop(fluvio);
+    drop(admin);
+
+    srv.sigkill();
+    srv.restart().await;
+    let fluvio = bounded("reconnect", Fluvio::connect_with_config(&config))
+        .await
+        .unwrap();
+    let mut stream = bounded("resume", fluvio.consumer_with_config(consumer_config()))
+        .await
+        .unwrap();
+    let record = bounded("next", stream.next())
+        .await
+        .expect("ended")
+        .unwrap();
+    assert_eq!(
+        (record.offset(), record.value()),
+        (2, b"r2".as_slice()),
+        "resumes after the committed record"
+    );
+    let all = consume(&fluvio, "durable", 5).await;
+    assert_eq!(all.len(), 5, "every acknowledged record survived");
+}

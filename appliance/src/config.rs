@@ -85,6 +85,11 @@ pub struct ServeArgs {
     )]
     pub fluvio_spu_advertised_addr: Option<String>,
 
+    /// Make the appliance's own topics (task-events, reminders, task-updates) read-only to
+    /// Fluvio clients: they can consume them, not produce to or delete them
+    #[arg(long, env = "TASKSTREAM_FLUVIO_READ_ONLY")]
+    pub fluvio_read_only: bool,
+
     /// URL that each notification is POSTed to as JSON, besides the in-app list
     #[arg(long, env = "TASKSTREAM_NOTIFY_WEBHOOK_URL", value_name = "URL")]
     pub notify_webhook_url: Option<String>,
@@ -120,6 +125,7 @@ struct FileConfig {
     fluvio_sc_addr: Option<String>,
     fluvio_spu_addr: Option<String>,
     fluvio_spu_advertised_addr: Option<String>,
+    fluvio_read_only: Option<bool>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
 }
@@ -153,6 +159,7 @@ pub struct Settings {
     pub fluvio_sc_addr: String,
     pub fluvio_spu_addr: String,
     pub fluvio_spu_advertised_addr: Option<String>,
+    pub fluvio_read_only: bool,
     pub log_format: LogFormat,
     pub log_level: String,
 }
@@ -213,6 +220,7 @@ impl Settings {
                 .fluvio_spu_advertised_addr
                 .clone()
                 .or(file.fluvio_spu_advertised_addr),
+            fluvio_read_only: args.fluvio_read_only || file.fluvio_read_only.unwrap_or(false),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log_level: args
                 .log_level

@@ -163,6 +163,7 @@ async fn start_fluvio(
     tracing::info!(sc = %sc_address, spu = %spu_address, advertised = %advertised, "Fluvio listeners up");
     let config = FluvioConfig {
         spu_advertised_addr: advertised,
+        read_only: settings.fluvio_read_only,
     };
     let (sc_log, sc_stopped) = (log.clone(), stopped.clone());
     background.spawn(async move {
@@ -170,9 +171,10 @@ async fn start_fluvio(
             tracing::error!(%error, "the Fluvio SC listener failed");
         }
     });
-    let (spu_log, spu_stopped) = (log.clone(), stopped.clone());
+    let (spu_log, spu_stopped, read_only) =
+        (log.clone(), stopped.clone(), settings.fluvio_read_only);
     background.spawn(async move {
-        if let Err(error) = fluvio::serve_spu(spu, spu_log, spu_stopped).await {
+        if let Err(error) = fluvio::serve_spu_with(spu, spu_log, read_only, spu_stopped).await {
             tracing::error!(%error, "the Fluvio SPU listener failed");
         }
     });

@@ -53,6 +53,7 @@ impl Broker {
         let sc_addr = sc.local_addr()?.to_string();
         let config = FluvioConfig {
             spu_advertised_addr: spu.local_addr()?.to_string(),
+            read_only: false,
         };
         let (stop, shutdown) = watch::channel(false);
         tokio::spawn(serve_sc(sc, log.clone(), config, shutdown.clone()));

@@ -215,3 +215,71 @@ async fn records_and_committed_offsets_survive_sigkill() {
     let all = consume(&fluvio, "durable", 5).await;
     assert_eq!(all.len(), 5, "every acknowledged record survived");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_mode_protects_the_appliance_topics_only() {
+    let sc = format!("127.0.0.1:{}", free_port());
+    let spu = format!("127.0.0.1:{}", free_port());
+    let srv = TestServer::start_with(
+        &[
+            "--fluvio-sc-addr",
+            &sc,
+            "--fluvio-spu-addr",
+            &spu,
+            "--fluvio-read-only",
+        ],
+        &[],
+    )
+    .await;
+    let config = FluvioClusterConfig::new(sc);
+    let fluvio = bounded("connect", Fluvio::connect_with_config(&config))
+        .await
+        .unwrap();
+
+    let producer = bounded("producer", fluvio.topic_producer("task-events"))
+        .await
+        .unwrap();
+    let refused = async {
+        producer
+            .send(RecordKey::NULL, "forged event")
+            .await?
+            .wait()
+            .await?;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    };
+    let outcome = bounded("send to task-events", refused).await;
+    assert!(
+        outcome.is_err(),
+        "producing to an appliance topic is refused"
+    );
+
+    let admin = bounded("admin", FluvioAdmin::connect_with_config(&config))
+        .await
+        .unwrap();
+    let deleted = bounded("delete", admin.delete::<TopicSpec>("task-events")).await;
+    assert!(deleted.is_err(), "the appliance's topics cannot be deleted");
+
+    // Consuming them still works, and so does a topic of the client's own.
+    let alice = srv.user("alice");
+    let task = alice.create(json!({"title": "still readable"})).await;
+    let records = consume(&fluvio, "task-events", 1).await;
+    assert_eq!(records[0].0, id_of(&task));
+    bounded(
+        "create",
+        admin.create(
+            "mine".to_owned(),
+            false,
+            TopicSpec::new_computed(1, 1, None),
+        ),
+    )
+    .await
+    .unwrap();
+    let own = bounded("producer", fluvio.topic_producer("mine"))
+        .await
+        .unwrap();
+    bounded("send", own.send(RecordKey::NULL, "allowed"))
+        .await
+        .unwrap();
+    bounded("flush", own.flush()).await.unwrap();
+    assert_eq!(consume(&fluvio, "mine", 1).await.len(), 1);
+}

@@ -40,6 +40,9 @@ pub const CONSUMER_OFFSET_TOPIC: &str = "consumer-offset";
 pub struct FluvioConfig {
     /// `host:port` clients should dial for the SPU (announced in the SPU metadata).
     pub spu_advertised_addr: String,
+    /// Makes the appliance's own topics (task-events, reminders, task-updates) read-only to
+    /// Fluvio clients: produce is refused and even a forced delete is.
+    pub read_only: bool,
 }
 
 /// Serves the SC (admin/metadata) protocol on `listener` until `shutdown` turns true.
@@ -65,9 +68,24 @@ pub async fn serve_spu(
     log: EventLog,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let state = spu::SpuState::new(log);
+    serve_spu_with(listener, log, false, shutdown).await
+}
+
+/// [`serve_spu`], with the appliance's own topics read-only to producers when `read_only`.
+pub async fn serve_spu_with(
+    listener: tokio::net::TcpListener,
+    log: EventLog,
+    read_only: bool,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let state = spu::SpuState::new(log).with_read_only(read_only);
     conn::serve("spu", listener, shutdown, move |connection| {
         spu::handle_connection(state.clone(), connection)
     })
     .await
+}
+
+/// Whether `topic` is one of the appliance's own topics.
+pub fn is_appliance_topic(topic: &str) -> bool {
+    crate::event::Topic::parse(topic).is_some()
 }

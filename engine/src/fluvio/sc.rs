@@ -83,6 +83,8 @@ struct ScInner {
     delivered: Mutex<HashMap<u64, i64>>,
     delivered_changed: Notify,
     next_watcher: AtomicU64,
+    /// The appliance's own topics cannot be deleted at all (`--fluvio-read-only`).
+    read_only: bool,
 }
 
 impl ScState {
@@ -96,6 +98,7 @@ impl ScState {
                 delivered: Mutex::new(HashMap::new()),
                 delivered_changed: Notify::new(),
                 next_watcher: AtomicU64::new(0),
+                read_only: config.read_only,
             }),
         };
         state.refresh();
@@ -584,7 +587,21 @@ async fn delete_topic(state: &ScState, name: String, force: bool) -> Status {
     }
     // The application's own topics: deleting one breaks the appliance until its next start,
     // so, like Fluvio's system topics, only a forced delete removes them.
-    if !force && LogConfig::default().retention.contains_key(&name) {
+    let appliance_topic = LogConfig::default().retention.contains_key(&name);
+    if appliance_topic && state.inner.read_only {
+        return Status::new(
+            name.clone(),
+            ErrorCode::SystemSpecDeletionAttempt {
+                kind: "topic".to_owned(),
+                name,
+            },
+            Some(
+                "this topic belongs to the appliance, which is read-only to Fluvio clients"
+                    .to_owned(),
+            ),
+        );
+    }
+    if !force && appliance_topic {
         return Status::new(
             name.clone(),
             ErrorCode::SystemSpecDeletionAttempt {

@@ -69,6 +69,8 @@ pub(super) struct SpuState {
     /// (consumer id, topic, partition) → last commit time (ms since the epoch), for listing all
     /// consumer offsets: the log looks offsets up by key but cannot list them.
     consumers: Arc<Mutex<ConsumerRegistry>>,
+    /// Refuse produce to the appliance's own topics (`--fluvio-read-only`).
+    read_only: bool,
 }
 
 impl SpuState {
@@ -76,7 +78,13 @@ impl SpuState {
         Self {
             log,
             consumers: Arc::new(Mutex::new(BTreeMap::new())),
+            read_only: false,
         }
+    }
+
+    pub fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
     }
 
     fn note_consumer(&self, consumer: &str, topic: &str, partition: u32, modified_ms: u64) {
@@ -450,6 +458,11 @@ async fn produce_entry(
     partition: u32,
     records: RawBatches,
 ) -> Result<u64, ErrorCode> {
+    if state.read_only && super::is_appliance_topic(topic) {
+        return Err(ErrorCode::Other(format!(
+            "topic {topic} belongs to the appliance and is read-only to Fluvio clients (--fluvio-read-only)"
+        )));
+    }
     if let Some(problem) = records.malformed {
         return Err(ErrorCode::Other(format!("malformed record set: {problem}")));
     }

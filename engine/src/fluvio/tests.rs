@@ -54,6 +54,7 @@ async fn broker() -> Result<Broker, Box<dyn std::error::Error>> {
     let (stop, shutdown) = watch::channel(false);
     let config = FluvioConfig {
         spu_advertised_addr: spu_addr.to_string(),
+        read_only: false,
     };
     tokio::spawn(serve_sc(sc, log.clone(), config, shutdown.clone()));
     tokio::spawn(serve_spu(spu, log.clone(), shutdown));

@@ -99,9 +99,30 @@ async fn consume_available(
     let Some(last) = records.last().map(|r| r.offset) else {
         return Ok(Some(from));
     };
+    // Records are handled concurrently: their effects and marks then share the stores' group
+    // commits instead of paying one fsync each. Effects are idempotent and independent (one
+    // task's repeated completions are serialised by the store's writer), so order does not
+    // matter. A repeat of an event id within the batch (the relay is at least once) is dropped
+    // here, since concurrent copies would both pass the processed check.
+    let mut seen = std::collections::HashSet::new();
+    let mut parsed = Vec::with_capacity(records.len());
     for record in &records {
-        handle_record(spec, topic, record, ctx).await?;
+        match serde_json::from_slice::<EventEnvelope>(&record.value) {
+            Ok(event) if !seen.insert(event.event_id) => {
+                metrics::counter!("consumer_duplicates_total", "consumer" => spec.group, "topic" => topic.name()).increment(1);
+            }
+            outcome => parsed.push((record, outcome.map_err(|error| error.to_string()))),
+        }
     }
+    let outcomes = futures_util::future::join_all(
+        parsed
+            .into_iter()
+            .map(|(record, event)| handle_record(spec, topic, record, event, ctx)),
+    )
+    .await;
+    outcomes
+        .into_iter()
+        .collect::<Result<Vec<()>, EngineError>>()?;
     let next = last + 1;
     ctx.log
         .commit_offset(spec.group, topic.name(), partition, next)
@@ -121,10 +142,11 @@ async fn handle_record(
     spec: &ConsumerSpec,
     topic: Topic,
     record: &LogRecord,
+    event: Result<EventEnvelope, String>,
     ctx: &ConsumerContext,
 ) -> Result<(), EngineError> {
     let labels = [("consumer", spec.group), ("topic", topic.name())];
-    let event: EventEnvelope = match serde_json::from_slice(&record.value) {
+    let event = match event {
         Ok(event) => event,
         Err(error) => {
             tracing::warn!(%error, consumer = spec.group, offset = record.offset, "unparsable event; dead-lettering it");

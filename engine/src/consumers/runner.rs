@@ -99,30 +99,7 @@ async fn consume_available(
     let Some(last) = records.last().map(|r| r.offset) else {
         return Ok(Some(from));
     };
-    // Records are handled concurrently: their effects and marks then share the stores' group
-    // commits instead of paying one fsync each. Effects are idempotent and independent (one
-    // task's repeated completions are serialised by the store's writer), so order does not
-    // matter. A repeat of an event id within the batch (the relay is at least once) is dropped
-    // here, since concurrent copies would both pass the processed check.
-    let mut seen = std::collections::HashSet::new();
-    let mut parsed = Vec::with_capacity(records.len());
-    for record in &records {
-        match serde_json::from_slice::<EventEnvelope>(&record.value) {
-            Ok(event) if !seen.insert(event.event_id) => {
-                metrics::counter!("consumer_duplicates_total", "consumer" => spec.group, "topic" => topic.name()).increment(1);
-            }
-            outcome => parsed.push((record, outcome.map_err(|error| error.to_string()))),
-        }
-    }
-    let outcomes = futures_util::future::join_all(
-        parsed
-            .into_iter()
-            .map(|(record, event)| handle_record(spec, topic, record, event, ctx)),
-    )
-    .await;
-    outcomes
-        .into_iter()
-        .collect::<Result<Vec<()>, EngineError>>()?;
+    handle_batch(spec, topic, &records, ctx).await?;
     let next = last + 1;
     ctx.log
         .commit_offset(spec.group, topic.name(), partition, next)
@@ -138,30 +115,91 @@ async fn consume_available(
     Ok((records.len() < READ_BATCH).then_some(next))
 }
 
-async fn handle_record(
+/// One record's work, decided in log order.
+enum Work<'a> {
+    DeadLetter(&'a LogRecord),
+    Apply(&'a LogRecord, EventEnvelope, Vec<super::Effect>),
+}
+
+/// Handles a batch so that it costs a few group commits, not a few fsyncs per record:
+/// 1. parse, dropping repeats of an event id inside the batch (the relay is at least once, and
+///    concurrent copies would both pass the processed check);
+/// 2. look up the processed marks concurrently;
+/// 3. compute the effects in log order, so their timestamps (e.g. the audit's `received_at`)
+///    follow the log;
+/// 4. apply effects and set marks concurrently: effects are idempotent and independent (one
+///    task's repeated completions are serialised by the store's writer).
+async fn handle_batch(
     spec: &ConsumerSpec,
     topic: Topic,
-    record: &LogRecord,
-    event: Result<EventEnvelope, String>,
+    records: &[LogRecord],
     ctx: &ConsumerContext,
 ) -> Result<(), EngineError> {
     let labels = [("consumer", spec.group), ("topic", topic.name())];
-    let event = match event {
-        Ok(event) => event,
-        Err(error) => {
-            tracing::warn!(%error, consumer = spec.group, offset = record.offset, "unparsable event; dead-lettering it");
-            return dead_letter(spec, topic, record, ctx).await;
+    let mut seen = std::collections::HashSet::new();
+    let mut parsed = Vec::with_capacity(records.len());
+    for record in records {
+        match serde_json::from_slice::<EventEnvelope>(&record.value) {
+            Ok(event) if !seen.insert(event.event_id) => {
+                metrics::counter!("consumer_duplicates_total", &labels).increment(1);
+            }
+            outcome => parsed.push((record, outcome)),
         }
-    };
-    let key = spec.state_key(event.event_id);
-    if ctx.state.get(&key).await?.is_some() {
-        metrics::counter!("consumer_duplicates_total", &labels).increment(1);
-        return Ok(());
     }
+    let processed = futures_util::future::join_all(parsed.iter().map(|(_, event)| async move {
+        match event {
+            Ok(event) => ctx
+                .state
+                .get(&spec.state_key(event.event_id))
+                .await
+                .map(|mark| mark.is_some()),
+            Err(_) => Ok(false),
+        }
+    }))
+    .await;
+    let mut work = Vec::with_capacity(parsed.len());
+    for ((record, event), done) in parsed.into_iter().zip(processed) {
+        match event {
+            Err(error) => {
+                tracing::warn!(%error, consumer = spec.group, offset = record.offset, "unparsable event; dead-lettering it");
+                work.push(Work::DeadLetter(record));
+            }
+            Ok(_) if done? => metrics::counter!("consumer_duplicates_total", &labels).increment(1),
+            Ok(event) => {
+                let effects = (spec.handle)(&event, crate::time::now());
+                work.push(Work::Apply(record, event, effects));
+            }
+        }
+    }
+    let outcomes = futures_util::future::join_all(work.into_iter().map(|item| async move {
+        match item {
+            Work::DeadLetter(record) => dead_letter(spec, topic, record, ctx).await,
+            Work::Apply(record, event, effects) => {
+                apply_and_mark(spec, topic, record, &event, effects, ctx).await
+            }
+        }
+    }))
+    .await;
+    outcomes
+        .into_iter()
+        .collect::<Result<Vec<()>, EngineError>>()?;
+    Ok(())
+}
+
+/// Applies one event's effects (retrying, then dead-lettering) and marks it processed.
+async fn apply_and_mark(
+    spec: &ConsumerSpec,
+    topic: Topic,
+    record: &LogRecord,
+    event: &EventEnvelope,
+    effects: Vec<super::Effect>,
+    ctx: &ConsumerContext,
+) -> Result<(), EngineError> {
+    let labels = [("consumer", spec.group), ("topic", topic.name())];
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match apply_all(spec, &event, ctx).await {
+        match apply_all(&effects, ctx).await {
             Ok(()) => break,
             Err(error) if attempt < MAX_ATTEMPTS => {
                 metrics::counter!("consumer_retries_total", &labels).increment(1);
@@ -176,19 +214,20 @@ async fn handle_record(
     }
     let mark = serde_json::json!({ "event_id": event.event_id, "processed_at": crate::time::format_utc(crate::time::now()) });
     ctx.state
-        .set(&key, mark.to_string().into_bytes(), Some(PROCESSED_TTL))
+        .set(
+            &spec.state_key(event.event_id),
+            mark.to_string().into_bytes(),
+            Some(PROCESSED_TTL),
+        )
         .await?;
     metrics::counter!("consumer_processed_total", &labels).increment(1);
     Ok(())
 }
 
-async fn apply_all(
-    spec: &ConsumerSpec,
-    event: &EventEnvelope,
-    ctx: &ConsumerContext,
-) -> Result<(), EngineError> {
-    for effect in (spec.handle)(event, crate::time::now()) {
-        ctx.effects.apply(effect).await?;
+/// Applies effects in order; safe to repeat (each effect is idempotent).
+async fn apply_all(effects: &[super::Effect], ctx: &ConsumerContext) -> Result<(), EngineError> {
+    for effect in effects {
+        ctx.effects.apply(effect.clone()).await?;
     }
     Ok(())
 }

@@ -10,6 +10,8 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 /// Default Fluvio SC (admin) and SPU (data) addresses, the ports of a local Fluvio cluster.
 pub const DEFAULT_FLUVIO_SC_ADDR: &str = "127.0.0.1:9003";
 pub const DEFAULT_FLUVIO_SPU_ADDR: &str = "127.0.0.1:9010";
+/// Reminders at most a day late still fire after downtime.
+pub const DEFAULT_MISSED_REMINDER_WINDOW_SECS: u32 = 86_400;
 const DEFAULT_CONFIG_FILE: &str = "taskstream.toml";
 
 /// Log line format.
@@ -90,6 +92,15 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKSTREAM_FLUVIO_READ_ONLY")]
     pub fluvio_read_only: bool,
 
+    /// Reminders whose time passed while the server was down still fire at start if they are at
+    /// most this many seconds late; older ones are recorded as missed [default: 86400]
+    #[arg(
+        long,
+        env = "TASKSTREAM_MISSED_REMINDER_WINDOW_SECS",
+        value_name = "SECONDS"
+    )]
+    pub missed_reminder_window_secs: Option<u32>,
+
     /// URL that each notification is POSTed to as JSON, besides the in-app list
     #[arg(long, env = "TASKSTREAM_NOTIFY_WEBHOOK_URL", value_name = "URL")]
     pub notify_webhook_url: Option<String>,
@@ -126,6 +137,7 @@ struct FileConfig {
     fluvio_spu_addr: Option<String>,
     fluvio_spu_advertised_addr: Option<String>,
     fluvio_read_only: Option<bool>,
+    missed_reminder_window_secs: Option<u32>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
 }
@@ -160,6 +172,7 @@ pub struct Settings {
     pub fluvio_spu_addr: String,
     pub fluvio_spu_advertised_addr: Option<String>,
     pub fluvio_read_only: bool,
+    pub missed_reminder_window: chrono::Duration,
     pub log_format: LogFormat,
     pub log_level: String,
 }
@@ -221,6 +234,11 @@ impl Settings {
                 .clone()
                 .or(file.fluvio_spu_advertised_addr),
             fluvio_read_only: args.fluvio_read_only || file.fluvio_read_only.unwrap_or(false),
+            missed_reminder_window: chrono::Duration::seconds(i64::from(
+                args.missed_reminder_window_secs
+                    .or(file.missed_reminder_window_secs)
+                    .unwrap_or(DEFAULT_MISSED_REMINDER_WINDOW_SECS),
+            )),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log_level: args
                 .log_level

@@ -16,7 +16,6 @@ use taskstream_engine::log_bus::LogBus;
 use taskstream_engine::ports::NotificationChannel;
 use taskstream_engine::ports::TaskStore;
 use taskstream_engine::relay::OutboxRelay;
-use taskstream_engine::reminder::DEFAULT_MISSED_WINDOW;
 use taskstream_engine::scheduler::ReminderScheduler;
 use taskstream_engine::state::{RedbStateStore, StateStore};
 use taskstream_engine::store::SqliteTaskStore;
@@ -89,7 +88,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_background, background_stopped) = watch::channel(false);
     let effects = EffectApplier::new(tasks.clone())
         .with_channels(channels(&settings)?, RetryPolicy::default());
-    let mut background = start_background(&store, &log, &state, effects, &background_stopped);
+    let mut background = start_background(
+        &store,
+        &log,
+        &state,
+        effects,
+        settings.missed_reminder_window,
+        &background_stopped,
+    );
     start_fluvio(&settings, &log, &background_stopped, &mut background).await?;
 
     let probes: Vec<(&'static str, Arc<dyn Probe>)> = vec![
@@ -235,12 +241,13 @@ fn start_background(
     log: &EventLog,
     state: &Arc<dyn StateStore>,
     effects: EffectApplier,
+    missed_reminder_window: chrono::Duration,
     stopped: &watch::Receiver<bool>,
 ) -> JoinSet<()> {
     let mut background = JoinSet::new();
     let relay = OutboxRelay::new(Arc::clone(store), Arc::new(LogBus::new(log.clone())));
     background.spawn(relay.run(stopped.clone()));
-    let scheduler = ReminderScheduler::new(Arc::clone(store), DEFAULT_MISSED_WINDOW);
+    let scheduler = ReminderScheduler::new(Arc::clone(store), missed_reminder_window);
     background.spawn(scheduler.run(stopped.clone()));
     let context = runner::ConsumerContext {
         log: log.clone(),

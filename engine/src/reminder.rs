@@ -11,9 +11,6 @@ use crate::activity::Notification;
 use crate::task::{Change, Task, TaskStatus};
 use crate::time::format_utc;
 
-/// How late a reminder may still fire after downtime; older ones are recorded as missed.
-pub const DEFAULT_MISSED_WINDOW: chrono::Duration = chrono::Duration::hours(24);
-
 /// The armed state of one task's reminder after a change: `None` means nothing is armed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReminderChange {

@@ -208,3 +208,30 @@ async fn repeated_kills_around_the_fire_moment_never_duplicate() {
         assert_eq!(rows.len(), 1, "one reminder.triggered for {id}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_older_than_the_missed_window_is_recorded_as_missed() {
+    let mut srv = TestServer::start_with(&["--missed-reminder-window-secs", "1"], &[]).await;
+    let alice = srv.user("alice");
+    let task = task_reminding_in(&alice, "too late", 0.3).await;
+    let id = id_of(&task);
+    srv.sigkill();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    srv.restart().await;
+    let alice = srv.user("alice");
+    let notes = wait_notified(&alice, &id).await;
+    let mine: Vec<&Value> = notes
+        .iter()
+        .filter(|n| n["task_id"] == id.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["kind"], "missed_reminder");
+    assert_eq!(mine[0]["title"], "too late");
+    // A later reminder fires normally, and the missed one never produced reminder.triggered.
+    let sentinel = task_reminding_in(&alice, "sentinel", 0.5).await;
+    wait_notified(&alice, &id_of(&sentinel)).await;
+    assert!(
+        triggered(&alice, &id).await.is_empty(),
+        "a missed reminder does not fire"
+    );
+}

@@ -200,6 +200,14 @@ async fn records_and_committed_offsets_survive_sigkill() {
     let fluvio = bounded("reconnect", Fluvio::connect_with_config(&config))
         .await
         .unwrap();
+    let listed = bounded("list consumer offsets", fluvio.consumer_offsets())
+        .await
+        .unwrap();
+    let reader = listed
+        .iter()
+        .find(|o| o.consumer_id == "reader")
+        .expect("the committed consumer is listed after a restart");
+    assert_eq!(reader.offset, 1, "Fluvio lists the last record read");
     let mut stream = bounded("resume", fluvio.consumer_with_config(consumer_config()))
         .await
         .unwrap();

@@ -797,7 +797,21 @@ async fn fetch_consumer_offsets(
     let filter = fetch.filter_opts.unwrap_or_default();
     let consumers: Vec<String> = match filter.consumer_id {
         Some(consumer) => vec![consumer],
-        None => state.known_consumers().into_iter().collect(),
+        None => {
+            // Everything committed to the log (so the list survives a restart), plus consumers
+            // seen since start.
+            let mut known = state.known_consumers();
+            match state.log.committed_offsets().await {
+                Ok(stored) => known.extend(stored.into_iter().map(|(group, ..)| group)),
+                Err(error) => {
+                    return FetchConsumerOffsetsResponse {
+                        error_code: log_error_code(&error),
+                        consumers: Vec::new(),
+                    };
+                }
+            }
+            known.into_iter().collect()
+        }
     };
     let replicas: Vec<(String, u32)> = match filter.replica_id {
         Some(replica) => vec![(replica.topic, replica.partition)],

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{oneshot, watch};
 
 use crate::error::EngineError;
@@ -646,6 +646,31 @@ impl EventLog {
             Ok(table
                 .get((group.as_str(), topic.as_str(), partition))?
                 .map(|offset| offset.value()))
+        })
+        .await
+    }
+
+    /// Every committed offset as (group, topic, partition, next offset), e.g. to list consumers.
+    pub async fn committed_offsets(&self) -> Result<Vec<(String, String, u32, u64)>, LogError> {
+        self.read_blocking(|db| {
+            let txn = db.begin_read()?;
+            let table = match txn.open_table(OFFSETS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(error) => return Err(error.into()),
+            };
+            let mut out = Vec::new();
+            for entry in table.iter()? {
+                let (key, offset) = entry?;
+                let (group, topic, partition) = key.value();
+                out.push((
+                    group.to_owned(),
+                    topic.to_owned(),
+                    partition,
+                    offset.value(),
+                ));
+            }
+            Ok(out)
         })
         .await
     }

@@ -291,3 +291,208 @@ async fn read_only_mode_protects_the_appliance_topics_only() {
     bounded("flush", own.flush()).await.unwrap();
     assert_eq!(consume(&fluvio, "mine", 1).await.len(), 1);
 }
+
+/// (partition, offset, key, value) of up to `count` records of one partition from `start`.
+async fn consume_partition(
+    fluvio: &Fluvio,
+    topic: &str,
+    partition: u32,
+    start: Offset,
+    count: usize,
+) -> Vec<(u32, i64, Option<String>, String)> {
+    let config = ConsumerConfigExt::builder()
+        .topic(topic)
+        .partition(partition)
+        .offset_start(start)
+        .build()
+        .unwrap();
+    let mut stream = bounded("open consumer", fluvio.consumer_with_config(config))
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while out.len() < count {
+        let record = bounded("next record", stream.next())
+            .await
+            .expect("stream ended")
+            .unwrap();
+        out.push((
+            partition,
+            record.offset(),
+            record
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
+            String::from_utf8_lossy(record.value()).into_owned(),
+        ));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_client_walk_through_against_the_binary() {
+    use fluvio::consumer::{ConsumerStream, OffsetManagementStrategy};
+
+    let (_srv, config) = start().await;
+    let admin = bounded("admin", FluvioAdmin::connect_with_config(&config))
+        .await
+        .unwrap();
+    bounded(
+        "create",
+        admin.create(
+            "orders".to_owned(),
+            false,
+            TopicSpec::new_computed(2, 1, None),
+        ),
+    )
+    .await
+    .unwrap();
+    let duplicate = bounded(
+        "create again",
+        admin.create(
+            "orders".to_owned(),
+            false,
+            TopicSpec::new_computed(2, 1, None),
+        ),
+    )
+    .await;
+    assert!(duplicate.is_err(), "a duplicate create is refused");
+    let names: Vec<String> = bounded("list", admin.all::<TopicSpec>())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert!(names.contains(&"orders".to_owned()));
+
+    // Keyed and keyless records on a 2-partition topic land where the producer was told.
+    let fluvio = bounded("connect", Fluvio::connect_with_config(&config))
+        .await
+        .unwrap();
+    let producer = bounded("producer", fluvio.topic_producer("orders"))
+        .await
+        .unwrap();
+    let mut placed = Vec::new();
+    for n in 0..6 {
+        let output = bounded(
+            "send",
+            producer.send(format!("key-{n}"), format!("value-{n}")),
+        )
+        .await
+        .unwrap();
+        placed.push(output);
+    }
+    bounded("send keyless", producer.send(RecordKey::NULL, "keyless"))
+        .await
+        .unwrap();
+    bounded("flush", producer.flush()).await.unwrap();
+    let mut where_sent = Vec::new();
+    for output in placed {
+        let meta = bounded("wait", output.wait()).await.unwrap();
+        where_sent.push((meta.partition_id(), meta.offset()));
+    }
+    let mut read = Vec::new();
+    for partition in 0..2u32 {
+        let on_partition = where_sent.iter().filter(|(p, _)| *p == partition).count();
+        read.extend(
+            consume_partition(
+                &fluvio,
+                "orders",
+                partition,
+                Offset::beginning(),
+                on_partition,
+            )
+            .await,
+        );
+    }
+    for (n, (partition, offset)) in where_sent.iter().enumerate() {
+        let found = read
+            .iter()
+            .find(|(p, o, _, _)| p == partition && o == offset)
+            .expect("the record is where the producer was told");
+        assert_eq!(found.2.as_deref(), Some(format!("key-{n}").as_str()));
+        assert_eq!(found.3, format!("value-{n}"));
+    }
+
+    // From an absolute offset, and tailing: a record produced after the consumer started.
+    let busiest = (0..2u32)
+        .max_by_key(|p| where_sent.iter().filter(|(q, _)| q == p).count())
+        .unwrap();
+    let first_two = consume_partition(&fluvio, "orders", busiest, Offset::beginning(), 2).await;
+    let from_one =
+        consume_partition(&fluvio, "orders", busiest, Offset::absolute(1).unwrap(), 1).await;
+    assert_eq!(from_one[0], first_two[1]);
+    let tail_config = ConsumerConfigExt::builder()
+        .topic("task-updates")
+        .partition(0)
+        .offset_start(Offset::end())
+        .build()
+        .unwrap();
+    let mut tail = bounded("tail consumer", fluvio.consumer_with_config(tail_config))
+        .await
+        .unwrap();
+    let waiting = tokio::spawn(async move {
+        bounded("tail", tail.next())
+            .await
+            .map(|r| r.map(|r| r.value().to_vec()))
+    });
+    tokio::task::yield_now().await;
+    let updates = bounded("producer", fluvio.topic_producer("task-updates"))
+        .await
+        .unwrap();
+    bounded("send", updates.send(RecordKey::NULL, "later"))
+        .await
+        .unwrap();
+    bounded("flush", updates.flush()).await.unwrap();
+    assert_eq!(
+        waiting.await.unwrap().expect("stream ended").unwrap(),
+        b"later"
+    );
+
+    // Consumer offsets: commit, delete.
+    let offsets_config = ConsumerConfigExt::builder()
+        .topic("orders")
+        .partition(where_sent[0].0)
+        .offset_start(Offset::beginning())
+        .offset_consumer("walker")
+        .offset_strategy(OffsetManagementStrategy::Manual)
+        .build()
+        .unwrap();
+    let mut stream = bounded("consumer", fluvio.consumer_with_config(offsets_config))
+        .await
+        .unwrap();
+    bounded("next", stream.next())
+        .await
+        .expect("ended")
+        .unwrap();
+    bounded("commit", stream.offset_commit()).await.unwrap();
+    bounded("flush", stream.offset_flush()).await.unwrap();
+    drop(stream);
+    let listed = bounded("list offsets", fluvio.consumer_offsets())
+        .await
+        .unwrap();
+    assert!(listed.iter().any(|o| o.consumer_id == "walker"));
+    bounded(
+        "delete offset",
+        fluvio.delete_consumer_offset("walker", ("orders".to_owned(), where_sent[0].0)),
+    )
+    .await
+    .unwrap();
+    let listed = bounded("list offsets", fluvio.consumer_offsets())
+        .await
+        .unwrap();
+    assert!(
+        listed.iter().all(|o| o.consumer_id != "walker"),
+        "the offset is gone"
+    );
+
+    // Delete the topic.
+    bounded("delete", admin.delete::<TopicSpec>("orders"))
+        .await
+        .unwrap();
+    let names: Vec<String> = bounded("list", admin.all::<TopicSpec>())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert!(!names.contains(&"orders".to_owned()));
+}

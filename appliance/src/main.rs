@@ -25,7 +25,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server on embedded defaults: REST API, docs and metrics over HTTP, SQLite store.
+    /// Run everything in one process: REST API, docs and metrics over HTTP, SQLite task store,
+    /// durable event log with consumers and reminders, and the Fluvio-compatible listeners.
     Serve(config::ServeArgs),
     /// Print an API token (HS256 JWT) for a user, signed with this instance's secret.
     Token(token::TokenArgs),

@@ -7,7 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Duration, Months, Utc};
+use chrono::{DateTime, Days, Duration, Months, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 
 /// Upper bound on `INTERVAL:N` days (100 years), so date arithmetic can never overflow.
 const MAX_INTERVAL_DAYS: u32 = 36_500;
@@ -75,8 +76,18 @@ impl fmt::Display for Recurrence {
     }
 }
 
-fn rrule_set(anchor: DateTime<Utc>, body: &str) -> Result<rrule::RRuleSet, InvalidRule> {
-    let text = format!("DTSTART:{}\nRRULE:{body}", anchor.format("%Y%m%dT%H%M%SZ"));
+fn rrule_set(anchor: DateTime<Utc>, body: &str, zone: Tz) -> Result<rrule::RRuleSet, InvalidRule> {
+    let start = if zone == Tz::UTC {
+        format!("DTSTART:{}", anchor.format("%Y%m%dT%H%M%SZ"))
+    } else {
+        let local = anchor.with_timezone(&zone);
+        format!(
+            "DTSTART;TZID={}:{}",
+            zone.name(),
+            local.format("%Y%m%dT%H%M%S")
+        )
+    };
+    let text = format!("{start}\nRRULE:{body}");
     text.parse::<rrule::RRuleSet>()
         .map_err(|error| InvalidRule(format!("Invalid RRULE: {error}")))
 }
@@ -92,23 +103,48 @@ fn validate_rrule(body: &str) -> Result<(), InvalidRule> {
             "Invalid RRULE: DTSTART comes from the task's due date".to_owned(),
         ));
     }
-    rrule_set(DateTime::<Utc>::UNIX_EPOCH, body).map(|_| ())
+    rrule_set(DateTime::<Utc>::UNIX_EPOCH, body, Tz::UTC).map(|_| ())
+}
+
+/// The instant a wall-clock time in `zone` names: the earlier one when the clock is turned back
+/// (the time happens twice), and just after the gap when it is turned forward (it never happens).
+pub fn from_wall_clock(zone: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    use chrono::LocalResult;
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(instant) => Some(instant.with_timezone(&Utc)),
+        LocalResult::Ambiguous(earlier, _) => Some(earlier.with_timezone(&Utc)),
+        LocalResult::None => (1..=8).find_map(|quarters| {
+            let later = local.checked_add_signed(Duration::minutes(15 * quarters))?;
+            zone.from_local_datetime(&later)
+                .earliest()
+                .map(|instant| instant.with_timezone(&Utc))
+        }),
+    }
+}
+
+/// Parses an IANA time zone name (`Europe/Berlin`), as sent in `X-Timezone`.
+pub fn parse_zone(name: &str) -> Option<Tz> {
+    name.trim().parse::<Tz>().ok()
 }
 
 impl Recurrence {
     /// The due date of occurrence `index` of a series whose first due date is `anchor`, for the
-    /// fixed-period rules.
-    fn nth_simple(&self, anchor: DateTime<Utc>, index: u32) -> Option<DateTime<Utc>> {
-        match self {
-            Self::Daily => anchor.checked_add_signed(Duration::try_days(i64::from(index))?),
-            Self::Weekly => anchor.checked_add_signed(Duration::try_weeks(i64::from(index))?),
-            Self::IntervalDays(n) => anchor.checked_add_signed(Duration::try_days(
-                i64::from(*n).checked_mul(i64::from(index))?,
-            )?),
-            Self::Monthly => anchor.checked_add_months(Months::new(index)),
-            Self::Yearly => anchor.checked_add_months(Months::new(index.checked_mul(12)?)),
+    /// fixed-period rules. The arithmetic happens on the wall clock of `zone`, so "every day at
+    /// 9" stays at 9 across DST changes.
+    fn nth_simple(&self, anchor: DateTime<Utc>, index: u32, zone: Tz) -> Option<DateTime<Utc>> {
+        let local = anchor.with_timezone(&zone).naive_local();
+        let days = |n: i64| u64::try_from(n).ok().map(Days::new);
+        let stepped = match self {
+            Self::Daily => local.checked_add_days(days(i64::from(index))?),
+            Self::Weekly => local.checked_add_days(days(i64::from(index).checked_mul(7)?)?),
+            Self::IntervalDays(n) => {
+                local.checked_add_days(days(i64::from(*n).checked_mul(i64::from(index))?)?)
+            }
+            Self::Monthly => local.checked_add_months(Months::new(index)),
+            Self::Yearly => local.checked_add_months(Months::new(index.checked_mul(12)?)),
             Self::RRule(_) => None,
-        }
+        }?;
+        from_wall_clock(zone, stepped)
     }
 
     /// The occurrence after `current` in the series anchored at `anchor`, with its index, or
@@ -118,13 +154,14 @@ impl Recurrence {
         anchor: DateTime<Utc>,
         current_index: u32,
         current: DateTime<Utc>,
+        zone: Tz,
     ) -> Option<(DateTime<Utc>, u32)> {
         match self {
             Self::RRule(body) => {
-                let set = rrule_set(anchor, body).ok()?;
+                let set = rrule_set(anchor, body, zone).ok()?;
                 let strictly_after = current.checked_add_signed(Duration::seconds(1))?;
                 let found = set
-                    .after(strictly_after.with_timezone(&rrule::Tz::UTC))
+                    .after(strictly_after.with_timezone(&rrule::Tz::Tz(zone)))
                     .all(1);
                 found
                     .dates
@@ -137,7 +174,7 @@ impl Recurrence {
                 let mut index = current_index;
                 loop {
                     index = index.checked_add(1)?;
-                    let candidate = simple.nth_simple(anchor, index)?;
+                    let candidate = simple.nth_simple(anchor, index, zone)?;
                     if candidate > current {
                         return Some((candidate, index));
                     }
@@ -165,7 +202,8 @@ mod tests {
         let (mut current, mut index) = (anchor, 0);
         let mut out = Vec::new();
         for _ in 0..steps {
-            let Some((next, next_index)) = rule.next_occurrence(anchor, index, current) else {
+            let Some((next, next_index)) = rule.next_occurrence(anchor, index, current, Tz::UTC)
+            else {
                 break;
             };
             out.push(crate::time::format_utc(next));
@@ -268,6 +306,162 @@ mod tests {
         assert_eq!(
             chain("RRULE:FREQ=DAILY;COUNT=3", "2026-01-01T00:00:00Z", 5),
             ["2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"]
+        );
+    }
+
+    fn chain_in(rule: &str, start: &str, steps: usize, zone: Tz) -> Vec<DateTime<Utc>> {
+        let rule: Recurrence = rule.parse().expect("valid rule");
+        let anchor = at(start);
+        let (mut current, mut index) = (anchor, 0);
+        let mut out = Vec::new();
+        for _ in 0..steps {
+            let Some((next, next_index)) = rule.next_occurrence(anchor, index, current, zone)
+            else {
+                break;
+            };
+            out.push(next);
+            (current, index) = (next, next_index);
+        }
+        out
+    }
+
+    fn local_times(dates: &[DateTime<Utc>], zone: Tz) -> Vec<String> {
+        dates
+            .iter()
+            .map(|d| d.with_timezone(&zone).format("%m-%d %H:%M").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn daily_keeps_the_wall_clock_time_across_dst_in_every_zone() {
+        // 400 days from mid-January crosses both DST changes in each zone (or none, in UTC).
+        for zone in [
+            Tz::America__New_York,
+            Tz::Europe__Berlin,
+            Tz::Australia__Sydney,
+            Tz::Pacific__Auckland,
+            Tz::UTC,
+        ] {
+            let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 15)
+                .and_then(|d| d.and_hms_opt(9, 0, 0))
+                .and_then(|local| from_wall_clock(zone, local))
+                .expect("start");
+            let rule = Recurrence::Daily;
+            let (mut current, mut index) = (start, 0);
+            let mut offsets = std::collections::BTreeSet::new();
+            for _ in 0..400 {
+                let (next, next_index) = rule
+                    .next_occurrence(start, index, current, zone)
+                    .expect("next");
+                let local = next.with_timezone(&zone);
+                assert_eq!(
+                    local.format("%H:%M").to_string(),
+                    "09:00",
+                    "{zone}: {local}"
+                );
+                assert_eq!(
+                    (next - current).num_hours().clamp(22, 26),
+                    (next - current).num_hours()
+                );
+                offsets.insert(local.format("%z").to_string());
+                (current, index) = (next, next_index);
+            }
+            let expected_offsets = if zone == Tz::UTC { 1 } else { 2 };
+            assert_eq!(
+                offsets.len(),
+                expected_offsets,
+                "{zone} offsets seen: {offsets:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn new_york_spring_forward_moves_utc_not_local_time() {
+        // 2026-03-08: clocks go from 02:00 EST to 03:00 EDT.
+        let days = chain_in("DAILY", "2026-03-06T14:00:00Z", 3, Tz::America__New_York);
+        assert_eq!(
+            days.iter()
+                .map(|d| crate::time::format_utc(*d))
+                .collect::<Vec<_>>(),
+            [
+                "2026-03-07T14:00:00Z",
+                "2026-03-08T13:00:00Z",
+                "2026-03-09T13:00:00Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_time_in_the_spring_gap_moves_just_past_it_and_comes_back() {
+        // 02:30 does not exist in New York on 2026-03-08.
+        let days = chain_in("DAILY", "2026-03-07T07:30:00Z", 2, Tz::America__New_York);
+        assert_eq!(
+            local_times(&days, Tz::America__New_York),
+            ["03-08 03:00", "03-09 02:30"]
+        );
+    }
+
+    #[test]
+    fn monthly_month_ends_and_dst_together() {
+        // Berlin: Jan 31 09:00 CET; DST starts Mar 29.
+        let months = chain_in("MONTHLY", "2026-01-31T08:00:00Z", 3, Tz::Europe__Berlin);
+        assert_eq!(
+            local_times(&months, Tz::Europe__Berlin),
+            ["02-28 09:00", "03-31 09:00", "04-30 09:00"]
+        );
+        assert_eq!(crate::time::format_utc(months[1]), "2026-03-31T07:00:00Z");
+    }
+
+    #[test]
+    fn southern_hemisphere_autumn_change() {
+        // Sydney and Auckland leave DST on 2026-04-05.
+        for zone in [Tz::Australia__Sydney, Tz::Pacific__Auckland] {
+            let start = from_wall_clock(
+                zone,
+                chrono::NaiveDate::from_ymd_opt(2026, 4, 3)
+                    .and_then(|d| d.and_hms_opt(9, 0, 0))
+                    .expect("date"),
+            )
+            .expect("start");
+            let days = chain_in("DAILY", &crate::time::format_utc(start), 4, zone);
+            assert_eq!(
+                local_times(&days, zone),
+                ["04-04 09:00", "04-05 09:00", "04-06 09:00", "04-07 09:00"],
+                "{zone}"
+            );
+        }
+    }
+
+    #[test]
+    fn rrule_by_day_follows_the_zone() {
+        // Mondays 09:00 in New York, across the spring change.
+        let mondays = chain_in(
+            "RRULE:FREQ=WEEKLY;BYDAY=MO",
+            "2026-03-02T14:00:00Z",
+            2,
+            Tz::America__New_York,
+        );
+        assert_eq!(
+            local_times(&mondays, Tz::America__New_York),
+            ["03-09 09:00", "03-16 09:00"]
+        );
+        assert_eq!(crate::time::format_utc(mondays[0]), "2026-03-09T13:00:00Z");
+        let ended = chain_in(
+            "RRULE:FREQ=DAILY;UNTIL=20260305T000000Z",
+            "2026-03-02T14:00:00Z",
+            5,
+            Tz::America__New_York,
+        );
+        assert_eq!(ended.len(), 2, "UNTIL ends the series");
+        let by_month_day = chain_in(
+            "RRULE:FREQ=MONTHLY;BYMONTHDAY=-1",
+            "2026-01-31T08:00:00Z",
+            2,
+            Tz::Europe__Berlin,
+        );
+        assert_eq!(
+            local_times(&by_month_day, Tz::Europe__Berlin),
+            ["02-28 09:00", "03-31 09:00"]
         );
     }
 }

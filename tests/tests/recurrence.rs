@@ -506,3 +506,43 @@ async fn created_completed_is_already_complete() {
     assert_eq!(done, t);
     assert_eq!(u.list("").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_timezone_keeps_the_local_time_across_dst() {
+    let srv = TestServer::start().await;
+    let alice = srv.user("alice");
+    // 2026-03-07 09:00 in New York (EST, UTC-5); clocks spring forward on 2026-03-08.
+    let body = json!({"title": "standup", "due_date": "2026-03-07T14:00:00Z",
+                      "is_recurring": true, "recurrence_rule": "DAILY"});
+    let zoned = alice
+        .req(reqwest::Method::POST, "/api/tasks")
+        .header("X-Timezone", "America/New_York")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zoned.status().as_u16(), 201);
+    let zoned: Value = zoned.json().await.unwrap();
+    let next = alice.complete(&id_of(&zoned)).await.expect(200)["next_task"].clone();
+    assert_eq!(
+        next["due_date"], "2026-03-08T13:00:00Z",
+        "09:00 EDT the next day"
+    );
+
+    // Without the header the zone is UTC: exactly 24 hours later.
+    let plain = alice.create(body.clone()).await;
+    let next = alice.complete(&id_of(&plain)).await.expect(200)["next_task"].clone();
+    assert_eq!(next["due_date"], "2026-03-08T14:00:00Z");
+
+    // An unknown zone is a 422 located at the header.
+    let bad = alice
+        .req(reqwest::Method::POST, "/api/tasks")
+        .header("X-Timezone", "Mars/Olympus_Mons")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 422);
+    let detail: Value = bad.json().await.unwrap();
+    assert_eq!(detail["detail"][0]["loc"], json!(["header", "x-timezone"]));
+}

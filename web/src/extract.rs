@@ -88,3 +88,28 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
         Ok(QueryPairs(pairs))
     }
 }
+
+/// The caller's time zone from `X-Timezone` (an IANA name such as `Europe/Berlin`), if sent.
+/// Recurring tasks keep their wall-clock time in it across DST changes.
+pub struct TimeZoneHeader(pub Option<chrono_tz::Tz>);
+
+impl<S: Send + Sync> FromRequestParts<S> for TimeZoneHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get("x-timezone") else {
+            return Ok(TimeZoneHeader(None));
+        };
+        let text = value.to_str().unwrap_or("").trim().to_owned();
+        match taskstream_engine::recurrence::parse_zone(&text) {
+            Some(zone) => Ok(TimeZoneHeader(Some(zone))),
+            None => Err(ApiError::Validation(ValidationErrors(vec![
+                FieldError::value_error(
+                    vec![Loc::from("header"), Loc::from("x-timezone")],
+                    "Unknown time zone: use an IANA name such as Europe/Berlin",
+                    Value::String(text),
+                ),
+            ]))),
+        }
+    }
+}

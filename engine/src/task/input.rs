@@ -33,6 +33,8 @@ pub struct NewTask {
     pub is_recurring: bool,
     pub recurrence_rule: Option<Recurrence>,
     pub recurrence_from: RecurrenceFrom,
+    /// From the `X-Timezone` header, not the body.
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl NewTask {
@@ -49,6 +51,7 @@ impl NewTask {
             is_recurring: false,
             recurrence_rule: None,
             recurrence_from: RecurrenceFrom::Due,
+            time_zone: chrono_tz::Tz::UTC,
         }
     }
 }
@@ -66,6 +69,8 @@ pub struct TaskPatch {
     pub is_recurring: Option<bool>,
     pub recurrence_rule: Option<Option<Recurrence>>,
     pub recurrence_from: Option<RecurrenceFrom>,
+    /// From the `X-Timezone` header, not the body.
+    pub time_zone: Option<chrono_tz::Tz>,
 }
 
 /// Trims, lower-cases and checks one tag.
@@ -251,6 +256,7 @@ pub fn parse_new_task(body: &Value) -> Result<NewTask, ValidationErrors> {
         is_recurring: is_recurring.unwrap_or(false),
         recurrence_rule: rule,
         recurrence_from: from.unwrap_or_default(),
+        time_zone: chrono_tz::Tz::UTC,
     };
     finish(reader, draft)
 }
@@ -316,6 +322,7 @@ pub fn parse_task_patch(body: &Value) -> Result<TaskPatch, ValidationErrors> {
         is_recurring,
         recurrence_rule: rule,
         recurrence_from: from,
+        time_zone: None,
     };
     finish(reader, patch)
 }

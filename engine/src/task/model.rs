@@ -123,6 +123,9 @@ pub struct Task {
     pub series_anchor: Option<DateTime<Utc>>,
     /// This task's position in its series (0 for the first).
     pub occurrence_index: u32,
+    /// The owner's time zone when the task was written (`X-Timezone`); recurrence keeps the
+    /// wall-clock time of day in it across DST changes.
+    pub time_zone: chrono_tz::Tz,
     pub parent_task_id: Option<Uuid>,
 }
 

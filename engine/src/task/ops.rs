@@ -91,6 +91,7 @@ pub fn create(
         recurrence_from: draft.recurrence_from,
         series_anchor: draft.due_date,
         occurrence_index: 0,
+        time_zone: draft.time_zone,
         parent_task_id: None,
     };
     require_due_date_for_reminder(&task)?;
@@ -138,7 +139,13 @@ fn update(
     let mut task = current.clone();
     let reanchor = patch.due_date.is_some()
         || patch.recurrence_rule.is_some()
-        || patch.recurrence_from.is_some();
+        || patch.recurrence_from.is_some()
+        || patch
+            .time_zone
+            .is_some_and(|zone| zone != current.time_zone);
+    if let Some(zone) = patch.time_zone {
+        task.time_zone = zone;
+    }
     if let Some(title) = patch.title {
         task.title = title;
     }
@@ -247,13 +254,18 @@ pub fn next_occurrence(task: &Task, now: DateTime<Utc>) -> Option<Task> {
         (None, _) => (None, None, 0),
         (Some(due), RecurrenceFrom::Due) => {
             let anchor = task.series_anchor.unwrap_or(due);
-            let (next, index) = rule.next_occurrence(anchor, task.occurrence_index, due)?;
+            let (next, index) =
+                rule.next_occurrence(anchor, task.occurrence_index, due, task.time_zone)?;
             (Some(next), Some(anchor), index)
         }
         (Some(due), RecurrenceFrom::Completion) => {
-            // Same time of day as the due date, counted from the day of completion.
-            let base = now.date_naive().and_time(due.time()).and_utc();
-            let (next, _) = rule.next_occurrence(base, 0, base)?;
+            // Same wall-clock time of day as the due date, counted from the (local) day of
+            // completion.
+            let zone = task.time_zone;
+            let local_day = now.with_timezone(&zone).date_naive();
+            let local_time = due.with_timezone(&zone).time();
+            let base = crate::recurrence::from_wall_clock(zone, local_day.and_time(local_time))?;
+            let (next, _) = rule.next_occurrence(base, 0, base, zone)?;
             (Some(next), Some(next), 0)
         }
     };
@@ -278,6 +290,7 @@ pub fn next_occurrence(task: &Task, now: DateTime<Utc>) -> Option<Task> {
         recurrence_from: task.recurrence_from,
         series_anchor,
         occurrence_index,
+        time_zone: task.time_zone,
         parent_task_id: Some(task.id),
     };
     next.remind_at = next.derive_remind_at();

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, QueryPairs, TaskId};
+use crate::extract::{JsonBody, QueryPairs, TaskId, TimeZoneHeader};
 
 /// Body of `PATCH /api/tasks/{task_id}/complete`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -76,14 +76,17 @@ pub struct TaskUpdate {
 /// Create a task.
 #[utoipa::path(post, path = "/api/tasks", tag = "tasks", request_body = TaskCreate,
     security(("bearer" = [])),
+    params(("X-Timezone" = Option<String>, Header, description = "IANA time zone (default UTC); recurrence keeps the wall-clock time in it across DST")),
     responses((status = 201, body = TaskView), (status = 401), (status = 422)))]
 pub(crate) async fn create(
     State(app): State<AppState>,
     AuthUser(user): AuthUser,
+    TimeZoneHeader(zone): TimeZoneHeader,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<TaskView>), ApiError> {
-    let draft =
+    let mut draft =
         parse_new_task(&body).map_err(|errors| ApiError::Validation(errors.located_in("body")))?;
+    draft.time_zone = zone.unwrap_or(chrono_tz::Tz::UTC);
     let task = app.tasks.create(&user, draft).await?;
     Ok((StatusCode::CREATED, Json(task.view())))
 }
@@ -128,16 +131,19 @@ pub(crate) async fn get_one(
 
 /// Partial update; `status: completed` completes the task exactly like PATCH …/complete.
 #[utoipa::path(put, path = "/api/tasks/{task_id}", tag = "tasks", request_body = TaskUpdate,
-    security(("bearer" = [])), params(("task_id" = String, Path, format = Uuid)),
+    security(("bearer" = [])), params(("task_id" = String, Path, format = Uuid),
+        ("X-Timezone" = Option<String>, Header, description = "IANA time zone; changes the task's zone when sent")),
     responses((status = 200, body = TaskView), (status = 403), (status = 404), (status = 422)))]
 pub(crate) async fn update(
     State(app): State<AppState>,
     AuthUser(user): AuthUser,
     TaskId(id): TaskId,
+    TimeZoneHeader(zone): TimeZoneHeader,
     JsonBody(body): JsonBody,
 ) -> Result<Json<TaskView>, ApiError> {
-    let patch = parse_task_patch(&body)
+    let mut patch = parse_task_patch(&body)
         .map_err(|errors| ApiError::Validation(errors.located_in("body")))?;
+    patch.time_zone = zone;
     Ok(Json(app.tasks.update(&user, id, patch).await?.view()))
 }
 

@@ -13,7 +13,7 @@ use crate::task::{
 };
 use crate::time::from_micros;
 
-pub(crate) const TASK_COLUMNS: &str = "id, user_id, title, description, status, priority, due_date, created_at, updated_at, tags, reminder_offset_minutes, remind_at, is_recurring, recurrence_rule, recurrence_from, series_anchor, occurrence_index, parent_task_id";
+pub(crate) const TASK_COLUMNS: &str = "id, user_id, title, description, status, priority, due_date, created_at, updated_at, tags, reminder_offset_minutes, remind_at, is_recurring, recurrence_rule, recurrence_from, series_anchor, occurrence_index, parent_task_id, time_zone";
 
 pub(crate) fn sql_error(error: rusqlite::Error) -> EngineError {
     EngineError::Store(error.to_string())
@@ -52,6 +52,7 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     let rule: Option<String> = row.get(13)?;
     let from: String = row.get(14)?;
     let parent: Option<String> = row.get(17)?;
+    let zone: String = row.get(18)?;
     Ok(Task {
         id: uuid_at(row, 0)?,
         user_id: row.get(1)?,
@@ -78,6 +79,7 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         parent_task_id: parent
             .map(|text| Uuid::parse_str(&text).map_err(|_| corrupt("parent_task_id")))
             .transpose()?,
+        time_zone: crate::recurrence::parse_zone(&zone).ok_or_else(|| corrupt("time_zone"))?,
     })
 }
 
@@ -87,7 +89,7 @@ fn tags_json(task: &Task) -> String {
 
 pub(crate) fn insert_task(conn: &Connection, task: &Task) -> rusqlite::Result<()> {
     let sql = format!(
-        "INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+        "INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
     );
     conn.prepare_cached(&sql)?.execute(params![
         task.id.to_string(),
@@ -108,13 +110,14 @@ pub(crate) fn insert_task(conn: &Connection, task: &Task) -> rusqlite::Result<()
         task.series_anchor.map(|d| d.timestamp_micros()),
         task.occurrence_index,
         task.parent_task_id.map(|id| id.to_string()),
+        task.time_zone.name(),
     ])?;
     Ok(())
 }
 
 pub(crate) fn update_task(conn: &Connection, task: &Task) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE tasks SET title = ?2, description = ?3, status = ?4, priority = ?5, due_date = ?6, updated_at = ?7, tags = ?8, reminder_offset_minutes = ?9, remind_at = ?10, is_recurring = ?11, recurrence_rule = ?12, recurrence_from = ?13, series_anchor = ?14, occurrence_index = ?15 WHERE id = ?1",
+        "UPDATE tasks SET title = ?2, description = ?3, status = ?4, priority = ?5, due_date = ?6, updated_at = ?7, tags = ?8, reminder_offset_minutes = ?9, remind_at = ?10, is_recurring = ?11, recurrence_rule = ?12, recurrence_from = ?13, series_anchor = ?14, occurrence_index = ?15, time_zone = ?16 WHERE id = ?1",
     )?
     .execute(params![
         task.id.to_string(),
@@ -132,6 +135,7 @@ pub(crate) fn update_task(conn: &Connection, task: &Task) -> rusqlite::Result<()
         task.recurrence_from.as_str(),
         task.series_anchor.map(|d| d.timestamp_micros()),
         task.occurrence_index,
+        task.time_zone.name(),
     ])?;
     Ok(())
 }

@@ -100,6 +100,10 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO reminders (task_id, fire_at, user_id)
         SELECT id, remind_at, user_id FROM tasks WHERE remind_at IS NOT NULL AND status != 'completed';
     "#,
+    // 5: the time zone recurrence is computed in (IANA name).
+    r#"
+    ALTER TABLE tasks ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
+    "#,
 ];
 
 fn store_error(error: rusqlite::Error) -> EngineError {

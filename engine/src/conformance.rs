@@ -726,6 +726,22 @@ pub async fn reminders_follow_their_tasks<S: TaskStore + ?Sized>(store: &S) {
         armed_for(store, next.id).await.is_empty(),
         "deletion cancels"
     );
+    // A reminder time long past when it is set is not armed (nothing to fire, nothing missed);
+    // one a moment ago is, and fires at once.
+    let old = create(store, &user, json!({"title": "history", "due_date": "2020-01-01T10:00:00Z", "reminder_offset_minutes": 5})).await;
+    assert!(armed_for(store, old.id).await.is_empty());
+    let recent_due = (now() + chrono::Duration::seconds(30)).to_rfc3339();
+    let recent = create(
+        store,
+        &user,
+        json!({"title": "just now", "due_date": recent_due, "reminder_offset_minutes": 1}),
+    )
+    .await;
+    assert_eq!(
+        armed_for(store, recent.id).await.len(),
+        1,
+        "30 s past is within the grace"
+    );
 }
 
 pub async fn reminders_fire_once_late_or_missed<S: TaskStore + ?Sized>(store: &S) {

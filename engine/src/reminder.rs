@@ -18,6 +18,16 @@ pub struct ReminderChange {
     pub fire_at: Option<DateTime<Utc>>,
 }
 
+/// How far in the past a reminder time may be when it is set and still fire (at once); older
+/// ones (a task entered with a long-past reminder, or whose next occurrence is already overdue)
+/// are not armed at all, rather than announced as missed.
+pub const ARM_GRACE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Whether a reminder time set at `written_at` should be armed.
+pub fn worth_arming(fire_at: DateTime<Utc>, written_at: DateTime<Utc>) -> bool {
+    fire_at >= written_at - ARM_GRACE
+}
+
 /// When `task`'s reminder should fire, if one is armed.
 pub fn armed_at(task: &Task) -> Option<DateTime<Utc>> {
     match task.status {

@@ -9,14 +9,18 @@ use crate::task::Task;
 use crate::time::from_micros;
 
 /// Makes the task's pending reminder match its state: cancels a pending one for another time,
-/// arms the current one unless that exact time already fired (never twice per time).
+/// arms the current one unless that exact time already fired (never twice per time) or was
+/// already long past when it was set (see [`crate::reminder::worth_arming`]). A pending row for
+/// the current time is kept even if it is past: that is a reminder waiting for catch-up.
 pub(crate) fn sync(conn: &Connection, task: &Task) -> rusqlite::Result<()> {
     let armed = armed_at(task).map(|at| at.timestamp_micros());
     conn.prepare_cached(
         "DELETE FROM reminders WHERE task_id = ?1 AND fired_at IS NULL AND missed = 0 AND fire_at IS NOT ?2",
     )?
     .execute(params![task.id.to_string(), armed])?;
-    if let Some(fire_at) = armed {
+    let arm_now =
+        armed_at(task).is_some_and(|at| crate::reminder::worth_arming(at, task.updated_at));
+    if let Some(fire_at) = armed.filter(|_| arm_now) {
         conn.prepare_cached(
             "INSERT INTO reminders (task_id, fire_at, user_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         )?

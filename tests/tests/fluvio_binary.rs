@@ -22,10 +22,17 @@ async fn bounded<T>(what: &str, work: impl Future<Output = T>) -> T {
 }
 
 async fn start() -> (TestServer, FluvioClusterConfig) {
+    start_with(&[]).await
+}
+
+/// A server with its Fluvio listeners on known free ports (plus `extra` flags) and a client
+/// configuration pointing at its SC.
+async fn start_with(extra: &[&str]) -> (TestServer, FluvioClusterConfig) {
     let sc = format!("127.0.0.1:{}", free_port());
     let spu = format!("127.0.0.1:{}", free_port());
-    let srv =
-        TestServer::start_with(&["--fluvio-sc-addr", &sc, "--fluvio-spu-addr", &spu], &[]).await;
+    let mut args = vec!["--fluvio-sc-addr", &sc, "--fluvio-spu-addr", &spu];
+    args.extend_from_slice(extra);
+    let srv = TestServer::start_with(&args, &[]).await;
     (srv, FluvioClusterConfig::new(sc))
 }
 
@@ -138,11 +145,7 @@ async fn records_produced_with_the_client_are_consumed_back() {
 async fn records_and_committed_offsets_survive_sigkill() {
     use fluvio::consumer::{ConsumerStream, OffsetManagementStrategy};
 
-    let sc = format!("127.0.0.1:{}", free_port());
-    let spu = format!("127.0.0.1:{}", free_port());
-    let mut srv =
-        TestServer::start_with(&["--fluvio-sc-addr", &sc, "--fluvio-spu-addr", &spu], &[]).await;
-    let config = FluvioClusterConfig::new(sc.clone());
+    let (mut srv, config) = start().await;
     let admin = bounded("admin", FluvioAdmin::connect_with_config(&config))
         .await
         .unwrap();
@@ -226,20 +229,7 @@ async fn records_and_committed_offsets_survive_sigkill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_mode_protects_the_appliance_topics_only() {
-    let sc = format!("127.0.0.1:{}", free_port());
-    let spu = format!("127.0.0.1:{}", free_port());
-    let srv = TestServer::start_with(
-        &[
-            "--fluvio-sc-addr",
-            &sc,
-            "--fluvio-spu-addr",
-            &spu,
-            "--fluvio-read-only",
-        ],
-        &[],
-    )
-    .await;
-    let config = FluvioClusterConfig::new(sc);
+    let (srv, config) = start_with(&["--fluvio-read-only"]).await;
     let fluvio = bounded("connect", Fluvio::connect_with_config(&config))
         .await
         .unwrap();

@@ -270,6 +270,13 @@ impl Connection {
         };
         let mut src = Cursor::new(frame.as_ref());
         match RequestHeader::decode_from(&mut src, 0) {
+            // fluvio-protocol's decoders read no field at a negative version, so a list's
+            // length would turn into that many empty elements (gigabytes from a 27-byte frame;
+            // found by fuzzing). Every API here starts at version 0.
+            Ok(header) if header.api_version() < 0 => {
+                tracing::warn!(peer = %self.peer, api_key = header.api_key(), api_version = header.api_version(), "fluvio {}: negative API version, closing connection", self.kind);
+                None
+            }
             Ok(header) => {
                 let at = usize::try_from(src.position()).unwrap_or(frame.len());
                 Some(Request {

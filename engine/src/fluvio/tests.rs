@@ -332,3 +332,26 @@ fn raw_batches_flag_a_truncated_tail_but_keep_the_frame_aligned() -> TestResult 
     assert_eq!(&set[src.position() as usize..], b"after");
     Ok(())
 }
+
+/// Regression (fuzzing): a 27-byte Produce frame with api_version -259 made the decoder build
+/// 2^31 empty topic entries. The connection is now closed before decoding the body.
+#[tokio::test]
+async fn a_negative_api_version_closes_the_connection_without_decoding() -> TestResult {
+    let broker = broker().await?;
+    let frame: [u8; 26] = [
+        0x00, 0x00, 0xfe, 0xfd, 0xd5, 0xff, 0x00, 0x07, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+        0x7f, 0xff, 0xff, 0xff, 0x25, 0xff, 0x9d, 0xef, 0x7f, 0x01, 0x00,
+    ];
+    let mut bytes = (frame.len() as i32).to_be_bytes().to_vec();
+    bytes.extend_from_slice(&frame);
+    for addr in [broker.spu, broker.sc] {
+        let mut bad = Wire::connect(addr).await?;
+        bad.raw(&bytes).await?;
+        assert!(bad.frame().await?.is_none(), "closed");
+    }
+    let mut good = Wire::connect(broker.spu).await?;
+    good.send(18, 2, &ApiVersionsRequest::default()).await?;
+    let (_, versions): (i32, ApiVersionsResponse) = good.reply(2).await?;
+    assert!(!versions.api_keys.is_empty(), "the SPU still serves");
+    Ok(())
+}

@@ -36,30 +36,31 @@ async fn start_with(extra: &[&str]) -> (TestServer, FluvioClusterConfig) {
     (srv, FluvioClusterConfig::new(sc))
 }
 
-/// (key, value) of the first `count` records of partition 0 of `topic`.
+/// (key, value) of the first `count` records of partition 0 of `topic`; values that are JSON
+/// come back parsed, others as a JSON string.
 async fn consume(fluvio: &Fluvio, topic: &str, count: usize) -> Vec<(String, Value)> {
-    let config = ConsumerConfigExt::builder()
-        .topic(topic)
-        .partition(0)
-        .offset_start(Offset::beginning())
-        .build()
-        .unwrap();
-    let mut stream = bounded("open consumer", fluvio.consumer_with_config(config))
+    consume_partition(fluvio, topic, 0, Offset::beginning(), count)
         .await
-        .unwrap();
-    let mut out = Vec::new();
-    while out.len() < count {
-        let record = bounded("next record", stream.next())
-            .await
-            .expect("stream ended")
-            .unwrap();
-        let key = String::from_utf8_lossy(record.key().unwrap_or_default()).into_owned();
-        let value = serde_json::from_slice(record.value()).unwrap_or_else(|_| {
-            Value::String(String::from_utf8_lossy(record.value()).into_owned())
-        });
-        out.push((key, value));
-    }
-    out
+        .into_iter()
+        .map(|(_, _, key, value)| {
+            let parsed = serde_json::from_str(&value).unwrap_or(Value::String(value));
+            (key.unwrap_or_default(), parsed)
+        })
+        .collect()
+}
+
+/// Creates `name` with `partitions` partitions, failing the test if the server refuses.
+async fn create_topic(admin: &FluvioAdmin, name: &str, partitions: u32) {
+    bounded(
+        "create",
+        admin.create(
+            name.to_owned(),
+            false,
+            TopicSpec::new_computed(partitions, 1, None),
+        ),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,16 +102,7 @@ async fn records_produced_with_the_client_are_consumed_back() {
     let admin = bounded("admin", FluvioAdmin::connect_with_config(&config))
         .await
         .unwrap();
-    bounded(
-        "create",
-        admin.create(
-            "scratch".to_owned(),
-            false,
-            TopicSpec::new_computed(1, 1, None),
-        ),
-    )
-    .await
-    .unwrap();
+    create_topic(&admin, "scratch", 1).await;
     let fluvio = bounded("connect", Fluvio::connect_with_config(&config))
         .await
         .unwrap();
@@ -149,16 +141,7 @@ async fn records_and_committed_offsets_survive_sigkill() {
     let admin = bounded("admin", FluvioAdmin::connect_with_config(&config))
         .await
         .unwrap();
-    bounded(
-        "create",
-        admin.create(
-            "durable".to_owned(),
-            false,
-            TopicSpec::new_computed(1, 1, None),
-        ),
-    )
-    .await
-    .unwrap();
+    create_topic(&admin, "durable", 1).await;
     let fluvio = bounded("connect", Fluvio::connect_with_config(&config))
         .await
         .unwrap();
@@ -262,16 +245,7 @@ async fn read_only_mode_protects_the_appliance_topics_only() {
     let task = alice.create(json!({"title": "still readable"})).await;
     let records = consume(&fluvio, "task-events", 1).await;
     assert_eq!(records[0].0, id_of(&task));
-    bounded(
-        "create",
-        admin.create(
-            "mine".to_owned(),
-            false,
-            TopicSpec::new_computed(1, 1, None),
-        ),
-    )
-    .await
-    .unwrap();
+    create_topic(&admin, "mine", 1).await;
     let own = bounded("producer", fluvio.topic_producer("mine"))
         .await
         .unwrap();
@@ -325,16 +299,7 @@ async fn the_full_client_walk_through_against_the_binary() {
     let admin = bounded("admin", FluvioAdmin::connect_with_config(&config))
         .await
         .unwrap();
-    bounded(
-        "create",
-        admin.create(
-            "orders".to_owned(),
-            false,
-            TopicSpec::new_computed(2, 1, None),
-        ),
-    )
-    .await
-    .unwrap();
+    create_topic(&admin, "orders", 2).await;
     let duplicate = bounded(
         "create again",
         admin.create(

@@ -41,7 +41,7 @@ use tokio::sync::{Notify, watch};
 
 use super::conn::{Closed, Connection, REQUEST_TIMEOUT, Request, Responder, shutdown_requested};
 use super::{CONSUMER_OFFSET_TOPIC, FluvioConfig, PLATFORM_VERSION, SPU_ID};
-use crate::log::{EventLog, LogConfig, LogError, MAX_PARTITIONS, Retention, validate_topic_name};
+use crate::log::{EventLog, LogError, MAX_PARTITIONS, Retention, validate_topic_name};
 
 /// How often the catalog is compared with the log's topics, to pick up topics created or
 /// deleted by the application itself (creates and deletes made here are published at once).
@@ -587,7 +587,7 @@ async fn delete_topic(state: &ScState, name: String, force: bool) -> Status {
     }
     // The application's own topics: deleting one breaks the appliance until its next start,
     // so, like Fluvio's system topics, only a forced delete removes them.
-    let appliance_topic = LogConfig::default().retention.contains_key(&name);
+    let appliance_topic = super::is_appliance_topic(&name);
     if appliance_topic && state.inner.read_only {
         return Status::new(
             name.clone(),

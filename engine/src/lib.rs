@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod activity;
+pub mod assistant;
 pub mod consumers;
 pub mod error;
 pub mod event;

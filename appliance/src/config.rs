@@ -12,6 +12,8 @@ pub const DEFAULT_FLUVIO_SC_ADDR: &str = "127.0.0.1:9003";
 pub const DEFAULT_FLUVIO_SPU_ADDR: &str = "127.0.0.1:9010";
 /// Reminders at most a day late still fire after downtime.
 pub const DEFAULT_MISSED_REMINDER_WINDOW_SECS: u32 = 86_400;
+/// Notifications stay three months unless configured otherwise.
+pub const DEFAULT_NOTIFICATION_RETENTION_DAYS: u32 = 90;
 const DEFAULT_CONFIG_FILE: &str = "taskstream.toml";
 
 /// Log line format.
@@ -101,6 +103,16 @@ pub struct ServeArgs {
     )]
     pub missed_reminder_window_secs: Option<u32>,
 
+    /// Notifications are deleted this many days after they were created, and 30 days after
+    /// they were read, by the daily notification-retention job [default: 90]
+    #[arg(
+        long,
+        env = "TASKSTREAM_NOTIFICATION_RETENTION_DAYS",
+        value_name = "DAYS",
+        value_parser = clap::value_parser!(u32).range(1..=36500)
+    )]
+    pub notification_retention_days: Option<u32>,
+
     /// URL that each notification is POSTed to as JSON, besides the in-app list
     #[arg(long, env = "TASKSTREAM_NOTIFY_WEBHOOK_URL", value_name = "URL")]
     pub notify_webhook_url: Option<String>,
@@ -138,6 +150,7 @@ struct FileConfig {
     fluvio_spu_advertised_addr: Option<String>,
     fluvio_read_only: Option<bool>,
     missed_reminder_window_secs: Option<u32>,
+    notification_retention_days: Option<u32>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
 }
@@ -173,6 +186,7 @@ pub struct Settings {
     pub fluvio_spu_advertised_addr: Option<String>,
     pub fluvio_read_only: bool,
     pub missed_reminder_window: chrono::Duration,
+    pub notification_retention: chrono::Duration,
     pub log_format: LogFormat,
     pub log_level: String,
 }
@@ -238,6 +252,11 @@ impl Settings {
                 args.missed_reminder_window_secs
                     .or(file.missed_reminder_window_secs)
                     .unwrap_or(DEFAULT_MISSED_REMINDER_WINDOW_SECS),
+            )),
+            notification_retention: chrono::Duration::days(i64::from(
+                args.notification_retention_days
+                    .or(file.notification_retention_days)
+                    .unwrap_or(DEFAULT_NOTIFICATION_RETENTION_DAYS),
             )),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log_level: args

@@ -4,6 +4,7 @@
 mod bench;
 mod config;
 mod data_dir;
+mod jobs;
 mod serve;
 mod token;
 mod webhook;

@@ -6,15 +6,18 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use taskstream_engine::TaskService;
+use taskstream_engine::assistant::offline::OfflineAssistant;
+use taskstream_engine::assistant::{Assistant, ChatService, Tools};
 use taskstream_engine::consumers::apply::{EffectApplier, RetryPolicy};
 use taskstream_engine::consumers::{self, runner};
 use taskstream_engine::event::Topic;
 use taskstream_engine::fluvio::{self, FluvioConfig};
+use taskstream_engine::jobs::Jobs;
 use taskstream_engine::live::LogLiveFeed;
 use taskstream_engine::log::{EventLog, LogConfig, LogError, Retention};
 use taskstream_engine::log_bus::LogBus;
 use taskstream_engine::ports::NotificationChannel;
-use taskstream_engine::ports::TaskStore;
+use taskstream_engine::ports::{ConversationStore, SettingsStore, TaskStore};
 use taskstream_engine::relay::OutboxRelay;
 use taskstream_engine::scheduler::ReminderScheduler;
 use taskstream_engine::state::{RedbStateStore, StateStore};
@@ -32,8 +35,6 @@ use crate::webhook::WebhookChannel;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How long the relay and consumers get to stop after the HTTP server.
 const BACKGROUND_GRACE: Duration = Duration::from_secs(5);
-/// How often retention and state expiry run.
-const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 const EVENT_LOG_FILE: &str = "events.redb";
 const STATE_FILE: &str = "state.redb";
 /// Dead-letter topics keep a week, like the topics they serve.
@@ -70,10 +71,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let metrics =
         taskstream_web::install_recorder().context("cannot install the metrics recorder")?;
     let database = settings.data_dir.join(data_dir::DATABASE_FILE);
-    let store: Arc<dyn TaskStore> = Arc::new(
+    let sqlite = Arc::new(
         SqliteTaskStore::open(&database)
             .with_context(|| format!("cannot open the task store {}", database.display()))?,
     );
+    let conversations: Arc<dyn ConversationStore> = sqlite.clone();
+    let user_settings: Arc<dyn SettingsStore> = sqlite.clone();
+    let store: Arc<dyn TaskStore> = sqlite;
     let log_path = settings.data_dir.join(EVENT_LOG_FILE);
     let log = EventLog::open(&log_path, LogConfig::default())
         .with_context(|| format!("cannot open the event log {}", log_path.display()))?;
@@ -97,6 +101,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         &background_stopped,
     );
     start_fluvio(&settings, &log, &background_stopped, &mut background).await?;
+    let periodic = Jobs::start(crate::jobs::periodic_jobs(
+        log.clone(),
+        Arc::clone(&state),
+        Arc::clone(&store),
+        Arc::clone(&user_settings),
+        settings.notification_retention,
+    ))
+    .await
+    .context("cannot start the periodic jobs")?;
 
     let probes: Vec<(&'static str, Arc<dyn Probe>)> = vec![
         ("store", Arc::new(tasks.clone())),
@@ -104,8 +117,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     ];
     // Turns true when a shutdown signal arrives; long-lived responses (SSE) end on it.
     let (stop_tx, stop_rx) = watch::channel(false);
+    let tools = Tools::new(tasks.clone());
+    let assistant: Arc<dyn Assistant> = Arc::new(OfflineAssistant::new(tools));
     let state = AppState {
         shutdown: stop_rx.clone(),
+        chat: ChatService::new(conversations, assistant),
+        settings: user_settings,
         tasks,
         auth: Arc::new(JwtVerifier::new(secret.as_bytes())),
         metrics,
@@ -146,6 +163,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         () = forced => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway"),
     }
     let _ = stop_background.send(true);
+    periodic.stop().await;
     stop_all(background).await;
     tracing::info!("stopped; every acknowledged write is on disk");
     Ok(())
@@ -273,36 +291,7 @@ fn start_background(
             }
         }
     }
-    background.spawn(maintenance(log.clone(), Arc::clone(state), stopped.clone()));
     background
-}
-
-/// Retention of the log and expiry of consumer marks, hourly.
-async fn maintenance(
-    log: EventLog,
-    state: Arc<dyn StateStore>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let mut every = tokio::time::interval(MAINTENANCE_EVERY);
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = stopped.changed() => break,
-        }
-        match log
-            .enforce_retention(chrono::Utc::now().timestamp_millis())
-            .await
-        {
-            Ok(removed) if removed > 0 => {
-                tracing::info!(removed, "log retention removed old records")
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "log retention failed"),
-        }
-        if let Err(error) = state.purge_expired().await {
-            tracing::warn!(%error, "state expiry failed");
-        }
-    }
 }
 
 async fn stop_all(mut background: JoinSet<()>) {

@@ -837,3 +837,112 @@ pub async fn reminders_fire_once_late_or_missed<S: TaskStore + ?Sized>(store: &S
         .expect("fire");
     assert_eq!(moved, FireOutcome::NotArmed);
 }
+
+/// Every check of the [`crate::ports::ConversationStore`] contract.
+pub async fn conversation_store_suite<S: crate::ports::ConversationStore + ?Sized>(store: &S) {
+    use crate::assistant::{ChatMessage, Role, ToolInvocation};
+
+    let message = |role: Role, content: &str, tools: Vec<ToolInvocation>| ChatMessage {
+        id: crate::time::new_id(),
+        role,
+        content: content.to_owned(),
+        tool_calls: tools,
+        created_at: now(),
+    };
+    let (none, empty) = store.recent_messages("chat-alice", 20).await.expect("read");
+    assert!(
+        none.is_none() && empty.is_empty(),
+        "no conversation before the first message"
+    );
+
+    let invocation = ToolInvocation {
+        tool_name: "add_task".to_owned(),
+        success: true,
+        result: Some(json!({ "id": "x", "title": "Milk" })),
+        error: None,
+    };
+    let first = store
+        .append_message("chat-alice", message(Role::User, "add milk", vec![]))
+        .await
+        .expect("append");
+    let reply = message(Role::Assistant, "", vec![invocation.clone()]);
+    let second = store
+        .append_message("chat-alice", reply.clone())
+        .await
+        .expect("append");
+    assert_eq!(first, second, "one conversation per user");
+    for n in 0..25 {
+        store
+            .append_message("chat-alice", message(Role::User, &format!("m{n}"), vec![]))
+            .await
+            .expect("append");
+    }
+    store
+        .append_message("chat-bob", message(Role::User, "bob's", vec![]))
+        .await
+        .expect("append");
+
+    let (id, all) = store
+        .recent_messages("chat-alice", 100)
+        .await
+        .expect("read");
+    assert_eq!(id, Some(first));
+    assert_eq!(all.len(), 27, "every message of alice, none of bob");
+    assert_eq!(all[0].content, "add milk", "oldest first");
+    assert_eq!(all[1], reply, "tool calls and empty content round-trip");
+    let (_, recent) = store.recent_messages("chat-alice", 20).await.expect("read");
+    assert_eq!(recent.len(), 20);
+    assert_eq!(recent[0].content, "m5", "the newest 20, oldest first");
+    assert_eq!(recent[19].content, "m24");
+
+    assert_eq!(
+        store.clear_conversation("chat-alice").await.expect("clear"),
+        27
+    );
+    assert_eq!(
+        store.clear_conversation("chat-alice").await.expect("clear"),
+        0
+    );
+    let (none, empty) = store.recent_messages("chat-alice", 20).await.expect("read");
+    assert!(none.is_none() && empty.is_empty(), "cleared");
+    let (_, bobs) = store.recent_messages("chat-bob", 20).await.expect("read");
+    assert_eq!(bobs.len(), 1, "clearing alice leaves bob alone");
+}
+
+/// Every check of the [`crate::ports::SettingsStore`] contract.
+pub async fn settings_store_suite<S: crate::ports::SettingsStore + ?Sized>(store: &S) {
+    use crate::settings::UserSettings;
+
+    assert_eq!(
+        store.settings("settings-nobody").await.expect("read"),
+        UserSettings::default(),
+        "defaults until saved"
+    );
+    let tokyo = UserSettings {
+        time_zone: chrono_tz::Asia::Tokyo,
+        daily_digest: true,
+        digest_hour: 6,
+    };
+    store
+        .save_settings("settings-ann", tokyo, now())
+        .await
+        .expect("save");
+    assert_eq!(store.settings("settings-ann").await.expect("read"), tokyo);
+    let changed = UserSettings {
+        daily_digest: false,
+        ..tokyo
+    };
+    store
+        .save_settings("settings-ann", changed, now())
+        .await
+        .expect("overwrite");
+    assert_eq!(store.settings("settings-ann").await.expect("read"), changed);
+    store
+        .save_settings("settings-bo", tokyo, now())
+        .await
+        .expect("save");
+    let subscribers = store.digest_subscribers().await.expect("subscribers");
+    let names: Vec<&str> = subscribers.iter().map(|(user, _)| user.as_str()).collect();
+    assert!(names.contains(&"settings-bo"), "opted in: {names:?}");
+    assert!(!names.contains(&"settings-ann"), "opted out again: {names:?}");
+}

@@ -154,3 +154,52 @@ pub trait NotificationChannel: Send + Sync + 'static {
     /// One delivery attempt: `Ok(detail)` when the channel accepted it, `Err(reason)` otherwise.
     async fn deliver(&self, notification: &Notification) -> Result<String, String>;
 }
+
+/// Chat history: one conversation per user, its messages in the order they were said.
+#[async_trait]
+pub trait ConversationStore: Send + Sync + 'static {
+    /// Appends a message to the user's conversation (created on first use) and bumps its
+    /// `updated_at`; returns the conversation id.
+    async fn append_message(
+        &self,
+        user_id: &str,
+        message: crate::assistant::ChatMessage,
+    ) -> Result<Uuid, EngineError>;
+
+    /// The user's conversation id and its newest `limit` messages, oldest first.
+    async fn recent_messages(
+        &self,
+        user_id: &str,
+        limit: u32,
+    ) -> Result<(Option<Uuid>, Vec<crate::assistant::ChatMessage>), EngineError>;
+
+    /// Forgets the user's conversation; returns how many messages went.
+    async fn clear_conversation(&self, user_id: &str) -> Result<u64, EngineError>;
+}
+
+/// Per-user settings, and the notifications housekeeping the periodic jobs do.
+#[async_trait]
+pub trait SettingsStore: Send + Sync + 'static {
+    /// The user's settings, or the defaults when none were saved.
+    async fn settings(&self, user_id: &str) -> Result<crate::settings::UserSettings, EngineError>;
+
+    async fn save_settings(
+        &self,
+        user_id: &str,
+        settings: crate::settings::UserSettings,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError>;
+
+    /// Users who asked for the daily digest, with their settings.
+    async fn digest_subscribers(
+        &self,
+    ) -> Result<Vec<(String, crate::settings::UserSettings)>, EngineError>;
+
+    /// Deletes notifications read before `read_before` and any created before
+    /// `created_before`; returns how many went.
+    async fn purge_notifications(
+        &self,
+        read_before: DateTime<Utc>,
+        created_before: DateTime<Utc>,
+    ) -> Result<u64, EngineError>;
+}

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
-use crate::api::{activity, tasks};
+use crate::api::{activity, chat, settings, tasks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,11 +15,13 @@ use crate::api::{activity, tasks};
     paths(
         tasks::create, tasks::list, tasks::get_one, tasks::update, tasks::delete, tasks::complete,
         activity::audit, activity::notifications, activity::mark_read, activity::events,
+        chat::send, chat::history, chat::clear,
+        settings::get, settings::put,
         crate::health::health, crate::health::ready, crate::metrics::render,
     ),
-    components(schemas(tasks::TaskCreate, tasks::TaskUpdate)),
+    components(schemas(tasks::TaskCreate, tasks::TaskUpdate, chat::ChatRequest)),
     modifiers(&BearerAuth),
-    tags((name = "tasks", description = "Tasks of the authenticated user"), (name = "activity", description = "Audit trail, notifications and the live event stream of the authenticated user"), (name = "health"))
+    tags((name = "tasks", description = "Tasks of the authenticated user"), (name = "activity", description = "Audit trail, notifications and the live event stream of the authenticated user"), (name = "chat", description = "The assistant: plain language in, task operations out"), (name = "settings", description = "Time zone and daily digest of the authenticated user"), (name = "health"))
 )]
 pub struct ApiDoc;
 

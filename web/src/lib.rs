@@ -46,6 +46,10 @@ pub const DEFAULT_CORS_ORIGINS: &[&str] = &[
 #[derive(Clone)]
 pub struct AppState {
     pub tasks: TaskService,
+    /// The assistant behind `/api/{user_id}/chat`, with its history.
+    pub chat: taskstream_engine::assistant::ChatService,
+    /// Per-user settings (time zone, digest).
+    pub settings: Arc<dyn taskstream_engine::ports::SettingsStore>,
     pub auth: Arc<JwtVerifier>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Source of `GET /api/events`.

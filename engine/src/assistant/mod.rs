@@ -1,12 +1,17 @@
 //! The chat assistant: one tool layer shared by chat, MCP and the UI, an offline language front
 //! end that needs no model, and an optional LLM tool loop behind the [`ChatModel`] port.
 
+pub mod chat;
 pub mod tools;
+
+#[cfg(test)]
+mod tool_tests;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use chat::{ChatOutcome, ChatService};
 pub use tools::{TOOL_SPECS, ToolCall, ToolInvocation, ToolSpec, Tools};
 
 /// Who said a chat message.

@@ -391,10 +391,10 @@ impl Tools {
         check_title_and_description(Some(title), text(args, "description"))?;
         let mut body = Map::new();
         body.insert("title".into(), title.into());
-        if let Some(description) = text(args, "description").map(str::trim) {
-            if !description.is_empty() {
-                body.insert("description".into(), description.into());
-            }
+        if let Some(description) = text(args, "description").map(str::trim)
+            && !description.is_empty()
+        {
+            body.insert("description".into(), description.into());
         }
         if let Some(priority) = text(args, "priority") {
             body.insert("priority".into(), check_priority(priority)?.into());
@@ -684,8 +684,8 @@ fn copy_extensions(args: &Map<String, Value>, body: &mut Map<String, Value>) {
 pub fn parse_due(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     let invalid = || format!("Invalid due_date format: {text}. Use ISO 8601 format");
     let trimmed = text.trim();
-    if let Some(instant) = crate::time::parse_datetime(trimmed) {
-        return Ok(instant);
+    if let Ok(instant) = DateTime::parse_from_rfc3339(trimmed) {
+        return Ok(crate::time::truncate_micros(instant.with_timezone(&Utc)));
     }
     let local = [
         "%Y-%m-%dT%H:%M:%S%.f",

@@ -1,6 +1,8 @@
 //! The REST API under `/api`.
 
 pub(crate) mod activity;
+pub(crate) mod chat;
+pub(crate) mod settings;
 pub(crate) mod tasks;
 
 use axum::Router;
@@ -20,4 +22,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/notifications", get(activity::notifications))
         .route("/api/notifications/{id}/read", post(activity::mark_read))
         .route("/api/events", get(activity::events))
+        .route("/api/settings", get(settings::get).put(settings::put))
+        .route(
+            "/api/{user_id}/chat",
+            post(chat::send).get(chat::history).delete(chat::clear),
+        )
 }

@@ -76,7 +76,7 @@ pub struct TaskUpdate {
 /// Create a task.
 #[utoipa::path(post, path = "/api/tasks", tag = "tasks", request_body = TaskCreate,
     security(("bearer" = [])),
-    params(("X-Timezone" = Option<String>, Header, description = "IANA time zone (default UTC); recurrence keeps the wall-clock time in it across DST")),
+    params(("X-Timezone" = Option<String>, Header, description = "IANA time zone (default: the user's setting from /api/settings, else UTC); recurrence keeps the wall-clock time in it across DST")),
     responses((status = 201, body = TaskView), (status = 401), (status = 422)))]
 pub(crate) async fn create(
     State(app): State<AppState>,
@@ -86,7 +86,7 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<TaskView>), ApiError> {
     let mut draft =
         parse_new_task(&body).map_err(|errors| ApiError::Validation(errors.located_in("body")))?;
-    draft.time_zone = zone.unwrap_or(chrono_tz::Tz::UTC);
+    draft.time_zone = super::settings::zone_for(&app, &user, zone).await?;
     let task = app.tasks.create(&user, draft).await?;
     Ok((StatusCode::CREATED, Json(task.view())))
 }

@@ -2,10 +2,12 @@
 //! small pool of read-only connections.
 
 mod activity_rows;
+mod chat_rows;
 mod connection;
 mod reminder_rows;
 mod rows;
 mod schema;
+mod settings_rows;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ use uuid::Uuid;
 use crate::activity::{AuditEntry, AuditFilter, Delivery, Notification};
 use crate::error::EngineError;
 use crate::event::OutboxEvent;
-use crate::ports::{OutboxRecord, TaskStore};
+use crate::ports::{ConversationStore, OutboxRecord, SettingsStore, TaskStore};
 use crate::reminder::{self, FireOutcome, ReminderChange};
 use crate::task::{Change, Task, TaskOp, TaskQuery, ops};
 use rows::sql_error;
@@ -371,9 +373,92 @@ impl TaskStore for SqliteTaskStore {
     }
 }
 
+#[async_trait]
+impl ConversationStore for SqliteTaskStore {
+    async fn append_message(
+        &self,
+        user_id: &str,
+        message: crate::assistant::ChatMessage,
+    ) -> Result<Uuid, EngineError> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| chat_rows::append(conn, &user_id, &message).map_err(sql_error))
+            .await
+    }
+
+    async fn recent_messages(
+        &self,
+        user_id: &str,
+        limit: u32,
+    ) -> Result<(Option<Uuid>, Vec<crate::assistant::ChatMessage>), EngineError> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| chat_rows::recent(conn, &user_id, limit).map_err(sql_error))
+            .await
+    }
+
+    async fn clear_conversation(&self, user_id: &str) -> Result<u64, EngineError> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| chat_rows::clear(conn, &user_id).map_err(sql_error))
+            .await
+    }
+}
+
+#[async_trait]
+impl SettingsStore for SqliteTaskStore {
+    async fn settings(&self, user_id: &str) -> Result<crate::settings::UserSettings, EngineError> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| settings_rows::get(conn, &user_id).map_err(sql_error))
+            .await
+    }
+
+    async fn save_settings(
+        &self,
+        user_id: &str,
+        settings: crate::settings::UserSettings,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            settings_rows::save(conn, &user_id, &settings, now).map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn digest_subscribers(
+        &self,
+    ) -> Result<Vec<(String, crate::settings::UserSettings)>, EngineError> {
+        self.read(|conn| settings_rows::digest_subscribers(conn).map_err(sql_error))
+            .await
+    }
+
+    async fn purge_notifications(
+        &self,
+        read_before: DateTime<Utc>,
+        created_before: DateTime<Utc>,
+    ) -> Result<u64, EngineError> {
+        self.write(move |conn| {
+            settings_rows::purge_notifications(conn, read_before, created_before).map_err(sql_error)
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_the_conversation_store_conformance_suite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
+        crate::conformance::conversation_store_suite(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_the_settings_store_conformance_suite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
+        crate::conformance::settings_store_suite(&store).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn passes_the_task_store_conformance_suite() {

@@ -104,6 +104,37 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE tasks ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
     "#,
+    // 6: chat history, one conversation per user (reference §3.2–3.3).
+    r#"
+    CREATE TABLE conversation (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL UNIQUE,
+        title TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE message (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        conversation_id TEXT NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        content TEXT NOT NULL,
+        tool_calls TEXT,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX message_by_conversation ON message (conversation_id, seq);
+    "#,
+    // 7: per-user settings (time zone, daily digest).
+    r#"
+    CREATE TABLE user_settings (
+        user_id TEXT PRIMARY KEY,
+        time_zone TEXT NOT NULL,
+        daily_digest INTEGER NOT NULL,
+        digest_hour INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX user_settings_digest ON user_settings (daily_digest) WHERE daily_digest = 1;
+    "#,
 ];
 
 fn store_error(error: rusqlite::Error) -> EngineError {

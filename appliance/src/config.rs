@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use taskstream_engine::assistant::llm::{GROQ_BASE_URL, GROQ_FALLBACK_MODEL, GROQ_PRIMARY_MODEL};
 
 /// Default HTTP listen address: loopback only, so a laptop install is not exposed by accident.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -14,6 +15,9 @@ pub const DEFAULT_FLUVIO_SPU_ADDR: &str = "127.0.0.1:9010";
 pub const DEFAULT_MISSED_REMINDER_WINDOW_SECS: u32 = 86_400;
 /// Notifications stay three months unless configured otherwise.
 pub const DEFAULT_NOTIFICATION_RETENTION_DAYS: u32 = 90;
+/// A chat completion of a large model with tools takes seconds; one that takes half a minute
+/// is stuck.
+pub const DEFAULT_LLM_TIMEOUT_SECS: u64 = 30;
 const DEFAULT_CONFIG_FILE: &str = "taskstream.toml";
 
 /// Log line format.
@@ -126,6 +130,36 @@ pub struct ServeArgs {
     )]
     pub notify_webhook_secret: Option<String>,
 
+    /// API key of an OpenAI-compatible chat-completions provider; setting one turns the chat
+    /// assistant into an LLM tool loop (without one the offline assistant answers).
+    /// GROQ_API_KEY is read too.
+    #[arg(
+        long,
+        env = "TASKSTREAM_LLM_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub llm_api_key: Option<String>,
+
+    /// Base URL of the OpenAI-compatible API; requests go to BASE_URL/chat/completions
+    /// [default: https://api.groq.com/openai/v1]
+    #[arg(long, env = "TASKSTREAM_LLM_BASE_URL", value_name = "URL")]
+    pub llm_base_url: Option<String>,
+
+    /// Model the assistant asks first [default: llama-3.3-70b-versatile]
+    #[arg(long, env = "TASKSTREAM_LLM_MODEL", value_name = "MODEL")]
+    pub llm_model: Option<String>,
+
+    /// Model asked when the first one fails; "" for none [default: llama-3.1-8b-instant with
+    /// Groq's base URL, none otherwise]
+    #[arg(long, env = "TASKSTREAM_LLM_FALLBACK_MODEL", value_name = "MODEL")]
+    pub llm_fallback_model: Option<String>,
+
+    /// Seconds one chat-completions request may take before it is abandoned (and retried)
+    /// [default: 30]
+    #[arg(long, env = "TASKSTREAM_LLM_TIMEOUT_SECS", value_name = "SECONDS")]
+    pub llm_timeout_secs: Option<u64>,
+
     /// Log format [default: human]
     #[arg(long, env = "TASKSTREAM_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -151,6 +185,11 @@ struct FileConfig {
     fluvio_read_only: Option<bool>,
     missed_reminder_window_secs: Option<u32>,
     notification_retention_days: Option<u32>,
+    llm_api_key: Option<String>,
+    llm_base_url: Option<String>,
+    llm_model: Option<String>,
+    llm_fallback_model: Option<String>,
+    llm_timeout_secs: Option<u64>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
 }
@@ -187,6 +226,8 @@ pub struct Settings {
     pub fluvio_read_only: bool,
     pub missed_reminder_window: chrono::Duration,
     pub notification_retention: chrono::Duration,
+    /// The language model behind the chat assistant; `None` means the offline assistant.
+    pub llm: Option<LlmSettings>,
     pub log_format: LogFormat,
     pub log_level: String,
 }
@@ -210,6 +251,23 @@ impl Settings {
         if jwt_secret.as_deref() == Some("") {
             bail!("the configured JWT secret is empty");
         }
+        let llm = resolve_llm(
+            LlmChoices {
+                api_key: args.llm_api_key.clone(),
+                base_url: args.llm_base_url.clone(),
+                model: args.llm_model.clone(),
+                fallback_model: args.llm_fallback_model.clone(),
+                timeout_secs: args.llm_timeout_secs,
+            },
+            std::env::var("GROQ_API_KEY").ok(),
+            LlmChoices {
+                api_key: file.llm_api_key,
+                base_url: file.llm_base_url,
+                model: file.llm_model,
+                fallback_model: file.llm_fallback_model,
+                timeout_secs: file.llm_timeout_secs,
+            },
+        )?;
         Ok(Self {
             data_dir: args
                 .common
@@ -258,6 +316,7 @@ impl Settings {
                     .or(file.notification_retention_days)
                     .unwrap_or(DEFAULT_NOTIFICATION_RETENTION_DAYS),
             )),
+            llm,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log_level: args
                 .log_level
@@ -265,5 +324,198 @@ impl Settings {
                 .or(file.log_level)
                 .unwrap_or_else(|| "info".to_owned()),
         })
+    }
+}
+
+/// An API key; its `Debug` form hides it so that settings can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<hidden>)")
+    }
+}
+
+/// Where the chat assistant's language model is and how long it may take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmSettings {
+    pub api_key: ApiKey,
+    /// Without a trailing slash: requests go to `{base_url}/chat/completions`.
+    pub base_url: String,
+    pub model: String,
+    pub fallback_model: Option<String>,
+    pub timeout: std::time::Duration,
+}
+
+/// The LLM settings one layer (flags and `TASKSTREAM_*`, or the file) gives.
+#[derive(Debug, Default)]
+struct LlmChoices {
+    api_key: Option<String>,
+    base_url: Option<String>,
+    model: Option<String>,
+    fallback_model: Option<String>,
+    timeout_secs: Option<u64>,
+}
+
+/// Layers the LLM settings: flags and `TASKSTREAM_LLM_*`, then `GROQ_API_KEY` (the reference's
+/// variable) for the key, then the file, then defaults. An empty key means "no model", as the
+/// reference's empty default did.
+fn resolve_llm(
+    args: LlmChoices,
+    groq_api_key: Option<String>,
+    file: LlmChoices,
+) -> anyhow::Result<Option<LlmSettings>> {
+    let non_empty = |key: Option<String>| {
+        key.map(|key| key.trim().to_owned())
+            .filter(|key| !key.is_empty())
+    };
+    let api_key = non_empty(args.api_key)
+        .or_else(|| non_empty(groq_api_key))
+        .or_else(|| non_empty(file.api_key));
+    let base_url = args
+        .base_url
+        .or(file.base_url)
+        .map(|url| url.trim().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| GROQ_BASE_URL.to_owned());
+    let parsed = reqwest::Url::parse(&base_url)
+        .with_context(|| format!("invalid LLM base URL {base_url:?}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        bail!("the LLM base URL must be http or https: {base_url}");
+    }
+    let model = args
+        .model
+        .or(file.model)
+        .map(|model| model.trim().to_owned())
+        .unwrap_or_else(|| GROQ_PRIMARY_MODEL.to_owned());
+    if model.is_empty() {
+        bail!("the LLM model name is empty");
+    }
+    let fallback_model = match args.fallback_model.or(file.fallback_model) {
+        Some(name) => Some(name.trim().to_owned()).filter(|name| !name.is_empty()),
+        None if base_url == GROQ_BASE_URL => Some(GROQ_FALLBACK_MODEL.to_owned()),
+        None => None,
+    };
+    let timeout_secs = args
+        .timeout_secs
+        .or(file.timeout_secs)
+        .unwrap_or(DEFAULT_LLM_TIMEOUT_SECS);
+    if timeout_secs == 0 {
+        bail!("the LLM timeout must be at least one second");
+    }
+    Ok(api_key.map(|key| LlmSettings {
+        api_key: ApiKey::new(key),
+        base_url,
+        model,
+        fallback_model,
+        timeout: std::time::Duration::from_secs(timeout_secs),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &str) -> Option<String> {
+        Some(text.to_owned())
+    }
+
+    #[test]
+    fn no_key_means_no_language_model() {
+        let llm = resolve_llm(LlmChoices::default(), None, LlmChoices::default());
+        assert!(matches!(llm, Ok(None)));
+        let blank = LlmChoices {
+            api_key: key("  "),
+            ..LlmChoices::default()
+        };
+        assert!(matches!(
+            resolve_llm(blank, key(""), LlmChoices::default()),
+            Ok(None)
+        ));
+    }
+
+    #[test]
+    fn a_groq_key_alone_gives_groq_with_both_models() -> anyhow::Result<()> {
+        let llm = resolve_llm(LlmChoices::default(), key("gsk_x"), LlmChoices::default())?
+            .context("a model")?;
+        assert_eq!(llm.api_key.expose(), "gsk_x");
+        assert_eq!(llm.base_url, "https://api.groq.com/openai/v1");
+        assert_eq!(llm.model, "llama-3.3-70b-versatile");
+        assert_eq!(llm.fallback_model.as_deref(), Some("llama-3.1-8b-instant"));
+        assert_eq!(llm.timeout, std::time::Duration::from_secs(30));
+        assert!(!format!("{llm:?}").contains("gsk_x"));
+        Ok(())
+    }
+
+    #[test]
+    fn flags_beat_groq_key_which_beats_the_file() -> anyhow::Result<()> {
+        let file = || LlmChoices {
+            api_key: key("from-file"),
+            base_url: key("http://file.invalid/v1"),
+            model: key("file-model"),
+            fallback_model: None,
+            timeout_secs: Some(5),
+        };
+        let args = LlmChoices {
+            api_key: key("from-flag"),
+            base_url: key("http://127.0.0.1:9/v1/"),
+            ..LlmChoices::default()
+        };
+        let llm = resolve_llm(args, key("from-groq"), file())?.context("a model")?;
+        assert_eq!(llm.api_key.expose(), "from-flag");
+        assert_eq!(llm.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(llm.model, "file-model");
+        // Not Groq's endpoint: no fallback model unless one is named.
+        assert_eq!(llm.fallback_model, None);
+        assert_eq!(llm.timeout, std::time::Duration::from_secs(5));
+
+        let llm =
+            resolve_llm(LlmChoices::default(), key("from-groq"), file())?.context("a model")?;
+        assert_eq!(llm.api_key.expose(), "from-groq");
+        let llm = resolve_llm(LlmChoices::default(), None, file())?.context("a model")?;
+        assert_eq!(llm.api_key.expose(), "from-file");
+        Ok(())
+    }
+
+    #[test]
+    fn an_empty_fallback_turns_groqs_default_off() -> anyhow::Result<()> {
+        let args = LlmChoices {
+            api_key: key("k"),
+            fallback_model: key(""),
+            ..LlmChoices::default()
+        };
+        let llm = resolve_llm(args, None, LlmChoices::default())?.context("a model")?;
+        assert_eq!(llm.fallback_model, None);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_urls_and_a_zero_timeout_are_refused() {
+        for args in [
+            LlmChoices {
+                base_url: key("not a url"),
+                ..LlmChoices::default()
+            },
+            LlmChoices {
+                base_url: key("ftp://example.invalid/v1"),
+                ..LlmChoices::default()
+            },
+            LlmChoices {
+                timeout_secs: Some(0),
+                ..LlmChoices::default()
+            },
+        ] {
+            assert!(resolve_llm(args, key("k"), LlmChoices::default()).is_err());
+        }
     }
 }

@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod data_dir;
 mod jobs;
+mod llm;
 mod serve;
 mod token;
 mod webhook;
@@ -28,7 +29,7 @@ struct Cli {
 enum Command {
     /// Run everything in one process: REST API, docs and metrics over HTTP, SQLite task store,
     /// durable event log with consumers and reminders, and the Fluvio-compatible listeners.
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Print an API token (HS256 JWT) for a user, signed with this instance's secret.
     Token(token::TokenArgs),
     /// Load-test a taskstream server and print throughput, latency and memory figures.
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Token(args) => token::run(args),
             Command::Bench(args) => bench::run(args).await,
         }

@@ -118,7 +118,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Turns true when a shutdown signal arrives; long-lived responses (SSE) end on it.
     let (stop_tx, stop_rx) = watch::channel(false);
     let tools = Tools::new(tasks.clone());
-    let assistant: Arc<dyn Assistant> = Arc::new(OfflineAssistant::new(tools));
+    let offline: Arc<dyn Assistant> = Arc::new(OfflineAssistant::new(tools.clone()));
+    let assistant = crate::llm::build_assistant(&settings, tools, offline);
     let state = AppState {
         shutdown: stop_rx.clone(),
         chat: ChatService::new(conversations, assistant),

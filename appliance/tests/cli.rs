@@ -42,12 +42,30 @@ fn serve_help_documents_every_setting_and_its_variable() {
         ("--config", "TASKSTREAM_CONFIG"),
         ("--log-format", "TASKSTREAM_LOG_FORMAT"),
         ("--log-level", "TASKSTREAM_LOG_LEVEL"),
+        ("--llm-api-key", "TASKSTREAM_LLM_API_KEY"),
+        ("--llm-base-url", "TASKSTREAM_LLM_BASE_URL"),
+        ("--llm-model", "TASKSTREAM_LLM_MODEL"),
+        ("--llm-fallback-model", "TASKSTREAM_LLM_FALLBACK_MODEL"),
+        ("--llm-timeout-secs", "TASKSTREAM_LLM_TIMEOUT_SECS"),
     ] {
         assert!(
             text.contains(flag) && text.contains(variable),
             "serve --help should document {flag} / {variable}:\n{text}"
         );
     }
+}
+
+#[test]
+fn serve_help_never_shows_an_api_key_from_the_environment() {
+    let output = Command::new(env!("CARGO_BIN_EXE_taskstream"))
+        .args(["serve", "--help"])
+        .env("TASKSTREAM_LLM_API_KEY", "gsk_secret_from_env")
+        .output()
+        .expect("run taskstream");
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("GROQ_API_KEY"), "{text}");
+    assert!(!text.contains("gsk_secret_from_env"), "{text}");
 }
 
 #[test]

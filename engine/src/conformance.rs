@@ -944,5 +944,8 @@ pub async fn settings_store_suite<S: crate::ports::SettingsStore + ?Sized>(store
     let subscribers = store.digest_subscribers().await.expect("subscribers");
     let names: Vec<&str> = subscribers.iter().map(|(user, _)| user.as_str()).collect();
     assert!(names.contains(&"settings-bo"), "opted in: {names:?}");
-    assert!(!names.contains(&"settings-ann"), "opted out again: {names:?}");
+    assert!(
+        !names.contains(&"settings-ann"),
+        "opted out again: {names:?}"
+    );
 }

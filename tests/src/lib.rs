@@ -17,6 +17,8 @@ use tempfile::TempDir;
 
 pub use serde_json;
 
+pub mod openai_stub;
+
 /// Environment variables the server reads; removed from every child's environment so that the
 /// developer's shell cannot leak into a test.
 const SERVER_ENV: &[&str] = &[
@@ -29,6 +31,13 @@ const SERVER_ENV: &[&str] = &[
     "TASKSTREAM_LOG_LEVEL",
     "JWT_SECRET",
     "CORS_ORIGINS",
+    // A developer's real key must never make a test talk to a real provider.
+    "TASKSTREAM_LLM_API_KEY",
+    "TASKSTREAM_LLM_BASE_URL",
+    "TASKSTREAM_LLM_MODEL",
+    "TASKSTREAM_LLM_FALLBACK_MODEL",
+    "TASKSTREAM_LLM_TIMEOUT_SECS",
+    "GROQ_API_KEY",
 ];
 
 /// The keys of a `TaskResponse`, exactly.

@@ -2,6 +2,8 @@
 //! end that needs no model, and an optional LLM tool loop behind the [`ChatModel`] port.
 
 pub mod chat;
+pub mod llm;
+pub mod offline;
 pub mod tools;
 
 #[cfg(test)]
@@ -12,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use chat::{ChatOutcome, ChatService};
+pub use llm::{ChatModel, LlmAssistant};
 pub use tools::{TOOL_SPECS, ToolCall, ToolInvocation, ToolSpec, Tools};
 
 /// Who said a chat message.

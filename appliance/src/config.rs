@@ -11,6 +11,8 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 /// Default Fluvio SC (admin) and SPU (data) addresses, the ports of a local Fluvio cluster.
 pub const DEFAULT_FLUVIO_SC_ADDR: &str = "127.0.0.1:9003";
 pub const DEFAULT_FLUVIO_SPU_ADDR: &str = "127.0.0.1:9010";
+/// Default log filter: the MCP library logs every stateless request at info, which is noise.
+pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
 /// Reminders at most a day late still fire after downtime.
 pub const DEFAULT_MISSED_REMINDER_WINDOW_SECS: u32 = 86_400;
 /// Notifications stay three months unless configured otherwise.
@@ -164,7 +166,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKSTREAM_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
 
-    /// Log filter, e.g. `info` or `taskstream=debug,info` [default: info]
+    /// Log filter, e.g. `info` or `taskstream=debug,info` [default: info,rmcp=warn]
     #[arg(long, env = "TASKSTREAM_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
 }
@@ -322,7 +324,7 @@ impl Settings {
                 .log_level
                 .clone()
                 .or(file.log_level)
-                .unwrap_or_else(|| "info".to_owned()),
+                .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned()),
         })
     }
 }

@@ -6,6 +6,7 @@ mod config;
 mod data_dir;
 mod jobs;
 mod llm;
+mod mcp;
 mod serve;
 mod token;
 mod webhook;
@@ -34,6 +35,9 @@ enum Command {
     Token(token::TokenArgs),
     /// Load-test a taskstream server and print throughput, latency and memory figures.
     Bench(bench::BenchArgs),
+    /// Serve the task tools to a desktop AI client over stdio (Model Context Protocol), acting
+    /// for one user; runs next to `serve` on the same data directory.
+    Mcp(mcp::McpArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(*args).await,
             Command::Token(args) => token::run(args),
             Command::Bench(args) => bench::run(args).await,
+            Command::Mcp(args) => mcp::run(args).await,
         }
     });
     match outcome {

@@ -56,8 +56,14 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Removes relayed events (every `seq <= through`); returns how many went.
     async fn delete_events_through(&self, through: i64) -> Result<u64, EngineError>;
 
-    /// Notified after each commit, so the relay wakes on new events instead of polling.
+    /// Notified after each commit, so the relay wakes on new events instead of polling; also
+    /// after a commit by another process is noticed (see [`TaskStore::foreign_commits`]).
     fn commit_signal(&self) -> Arc<Notify>;
+
+    /// Counts commits made by other processes on the same database (`taskstream mcp` over stdio
+    /// next to a running `serve`), noticed within about a second. Whoever keeps an in-memory
+    /// view of the store (the reminder queue) reloads it when this changes.
+    fn foreign_commits(&self) -> tokio::sync::watch::Receiver<u64>;
 
     /// Records an audit row unless its event was already audited; true when added.
     async fn record_audit(&self, entry: AuditEntry) -> Result<bool, EngineError>;

@@ -146,4 +146,39 @@ mod tests {
         stop.send(true).expect("stop");
         running.await.expect("relay stops");
     }
+
+    /// `taskstream mcp` over stdio writes to the database file of a running `serve`: the
+    /// server's relay must take those outbox rows up although its own store never committed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn relays_events_another_process_committed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let server = Arc::new(SqliteTaskStore::open(&path).expect("open"));
+        let other = SqliteTaskStore::open(&path).expect("second opener");
+        let bus = Arc::new(RecordingBus::default());
+        let mut foreign = server.foreign_commits();
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(OutboxRelay::new(server.clone(), bus.clone()).run(stopped));
+
+        create(&other, "from elsewhere").await;
+        tokio::time::timeout(Duration::from_secs(10), foreign.changed())
+            .await
+            .expect("the foreign commit is noticed")
+            .expect("writer alive");
+        for _ in 0..250 {
+            let published = bus.seen.lock().expect("lock").len() == 2;
+            if published && server.pending_events(10).await.expect("outbox").is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            bus.seen.lock().expect("lock").clone(),
+            ["task.created", "task.sync"]
+        );
+        assert!(server.pending_events(10).await.expect("outbox").is_empty());
+
+        stop.send(true).expect("stop");
+        running.await.expect("relay stops");
+    }
 }

@@ -99,6 +99,9 @@ impl ReminderScheduler {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         // Subscribed before loading, so no change between the two is lost.
         let mut changes = self.store.reminder_changes();
+        let mut foreign = self.store.foreign_commits();
+        foreign.mark_unchanged();
+        let mut foreign_open = true;
         let mut queue = loop {
             match self.load().await {
                 Ok(queue) => break queue,
@@ -136,6 +139,15 @@ impl ReminderScheduler {
                         }
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
+                },
+                // Another process (`taskstream mcp`) wrote to the store: its reminder changes
+                // were never announced here, so the rows are read again.
+                changed = foreign.changed(), if foreign_open => match changed {
+                    Ok(()) => match self.load().await {
+                        Ok(reloaded) => queue = reloaded,
+                        Err(error) => tracing::warn!(%error, "cannot reload reminders after another process's write"),
+                    },
+                    Err(_) => foreign_open = false,
                 },
                 _ = shutdown.changed() => break,
             }
@@ -222,6 +234,50 @@ mod tests {
             [(b, at("2030-01-01T11:00:00Z"))]
         );
         assert!(queue.is_empty() && queue.next_deadline().is_none());
+    }
+
+    /// A reminder armed by another process on the same database (`taskstream mcp` next to
+    /// `serve`) was never announced to this scheduler; it must still fire.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fires_a_reminder_another_process_armed() {
+        use crate::store::SqliteTaskStore;
+        use crate::task::{NewTask, ops};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let server = Arc::new(SqliteTaskStore::open(&path).expect("open"));
+        let other = SqliteTaskStore::open(&path).expect("second opener");
+        let (stop, stopped) = watch::channel(false);
+        let scheduler = ReminderScheduler::new(server.clone(), chrono::Duration::hours(1));
+        let running = tokio::spawn(scheduler.run(stopped));
+        // Let the scheduler load its (empty) queue first, so only the reload can find the task.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        // Due in a minute and three seconds, reminded a minute before: fires in ~3 s.
+        let mut draft = NewTask::titled("call the plumber");
+        draft.due_date = Some(crate::time::truncate_micros(
+            Utc::now() + chrono::Duration::seconds(63),
+        ));
+        draft.reminder_offset_minutes = Some(1);
+        let (task, events) = ops::create("alice", draft, crate::time::now()).expect("valid");
+        other.insert(task, events).await.expect("insert");
+
+        let mut fired = false;
+        for _ in 0..200 {
+            fired = server
+                .pending_events(100)
+                .await
+                .expect("outbox")
+                .iter()
+                .any(|record| record.envelope.event_type == "reminder.triggered");
+            if fired {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop.send(true).expect("stop");
+        running.await.expect("scheduler stops");
+        assert!(fired, "the reminder fired");
     }
 }
 

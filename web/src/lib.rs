@@ -1,5 +1,6 @@
-//! The HTTP surface of taskstream: the frontend-compatible REST API, health, readiness,
-//! Prometheus metrics and OpenAPI docs. Knows nothing of Dapr or PostgreSQL.
+//! The HTTP surface of taskstream: the frontend-compatible REST API, the MCP server for AI
+//! clients, health, readiness, Prometheus metrics and OpenAPI docs. Knows nothing of Dapr or
+//! PostgreSQL.
 #![forbid(unsafe_code)]
 
 mod api;
@@ -8,6 +9,7 @@ mod docs;
 mod error;
 mod extract;
 mod health;
+mod mcp;
 mod metrics;
 
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::JwtVerifier;
 pub use error::ApiError;
 pub use health::{Probe, ProbeFuture};
+pub use mcp::{MCP_PATH, TaskstreamMcp};
 pub use metrics::install_recorder;
 
 use taskstream_engine::TaskService;
@@ -66,6 +69,7 @@ pub fn router(state: AppState, extra_origins: &[String]) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(api::routes())
+        .merge(mcp::routes(&state))
         .merge(docs::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -110,6 +114,9 @@ fn cors(extra_origins: &[String]) -> CorsLayer {
             Method::OPTIONS,
         ])
         .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([HeaderName::from_static("x-request-id")])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("www-authenticate"),
+        ])
         .max_age(Duration::from_secs(600))
 }

@@ -684,6 +684,8 @@ fn copy_extensions(args: &Map<String, Value>, body: &mut Map<String, Value>) {
 pub fn parse_due(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     let invalid = || format!("Invalid due_date format: {text}. Use ISO 8601 format");
     let trimmed = text.trim();
+    // Only a text with an offset is an instant as it stands; the general parser would read a
+    // bare wall-clock time as UTC.
     if let Ok(instant) = DateTime::parse_from_rfc3339(trimmed) {
         return Ok(crate::time::truncate_micros(instant.with_timezone(&Utc)));
     }
@@ -760,4 +762,40 @@ fn validation_text(errors: crate::error::ValidationErrors) -> String {
             }
         })
         .unwrap_or_else(|| "Invalid input".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_due_date_without_an_offset_is_read_in_the_users_zone() {
+        let berlin: Tz = "Europe/Berlin".parse().expect("zone");
+        let at = |text: &str, zone| parse_due(text, zone).map(|due| due.to_rfc3339());
+        assert_eq!(
+            at("2030-03-01T09:00", berlin),
+            Ok("2030-03-01T08:00:00+00:00".into())
+        );
+        assert_eq!(
+            at("2030-07-01 09:00:00", berlin),
+            Ok("2030-07-01T07:00:00+00:00".into())
+        );
+        assert_eq!(
+            at("2030-03-01", berlin),
+            Ok("2030-03-01T22:59:00+00:00".into())
+        );
+        assert_eq!(
+            at("2030-03-01T09:00:00+02:00", berlin),
+            Ok("2030-03-01T07:00:00+00:00".into())
+        );
+        assert_eq!(
+            at("2030-03-01T09:00:00Z", berlin),
+            Ok("2030-03-01T09:00:00+00:00".into())
+        );
+        assert_eq!(
+            at("2030-03-01T09:00", Tz::UTC),
+            Ok("2030-03-01T09:00:00+00:00".into())
+        );
+        assert!(at("next tuesday", berlin).is_err());
+    }
 }

@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use tokio::sync::{Notify, Semaphore, broadcast, oneshot};
+use tokio::sync::{Notify, Semaphore, broadcast, oneshot, watch};
 use uuid::Uuid;
 
 use crate::activity::{AuditEntry, AuditFilter, Delivery, Notification};
@@ -41,6 +41,7 @@ pub struct SqliteTaskStore {
     readers: Arc<ReaderPool>,
     committed: Arc<Notify>,
     reminder_changes: broadcast::Sender<ReminderChange>,
+    foreign_commits: watch::Receiver<u64>,
 }
 
 /// Reminder changes buffered for a slow scheduler before it must reload.
@@ -76,9 +77,10 @@ impl SqliteTaskStore {
         let (sender, jobs) = mpsc::channel();
         let committed = Arc::new(Notify::new());
         let signal = Arc::clone(&committed);
+        let (foreign, foreign_commits) = watch::channel(0);
         let writer_thread = std::thread::Builder::new()
             .name("store-writer".to_owned())
-            .spawn(move || writer::run(conn, jobs, signal))
+            .spawn(move || writer::run(conn, jobs, signal, foreign))
             .map_err(|error| {
                 EngineError::Unavailable(format!("cannot start the store writer: {error}"))
             })?;
@@ -92,6 +94,7 @@ impl SqliteTaskStore {
             }),
             committed,
             reminder_changes: broadcast::channel(REMINDER_CHANGE_BUFFER).0,
+            foreign_commits,
         })
     }
 
@@ -302,6 +305,10 @@ impl TaskStore for SqliteTaskStore {
 
     fn commit_signal(&self) -> Arc<Notify> {
         Arc::clone(&self.committed)
+    }
+
+    fn foreign_commits(&self) -> watch::Receiver<u64> {
+        self.foreign_commits.clone()
     }
 
     async fn record_audit(&self, entry: AuditEntry) -> Result<bool, EngineError> {

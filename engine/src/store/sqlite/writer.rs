@@ -2,16 +2,21 @@
 //! one fsync makes many requests durable.
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, oneshot, watch};
 
 use super::rows::sql_error;
 use crate::error::EngineError;
 
 /// Largest number of writes committed together.
 const MAX_BATCH: usize = 256;
+/// How often the writer looks for commits by another process on the same file (`taskstream mcp`
+/// over stdio next to `serve`): often enough that their events and reminders are taken up within
+/// about a second, rarely enough to cost nothing (one `PRAGMA data_version`).
+const FOREIGN_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Sends a job's outcome once the batch's commit is known.
 type Finish = Box<dyn FnOnce(&Result<(), EngineError>) + Send>;
@@ -43,21 +48,55 @@ impl WriteJob {
 }
 
 /// Runs until every sender is gone. `committed` is notified after each successful commit, so
-/// the outbox relay wakes without polling.
-pub(crate) fn run(mut conn: Connection, jobs: Receiver<WriteJob>, committed: Arc<Notify>) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+/// the outbox relay wakes without polling. About every [`FOREIGN_CHECK_EVERY`] the writer also
+/// asks SQLite whether another connection (another process: this one has no other writer)
+/// committed; if so it notifies `committed` too, since that commit may have left outbox rows,
+/// and bumps `foreign` so in-memory views of the store (the reminder queue) reload.
+pub(crate) fn run(
+    mut conn: Connection,
+    jobs: Receiver<WriteJob>,
+    committed: Arc<Notify>,
+    foreign: watch::Sender<u64>,
+) {
+    let mut seen = data_version(&conn);
+    let mut checked = Instant::now();
+    loop {
+        match jobs.recv_timeout(FOREIGN_CHECK_EVERY) {
+            Ok(first) => {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match jobs.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                    }
+                }
+                if commit_batch(&mut conn, batch) {
+                    committed.notify_one();
+                }
             }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
         }
-        if commit_batch(&mut conn, batch) {
-            committed.notify_one();
+        if checked.elapsed() >= FOREIGN_CHECK_EVERY {
+            checked = Instant::now();
+            let now = data_version(&conn);
+            if now.is_some() && now != seen {
+                seen = now;
+                tracing::debug!("another process committed to the store");
+                committed.notify_one();
+                foreign.send_modify(|count| *count = count.wrapping_add(1));
+            }
         }
     }
     tracing::debug!("store writer stopped");
+}
+
+/// SQLite's `data_version` of this connection: it changes exactly when another connection
+/// commits to the database file, never for this connection's own commits.
+fn data_version(conn: &Connection) -> Option<i64> {
+    conn.query_row("PRAGMA data_version", [], |row| row.get(0))
+        .map_err(|error| tracing::warn!(%error, "cannot read the store's data_version"))
+        .ok()
 }
 
 fn commit_batch(conn: &mut Connection, batch: Vec<WriteJob>) -> bool {

@@ -28,6 +28,8 @@ use crate::time::format_utc;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AddTask {
     pub title: String,
+    /// From "… with description …" / "… description: …".
+    pub description: Option<String>,
     pub priority: Option<Priority>,
     pub due_date: Option<DateTime<Utc>>,
     pub tags: Vec<String>,
@@ -49,6 +51,9 @@ impl AddTask {
     pub fn arguments(&self) -> Value {
         let mut args = Map::new();
         args.insert("title".into(), self.title.clone().into());
+        if let Some(description) = &self.description {
+            args.insert("description".into(), description.clone().into());
+        }
         if let Some(priority) = self.priority {
             args.insert("priority".into(), priority.as_str().into());
         }
@@ -473,6 +478,8 @@ const ADD_COMMANDS: &[(&[&str], bool)] = &[
     (&["create", "a", "task"], false),
     (&["create", "task"], false),
     (&["create", "a", "todo"], false),
+    // "create a high priority task to …": the rest of the header goes in `add`.
+    (&["create"], false),
     (&["new", "task"], false),
     (&["new", "todo"], false),
     (&["new", "to-do"], false),
@@ -648,7 +655,15 @@ fn add(
             core,
         )));
     }
-    let title = clean_phrase(&left);
+    let header = task_header_len(&left);
+    // "create a reminder to …" asks to be reminded like "remind me to …".
+    let remind_me = remind_me
+        || left[..header]
+            .iter()
+            .any(|word| word.norm.trim_end_matches(':') == "reminder");
+    let left = &left[header..];
+    let (title_words, description) = split_description(left);
+    let title = clean_phrase(title_words);
     let repeat = repeat.map(|(_, _, repeat)| repeat);
     let due_date = match &repeat {
         Some(repeat) => first_due(repeat, &when, now, zone),
@@ -669,6 +684,7 @@ fn add(
     };
     let task = AddTask {
         title,
+        description,
         priority,
         due_date,
         tags,
@@ -677,6 +693,62 @@ fn add(
         reminder_needs_date: wants_reminder && due_date.is_none(),
     };
     Ok(Parsed::all(Intent::Add(task)))
+}
+
+/// Words that name the thing being added rather than being part of it.
+const TASK_NOUNS: &[&str] = &["task", "todo", "to-do", "item", "reminder", "note"];
+/// Words between the header and the title: "a task *to* …", "a task *called* …".
+const TITLE_LEADS: &[&str] = &[
+    "to", "called", "named", "titled", "for", "saying", "that", "about",
+];
+
+/// How many leading words of what is left are a header rather than the title: "a (high
+/// priority) task to", "a new todo called", or a bare "called"/"named"/"titled" after a
+/// command that already said "task" ("add a task called Review PR"). The priority words in
+/// between were taken already, so only articles, the noun and the lead remain.
+fn task_header_len(left: &[&Word]) -> usize {
+    let norm = |k: usize| {
+        left.get(k)
+            .map(|word| word.norm.trim_end_matches(':'))
+            .unwrap_or("")
+    };
+    if matches!(norm(0), "called" | "named" | "titled") && left.len() > 1 {
+        return 1;
+    }
+    let mut i = 0;
+    while matches!(norm(i), "a" | "an" | "the" | "new" | "another" | "one") {
+        i += 1;
+    }
+    if !TASK_NOUNS.contains(&norm(i)) || left.len() <= i + 1 {
+        return 0;
+    }
+    i += 1;
+    if TITLE_LEADS.contains(&norm(i)) && left.len() > i + 1 {
+        i += 1;
+    }
+    i
+}
+
+/// Splits "Review PR with description check the tests" into the title and a description, at
+/// "with (the) description", "with notes", "description:" or "notes:".
+fn split_description<'w>(left: &'w [&'w Word]) -> (&'w [&'w Word], Option<String>) {
+    let norm = |k: usize| left.get(k).map(|word| word.norm.as_str()).unwrap_or("");
+    for at in 1..left.len() {
+        let marker = match (norm(at), norm(at + 1), norm(at + 2)) {
+            ("with", "the", "description" | "details" | "notes") => 3,
+            ("with", "description" | "details" | "notes" | "note", _) => 2,
+            ("description" | "details" | "notes" | "desc", _, _) if left[at].raw.ends_with(':') => {
+                1
+            }
+            _ => continue,
+        };
+        let rest: Vec<&Word> = left[at + marker..].to_vec();
+        let description = clean_phrase(&rest);
+        if !description.is_empty() {
+            return (&left[..at], Some(description));
+        }
+    }
+    (left, None)
 }
 
 /// "daily", "weekly", "quarterly"... repeat a task only where they cannot be an adjective of

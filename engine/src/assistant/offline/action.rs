@@ -356,7 +356,7 @@ pub fn action(core: &[Word], n: &[&str]) -> Option<Parsed> {
     // Rescheduling: "move the report to friday", "reschedule 2 to tomorrow at 10". "move",
     // "push", "shift" and "change" need "to"/"until"... before the date, so that "move the couch
     // tomorrow" stays a new task; "reschedule" and "postpone" do not ("postpone 2 tomorrow").
-    let moves = matches!(n[0], "move" | "push" | "shift" | "change");
+    let moves = matches!(n[0], "move" | "push" | "shift" | "change" | "update");
     if moves || matches!(n[0], "reschedule" | "postpone" | "defer" | "delay") {
         if let Some((s, when)) = date_suffix(n, 2)
             && (!moves || is_date_preposition(n, s))
@@ -366,7 +366,7 @@ pub fn action(core: &[Word], n: &[&str]) -> Option<Parsed> {
             }));
         }
         let has_date = (1..len).any(|i| phrase_at(n, i).is_some());
-        if n[0] != "change" && !has_date {
+        if !matches!(n[0], "change" | "update") && !has_date {
             return Some(unknown(
                 "I couldn't find the new date. Try: move the report to friday at 10.",
                 core,
@@ -405,7 +405,7 @@ pub fn action(core: &[Word], n: &[&str]) -> Option<Parsed> {
     }
     // Priority through a verb and a level at the end: "make buy milk high priority", "set 3 to
     // low", "mark the report urgent".
-    if matches!(n[0], "make" | "set" | "mark" | "change" | "put")
+    if matches!(n[0], "make" | "set" | "mark" | "change" | "put" | "update")
         && let Some((tail, priority)) = level_suffix(n)
         && len > tail + 1
     {
@@ -419,7 +419,9 @@ pub fn action(core: &[Word], n: &[&str]) -> Option<Parsed> {
             core,
         ));
     }
-    if n[0] == "change" && n.iter().skip(2).any(|word| matches!(*word, "to" | "into")) {
+    if matches!(n[0], "change" | "update")
+        && n.iter().skip(2).any(|word| matches!(*word, "to" | "into"))
+    {
         return Some(rename(core, n, 1));
     }
 

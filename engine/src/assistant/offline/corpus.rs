@@ -303,6 +303,8 @@ pub const CASES: &[Case] = &[
     case(U, Fresh, "push 1 back to monday", "reschedule", calls(&[("update_task", r#"{"due_date":"2026-11-30T16:00:00Z","task_id":"T1"}"#)])),
     case(U, Fresh, "move talk to bob to friday", "reschedule", calls(&[("update_task", r#"{"due_date":"2026-12-04T09:00:00Z","task_id":"T18"}"#)])),
     case(U, Fresh, "postpone 2 tomorrow", "reschedule", calls(&[("update_task", r#"{"due_date":"2026-11-28T09:00:00Z","task_id":"T3"}"#)])),
+    case(B, Fresh, "update buy milk to high priority", "priority", calls(&[("update_task", r#"{"priority":"high","task_id":"T1"}"#)])),
+    case(U, Fresh, "update 2 to tomorrow at 10am", "reschedule", calls(&[("update_task", r#"{"due_date":"2026-11-28T10:00:00Z","task_id":"T3"}"#)])),
     case(B, Fresh, "make buy milk high priority", "priority", calls(&[("update_task", r#"{"priority":"high","task_id":"T1"}"#)])),
     case(B, Fresh, "change priority of 3 to low", "priority", calls(&[("update_task", r#"{"priority":"low","task_id":"T5"}"#)])),
     case(B, Fresh, "set the report to low", "priority", calls(&[("update_task", r#"{"priority":"low","task_id":"T3"}"#)])),

@@ -53,6 +53,7 @@ pub async fn task_store_suite<S: TaskStore + ?Sized>(store: &S) {
     audit_and_notifications_are_once_per_event_and_scoped(store).await;
     reminders_follow_their_tasks(store).await;
     reminders_fire_once_late_or_missed(store).await;
+    several_reminders_and_snoozes(store).await;
     store.ping().await.expect("ping");
 }
 
@@ -688,7 +689,7 @@ pub async fn reminders_follow_their_tasks<S: TaskStore + ?Sized>(store: &S) {
     let announced = changes.recv().await.expect("announced");
     assert_eq!(
         (announced.task_id, announced.fire_at),
-        (task.id, Some(at("2031-05-01T17:30:00Z")))
+        (task.id, vec![at("2031-05-01T17:30:00Z")])
     );
 
     let patch = parse_task_patch(&json!({"due_date": "2031-05-02T18:00:00Z"})).expect("valid");
@@ -948,4 +949,166 @@ pub async fn settings_store_suite<S: crate::ports::SettingsStore + ?Sized>(store
         !names.contains(&"settings-ann"),
         "opted out again: {names:?}"
     );
+}
+
+pub async fn several_reminders_and_snoozes<S: TaskStore + ?Sized>(store: &S) {
+    use crate::reminder::FireOutcome;
+    let user = fresh_user("several");
+    let window = chrono::Duration::hours(24);
+    let task = create(
+        store,
+        &user,
+        json!({"title": "exam", "due_date": "2031-08-10T09:00:00Z", "reminder_offset_minutes": 60,
+               "reminders": [{"offset_minutes": 1440}, {"at": "2031-08-01T12:00:00+02:00"}, {"offset_minutes": 60}],
+               "is_recurring": true, "recurrence_rule": "YEARLY"}),
+    )
+    .await;
+    assert_eq!(
+        armed_for(store, task.id).await,
+        [
+            at("2031-08-01T10:00:00Z"),
+            at("2031-08-09T09:00:00Z"),
+            at("2031-08-10T08:00:00Z")
+        ],
+        "every reminder armed once (the duplicate offset collapses)"
+    );
+    let first = store
+        .fire_reminder(
+            task.id,
+            at("2031-08-01T10:00:00Z"),
+            at("2031-08-01T10:00:00Z"),
+            window,
+        )
+        .await
+        .expect("fire");
+    assert!(matches!(first, FireOutcome::Fired { .. }));
+    assert_eq!(
+        armed_for(store, task.id).await,
+        [at("2031-08-09T09:00:00Z"), at("2031-08-10T08:00:00Z")],
+        "the others stay armed"
+    );
+    let history = store.reminder_history(task.id).await.expect("history");
+    assert_eq!(history.len(), 3);
+    assert!(history[0].fired_at.is_some() && history[0].kind == "task");
+
+    // Changing the due date moves the offsets, keeps the fixed instant (already fired).
+    let patch = parse_task_patch(&json!({"due_date": "2031-08-12T09:00:00Z"})).expect("valid");
+    store
+        .modify(task.id, &user, TaskOp::Update(patch), now())
+        .await
+        .expect("update");
+    assert_eq!(
+        armed_for(store, task.id).await,
+        [at("2031-08-11T09:00:00Z"), at("2031-08-12T08:00:00Z")]
+    );
+
+    // An offset without a due date is refused like reminder_offset_minutes.
+    let refused = store
+        .modify(
+            task.id,
+            &user,
+            TaskOp::Update(
+                parse_task_patch(&json!({"due_date": null, "reminder_offset_minutes": null}))
+                    .expect("valid"),
+            ),
+            now(),
+        )
+        .await;
+    assert!(matches!(refused, Err(EngineError::ReminderRequiresDueDate)));
+
+    // The next occurrence keeps the offsets, not the one-off instant.
+    let next = store
+        .modify(task.id, &user, TaskOp::Complete, now())
+        .await
+        .expect("complete")
+        .next
+        .expect("next");
+    assert_eq!(
+        next.reminders,
+        vec![
+            crate::reminder::ReminderSpec::Offset {
+                offset_minutes: 1440
+            },
+            crate::reminder::ReminderSpec::Offset { offset_minutes: 60 }
+        ]
+    );
+    assert!(
+        armed_for(store, task.id).await.is_empty(),
+        "completion cancels all"
+    );
+
+    // Snooze: a reminder notification re-armed as a one-off, only for its owner.
+    let note = crate::activity::Notification {
+        id: crate::time::new_id(),
+        user_id: user.clone(),
+        event_id: crate::time::new_id(),
+        kind: "reminder".to_owned(),
+        task_id: Some(next.id.to_string()),
+        title: next.title.clone(),
+        message: "Reminder".to_owned(),
+        created_at: now(),
+        read_at: None,
+        payload: json!({}),
+    };
+    store.record_notification(note.clone()).await.expect("note");
+    let snoozed_at = at("2031-01-01T00:00:00Z");
+    assert!(matches!(
+        store.snooze("someone-else", note.id, 10, snoozed_at).await,
+        Err(EngineError::NotificationNotFound)
+    ));
+    let snoozed = store
+        .snooze(&user, note.id, 10, snoozed_at)
+        .await
+        .expect("snooze");
+    assert_eq!(
+        (snoozed.task_id, snoozed.fire_at),
+        (next.id, at("2031-01-01T00:10:00Z"))
+    );
+    assert!(
+        armed_for(store, next.id)
+            .await
+            .contains(&at("2031-01-01T00:10:00Z"))
+    );
+    let read = store.list_notifications(&user, 10).await.expect("list");
+    assert!(
+        read.iter().any(|n| n.id == note.id && n.read_at.is_some()),
+        "snoozing reads it"
+    );
+    // An unrelated edit keeps the snooze; completion cancels it; firing it fires once.
+    let patch = parse_task_patch(&json!({"priority": "high"})).expect("valid");
+    store
+        .modify(next.id, &user, TaskOp::Update(patch), now())
+        .await
+        .expect("update");
+    assert!(
+        armed_for(store, next.id)
+            .await
+            .contains(&at("2031-01-01T00:10:00Z"))
+    );
+    let fired = store
+        .fire_reminder(
+            next.id,
+            at("2031-01-01T00:10:00Z"),
+            at("2031-01-01T00:10:00Z"),
+            window,
+        )
+        .await
+        .expect("fire");
+    assert!(matches!(fired, FireOutcome::Fired { .. }));
+    let again = store
+        .snooze(&user, note.id, 5, at("2031-01-01T00:20:00Z"))
+        .await
+        .expect("again");
+    store
+        .modify(next.id, &user, TaskOp::Complete, now())
+        .await
+        .expect("complete");
+    assert!(
+        !armed_for(store, next.id).await.contains(&again.fire_at),
+        "completion cancels the snooze"
+    );
+    assert!(matches!(
+        store.snooze(&user, note.id, 5, now()).await,
+        Err(EngineError::Conflict(_))
+    ));
 }

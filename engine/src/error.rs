@@ -79,6 +79,9 @@ pub enum EngineError {
     Forbidden,
     #[error("Notification not found")]
     NotificationNotFound,
+    /// The request is valid but the state does not allow it (e.g. snoozing a finished task).
+    #[error("{0}")]
+    Conflict(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
     #[error("store failure: {0}")]

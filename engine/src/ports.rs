@@ -117,6 +117,24 @@ pub trait TaskStore: Send + Sync + 'static {
         missed_window: chrono::Duration,
     ) -> Result<FireOutcome, EngineError>;
 
+    /// Re-arms the reminder of one of the user's notifications `minutes` from `now` as a
+    /// one-off (kind `snooze`) and marks the notification read, in one transaction with its
+    /// `reminder.scheduled` event. `NotificationNotFound` for anyone else's; `Conflict` when
+    /// the notification has no open task to remind about.
+    async fn snooze(
+        &self,
+        user_id: &str,
+        notification_id: Uuid,
+        minutes: i64,
+        now: DateTime<Utc>,
+    ) -> Result<crate::reminder::Snoozed, EngineError>;
+
+    /// Every reminder row of a task (pending, fired, missed), by time; callers check ownership.
+    async fn reminder_history(
+        &self,
+        task_id: Uuid,
+    ) -> Result<Vec<crate::reminder::ReminderRecord>, EngineError>;
+
     /// Cheap liveness check for `/ready`.
     async fn ping(&self) -> Result<(), EngineError>;
 }

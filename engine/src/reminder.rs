@@ -5,17 +5,79 @@
 //! appends `reminder.triggered`, so a reminder fires once, across crashes and restarts.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::activity::Notification;
-use crate::task::{Change, Task, TaskStatus};
+use crate::task::{Task, TaskStatus};
 use crate::time::format_utc;
 
-/// The armed state of one task's reminder after a change: `None` means nothing is armed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Every pending fire time of one task after a change (empty: nothing is armed).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReminderChange {
     pub task_id: Uuid,
-    pub fire_at: Option<DateTime<Utc>>,
+    pub fire_at: Vec<DateTime<Utc>>,
+}
+
+/// One extra reminder of a task (`reminders: [...]` on the API), besides the frontend's
+/// `reminder_offset_minutes`: so many minutes before the due date, or at a fixed instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ReminderSpec {
+    Offset { offset_minutes: i64 },
+    At { at: DateTime<Utc> },
+}
+
+/// Most extra reminders one task may have.
+pub const REMINDERS_MAX: usize = 10;
+
+impl ReminderSpec {
+    /// When this reminder fires for `task` (an offset needs a due date).
+    pub fn fire_time(&self, due: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        match *self {
+            ReminderSpec::Offset { offset_minutes } => {
+                chrono::Duration::try_minutes(offset_minutes)
+                    .and_then(|offset| due?.checked_sub_signed(offset))
+            }
+            ReminderSpec::At { at } => Some(at),
+        }
+    }
+
+    /// The API shape: `{"offset_minutes": N}` or `{"at": "<RFC 3339 UTC>"}`.
+    pub fn view(&self) -> serde_json::Value {
+        match *self {
+            ReminderSpec::Offset { offset_minutes } => {
+                serde_json::json!({ "offset_minutes": offset_minutes })
+            }
+            ReminderSpec::At { at } => serde_json::json!({ "at": format_utc(at) }),
+        }
+    }
+}
+
+/// The fire times of a task's extra reminders (not of `reminder_offset_minutes`), soonest
+/// first; none for a completed task.
+pub fn extra_times(task: &Task) -> Vec<DateTime<Utc>> {
+    if task.status == TaskStatus::Completed {
+        return Vec::new();
+    }
+    let mut times: Vec<_> = task
+        .reminders
+        .iter()
+        .filter_map(|spec| spec.fire_time(task.due_date))
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    times
+}
+
+/// Every time a task's own reminders are armed for: `remind_at` and the extra reminders
+/// (snoozes are rows of their own, not derived from the task).
+pub fn armed_times(task: &Task) -> Vec<DateTime<Utc>> {
+    let mut times = extra_times(task);
+    times.extend(armed_at(task));
+    times.sort_unstable();
+    times.dedup();
+    times
 }
 
 /// How far in the past a reminder time may be when it is set and still fire (at once); older
@@ -36,21 +98,22 @@ pub fn armed_at(task: &Task) -> Option<DateTime<Utc>> {
     }
 }
 
-/// The reminder changes a task change implies (for the scheduler's in-memory queue).
-pub fn changes_of(change: &Change) -> Vec<ReminderChange> {
-    let mut out = vec![ReminderChange {
-        task_id: change.task.id,
-        fire_at: if change.deleted {
-            None
-        } else {
-            armed_at(&change.task)
-        },
-    }];
-    out.extend(change.next.iter().map(|next| ReminderChange {
-        task_id: next.id,
-        fire_at: armed_at(next),
-    }));
-    out
+/// One reminder row of a task: pending, fired (and how late) or missed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReminderRecord {
+    pub fire_at: DateTime<Utc>,
+    /// `task` (from the task's own fields) or `snooze`.
+    pub kind: String,
+    pub fired_at: Option<DateTime<Utc>>,
+    pub missed: bool,
+    pub late_by_ms: Option<i64>,
+}
+
+/// A snooze that was armed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snoozed {
+    pub task_id: Uuid,
+    pub fire_at: DateTime<Utc>,
 }
 
 /// What happened when a due reminder was taken up.

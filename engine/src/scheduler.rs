@@ -22,30 +22,44 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// Longest sleep with nothing queued (a change wakes it earlier).
 const IDLE: Duration = Duration::from_secs(3600);
 
-/// Armed reminders ordered by fire time; one per task.
+/// Armed reminders ordered by fire time; a task may have several.
 #[derive(Debug, Default)]
 pub struct DeadlineQueue {
     by_time: BTreeSet<(DateTime<Utc>, Uuid)>,
-    by_task: HashMap<Uuid, DateTime<Utc>>,
+    by_task: HashMap<Uuid, Vec<DateTime<Utc>>>,
 }
 
 impl DeadlineQueue {
     pub fn from_pending(pending: impl IntoIterator<Item = (Uuid, DateTime<Utc>)>) -> Self {
         let mut queue = Self::default();
         for (task_id, fire_at) in pending {
-            queue.set(task_id, Some(fire_at));
+            if queue.by_time.insert((fire_at, task_id)) {
+                queue.by_task.entry(task_id).or_default().push(fire_at);
+            }
         }
         queue
     }
 
-    /// Arms (or re-arms, or with `None` cancels) the task's reminder.
-    pub fn set(&mut self, task_id: Uuid, fire_at: Option<DateTime<Utc>>) {
-        if let Some(previous) = self.by_task.remove(&task_id) {
+    /// Replaces the task's armed times (empty cancels them all).
+    pub fn set(&mut self, task_id: Uuid, fire_at: Vec<DateTime<Utc>>) {
+        for previous in self.by_task.remove(&task_id).unwrap_or_default() {
             self.by_time.remove(&(previous, task_id));
         }
-        if let Some(at) = fire_at {
-            self.by_task.insert(task_id, at);
-            self.by_time.insert((at, task_id));
+        let mut kept = Vec::with_capacity(fire_at.len());
+        for at in fire_at {
+            if self.by_time.insert((at, task_id)) {
+                kept.push(at);
+            }
+        }
+        if !kept.is_empty() {
+            self.by_task.insert(task_id, kept);
+        }
+    }
+
+    /// Puts one time back (a fire that must be retried).
+    pub fn add(&mut self, task_id: Uuid, fire_at: DateTime<Utc>) {
+        if self.by_time.insert((fire_at, task_id)) {
+            self.by_task.entry(task_id).or_default().push(fire_at);
         }
     }
 
@@ -61,18 +75,24 @@ impl DeadlineQueue {
                 break;
             }
             self.by_time.pop_first();
-            self.by_task.remove(&task_id);
+            if let Some(times) = self.by_task.get_mut(&task_id) {
+                times.retain(|time| *time != at);
+                if times.is_empty() {
+                    self.by_task.remove(&task_id);
+                }
+            }
             due.push((task_id, at));
         }
         due
     }
 
+    /// Armed reminder times in the queue.
     pub fn len(&self) -> usize {
-        self.by_task.len()
+        self.by_time.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_task.is_empty()
+        self.by_time.is_empty()
     }
 }
 
@@ -125,7 +145,7 @@ impl ReminderScheduler {
                     let failed = self.fire_all(due).await;
                     if !failed.is_empty() {
                         for (task_id, at) in failed {
-                            queue.set(task_id, Some(at));
+                            queue.add(task_id, at);
                         }
                         tokio::time::sleep(RETRY_AFTER).await;
                     }
@@ -208,6 +228,29 @@ mod tests {
     }
 
     #[test]
+    fn a_task_may_have_several_times_and_each_pops_once() {
+        let a = Uuid::new_v4();
+        let mut queue = DeadlineQueue::from_pending([
+            (a, at("2030-01-01T10:00:00Z")),
+            (a, at("2030-01-01T09:00:00Z")),
+        ]);
+        assert_eq!(queue.len(), 2);
+        assert_eq!(
+            queue.pop_due(at("2030-01-01T09:30:00Z")),
+            [(a, at("2030-01-01T09:00:00Z"))]
+        );
+        assert_eq!(
+            queue.next_deadline(),
+            Some(at("2030-01-01T10:00:00Z")),
+            "the other stays"
+        );
+        queue.add(a, at("2030-01-01T09:00:00Z"));
+        queue.set(a, vec![at("2030-01-01T12:00:00Z")]);
+        assert_eq!(queue.len(), 1, "set replaces every time of the task");
+        assert_eq!(queue.next_deadline(), Some(at("2030-01-01T12:00:00Z")));
+    }
+
+    #[test]
     fn the_queue_orders_rearms_and_cancels() {
         let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         let mut queue = DeadlineQueue::from_pending([
@@ -215,14 +258,14 @@ mod tests {
             (b, at("2030-01-01T09:00:00Z")),
         ]);
         assert_eq!(queue.next_deadline(), Some(at("2030-01-01T09:00:00Z")));
-        queue.set(b, Some(at("2030-01-01T11:00:00Z")));
+        queue.set(b, vec![at("2030-01-01T11:00:00Z")]);
         assert_eq!(
             queue.next_deadline(),
             Some(at("2030-01-01T10:00:00Z")),
             "re-armed later"
         );
-        queue.set(c, Some(at("2030-01-01T10:00:00Z")));
-        queue.set(a, None);
+        queue.set(c, vec![at("2030-01-01T10:00:00Z")]);
+        queue.set(a, Vec::new());
         assert_eq!(queue.len(), 2, "cancelled");
         assert_eq!(
             queue.pop_due(at("2030-01-01T10:30:00Z")),

@@ -235,3 +235,199 @@ async fn a_reminder_older_than_the_missed_window_is_recorded_as_missed() {
         "a missed reminder does not fire"
     );
 }
+
+fn in_seconds(seconds: f64) -> String {
+    (chrono::Utc::now() + chrono::Duration::milliseconds((seconds * 1000.0) as i64))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_reminders_fire_each_once_and_a_notification_snoozes() {
+    let srv = TestServer::start().await;
+    let carol = srv.user("carol");
+    let first = in_seconds(1.0);
+    let second = in_seconds(2.0);
+    let task = carol
+        .create(
+            json!({"title": "Board meeting", "due_date": in_seconds(7200.0),
+                       "reminders": [{"at": first}, {"at": second}, {"offset_minutes": 60}]}),
+        )
+        .await;
+    let id = id_of(&task);
+    assert_eq!(
+        task["remind_at"],
+        Value::Null,
+        "TaskResponse keeps its contract keys"
+    );
+
+    let notes = eventually(
+        "two reminder notifications",
+        CONSUMER_WAIT + Duration::from_secs(5),
+        || async {
+            let notes: Vec<Value> = carol
+                .notifications()
+                .await
+                .into_iter()
+                .filter(|n| n["task_id"] == id.as_str() && n["kind"] == "reminder")
+                .collect();
+            if notes.len() >= 2 {
+                Ok(notes)
+            } else {
+                Err(format!("{} so far", notes.len()))
+            }
+        },
+    )
+    .await;
+    let mut fired: Vec<String> = notes
+        .iter()
+        .map(|n| n["payload"]["remind_at"].as_str().unwrap().to_owned())
+        .collect();
+    fired.sort();
+    assert_eq!(fired.len(), 2, "each fixed reminder once: {fired:?}");
+
+    let schedule = carol.get(&format!("/api/tasks/{id}/reminders")).await;
+    let schedule = schedule.expect(200).clone();
+    assert_eq!(schedule["reminders"][2], json!({"offset_minutes": 60}));
+    let states: Vec<(&str, &str)> = schedule["schedule"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["kind"].as_str().unwrap(),
+                row["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [("task", "fired"), ("task", "fired"), ("task", "pending")]
+    );
+
+    // Snooze the first notification: a one-off ten minutes out, and the notification is read.
+    let note_id = notes[0]["id"].as_str().unwrap().to_owned();
+    let before = chrono::Utc::now();
+    let snoozed = carol
+        .post(
+            &format!("/api/notifications/{note_id}/snooze"),
+            &json!({"minutes": 10}),
+        )
+        .await;
+    let snoozed = snoozed.expect(200).clone();
+    assert_eq!(snoozed["task_id"], id.as_str());
+    let remind_at = taskstream_tests::utc(snoozed["remind_at"].as_str().unwrap());
+    let ahead = (remind_at - before).num_seconds();
+    assert!(
+        (599..=601).contains(&ahead),
+        "ten minutes from now: {ahead} s"
+    );
+    let schedule = carol.get(&format!("/api/tasks/{id}/reminders")).await;
+    assert!(
+        schedule.expect(200)["schedule"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|row| row["kind"] == "snooze" && row["state"] == "pending"),
+        "the snooze is armed"
+    );
+    let read = carol.notifications().await;
+    assert!(
+        read.iter()
+            .any(|n| n["id"] == note_id.as_str() && !n["read_at"].is_null())
+    );
+
+    // Only the owner can snooze; bad bodies are 422; a completed task cannot be snoozed.
+    srv.user("mallory")
+        .post(
+            &format!("/api/notifications/{note_id}/snooze"),
+            &json!({"minutes": 10}),
+        )
+        .await
+        .expect_detail(404, "Notification not found");
+    carol
+        .post(
+            &format!("/api/notifications/{note_id}/snooze"),
+            &json!({"minutes": 0}),
+        )
+        .await
+        .expect_invalid("int_range", json!(["body", "minutes"]));
+    carol
+        .post(&format!("/api/notifications/{note_id}/snooze"), &json!({}))
+        .await
+        .expect_invalid("missing", json!(["body", "minutes"]));
+    carol.complete(&id).await.expect(200);
+    let conflict = carol
+        .post(
+            &format!("/api/notifications/{note_id}/snooze"),
+            &json!({"minutes": 5}),
+        )
+        .await;
+    conflict.expect_detail(409, "The task is already completed");
+    let schedule = carol.get(&format!("/api/tasks/{id}/reminders")).await;
+    assert!(
+        schedule.expect(200)["schedule"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|row| row["state"] != "pending"),
+        "completion cancelled every pending reminder, the snooze too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reminders_field_is_validated() {
+    let srv = TestServer::start().await;
+    let dan = srv.user("dan");
+    dan.post("/api/tasks", &json!({"title": "t", "due_date": "2031-01-01T00:00:00Z", "reminders": [{"offset_minutes": 0}]}))
+        .await
+        .expect_invalid("int_range", json!(["body", "reminders", 0, "offset_minutes"]));
+    dan.post(
+        "/api/tasks",
+        &json!({"title": "t", "reminders": [{"at": "tomorrow"}]}),
+    )
+    .await
+    .expect_invalid("datetime_parsing", json!(["body", "reminders", 0, "at"]));
+    dan.post(
+        "/api/tasks",
+        &json!({"title": "t", "reminders": [{"minutes": 5}]}),
+    )
+    .await
+    .expect_invalid("value_error", json!(["body", "reminders", 0]));
+    dan.post("/api/tasks", &json!({"title": "t", "reminders": "soon"}))
+        .await
+        .expect_invalid("list_type", json!(["body", "reminders"]));
+    let eleven: Vec<Value> = (1..=11).map(|n| json!({"offset_minutes": n})).collect();
+    dan.post(
+        "/api/tasks",
+        &json!({"title": "t", "due_date": "2031-01-01T00:00:00Z", "reminders": eleven}),
+    )
+    .await
+    .expect_invalid("too_long", json!(["body", "reminders"]));
+    dan.post(
+        "/api/tasks",
+        &json!({"title": "t", "reminders": [{"offset_minutes": 5}]}),
+    )
+    .await
+    .expect_detail(422, "Reminder requires a due date");
+    let ok = dan
+        .create(json!({"title": "t", "reminders": [{"at": "2031-01-01T09:00:00+01:00"}]}))
+        .await;
+    let shown = dan
+        .get(&format!("/api/tasks/{}/reminders", id_of(&ok)))
+        .await;
+    assert_eq!(
+        shown.expect(200)["reminders"],
+        json!([{"at": "2031-01-01T08:00:00Z"}])
+    );
+    let cleared = dan.put_task(&id_of(&ok), &json!({"reminders": null})).await;
+    cleared.expect(200);
+    let shown = dan
+        .get(&format!("/api/tasks/{}/reminders", id_of(&ok)))
+        .await;
+    assert_eq!(shown.expect(200)["reminders"], json!([]));
+    assert_eq!(shown.expect(200)["schedule"], json!([]), "clearing disarms");
+    srv.user("eve")
+        .get(&format!("/api/tasks/{}/reminders", id_of(&ok)))
+        .await
+        .expect_detail(403, "Not authorized to access this resource");
+}

@@ -14,12 +14,12 @@ use crate::api::{activity, chat, settings, tasks};
     info(title = "taskstream", description = "Self-hosted task manager with an event stream. REST API compatible with the reference Next.js frontend."),
     paths(
         tasks::create, tasks::list, tasks::get_one, tasks::update, tasks::delete, tasks::complete,
-        activity::audit, activity::notifications, activity::mark_read, activity::events,
+        activity::audit, activity::notifications, activity::mark_read, activity::snooze, tasks::reminders, activity::events,
         chat::send, chat::history, chat::clear,
         settings::get, settings::put,
         crate::health::health, crate::health::ready, crate::metrics::render,
     ),
-    components(schemas(tasks::TaskCreate, tasks::TaskUpdate, chat::ChatRequest)),
+    components(schemas(tasks::TaskCreate, tasks::TaskUpdate, chat::ChatRequest, activity::SnoozeRequest)),
     modifiers(&BearerAuth),
     tags((name = "tasks", description = "Tasks of the authenticated user"), (name = "activity", description = "Audit trail, notifications and the live event stream of the authenticated user"), (name = "chat", description = "The assistant: plain language in, task operations out"), (name = "settings", description = "Time zone and daily digest of the authenticated user"), (name = "health"))
 )]

@@ -59,6 +59,7 @@ fn engine_response(error: EngineError) -> Response {
             "Reminder requires a due date",
         ),
         EngineError::NotFound => detail(StatusCode::NOT_FOUND, "Task not found"),
+        EngineError::Conflict(message) => detail(StatusCode::CONFLICT, &message),
         EngineError::NotificationNotFound => {
             detail(StatusCode::NOT_FOUND, "Notification not found")
         }

@@ -7,6 +7,7 @@ use super::fields::{FieldReader, Present};
 use super::model::{Priority, RecurrenceFrom, TaskStatus};
 use crate::error::{FieldError, Loc, ValidationErrors};
 use crate::recurrence::Recurrence;
+use crate::reminder::{REMINDERS_MAX, ReminderSpec};
 
 pub const TITLE_MAX: usize = 255;
 pub const DESCRIPTION_MAX: usize = 2000;
@@ -30,6 +31,7 @@ pub struct NewTask {
     pub due_date: Option<DateTime<Utc>>,
     pub tags: Vec<String>,
     pub reminder_offset_minutes: Option<i64>,
+    pub reminders: Vec<ReminderSpec>,
     pub is_recurring: bool,
     pub recurrence_rule: Option<Recurrence>,
     pub recurrence_from: RecurrenceFrom,
@@ -48,6 +50,7 @@ impl NewTask {
             due_date: None,
             tags: Vec::new(),
             reminder_offset_minutes: None,
+            reminders: Vec::new(),
             is_recurring: false,
             recurrence_rule: None,
             recurrence_from: RecurrenceFrom::Due,
@@ -66,6 +69,8 @@ pub struct TaskPatch {
     pub due_date: Option<Option<DateTime<Utc>>>,
     pub tags: Option<Vec<String>>,
     pub reminder_offset_minutes: Option<Option<i64>>,
+    /// `Some(vec![])` clears the extra reminders (`null` or `[]`).
+    pub reminders: Option<Vec<ReminderSpec>>,
     pub is_recurring: Option<bool>,
     pub recurrence_rule: Option<Option<Recurrence>>,
     pub recurrence_from: Option<RecurrenceFrom>,
@@ -181,6 +186,89 @@ fn tags(reader: &mut FieldReader<'_>) -> Option<Present<Vec<String>>> {
         })
 }
 
+/// `reminders: [{"offset_minutes": N} | {"at": "<RFC 3339>"}]`; `null` means none.
+fn reminders(reader: &mut FieldReader<'_>) -> Option<Vec<ReminderSpec>> {
+    let value = reader.get("reminders")?;
+    let items = match value {
+        Value::Null => return Some(Vec::new()),
+        Value::Array(items) => items,
+        other => {
+            reader.push(FieldError::new(
+                "list_type",
+                vec![Loc::from("reminders")],
+                "Input should be a valid list",
+                other.clone(),
+            ));
+            return None;
+        }
+    };
+    if items.len() > REMINDERS_MAX {
+        reader.push(
+            FieldError::new(
+                "too_long",
+                vec![Loc::from("reminders")],
+                format!(
+                    "List should have at most {REMINDERS_MAX} items after validation, not {}",
+                    items.len()
+                ),
+                value.clone(),
+            )
+            .with_ctx(serde_json::json!({ "max_length": REMINDERS_MAX })),
+        );
+        return None;
+    }
+    let mut specs = Vec::new();
+    let mut failed = false;
+    for (index, item) in items.iter().enumerate() {
+        let loc = vec![Loc::from("reminders"), Loc::Index(index)];
+        let object = item.as_object();
+        let offset = object.and_then(|o| o.get("offset_minutes"));
+        let at = object.and_then(|o| o.get("at"));
+        let spec = match (offset, at) {
+            (Some(offset), None) => offset
+                .as_i64()
+                .filter(|minutes| (1..=REMINDER_OFFSET_MAX).contains(minutes))
+                .map(|offset_minutes| ReminderSpec::Offset { offset_minutes })
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "int_range",
+                        [loc.clone(), vec![Loc::from("offset_minutes")]].concat(),
+                        format!("Input should be an integer from 1 to {REMINDER_OFFSET_MAX}"),
+                        offset.clone(),
+                    )
+                    .with_ctx(serde_json::json!({ "ge": 1, "le": REMINDER_OFFSET_MAX }))
+                }),
+            (None, Some(at)) => at
+                .as_str()
+                .and_then(crate::time::parse_datetime)
+                .filter(crate::time::in_supported_range)
+                .map(|at| ReminderSpec::At { at })
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "datetime_parsing",
+                        [loc.clone(), vec![Loc::from("at")]].concat(),
+                        "Input should be a valid datetime (RFC 3339)",
+                        at.clone(),
+                    )
+                }),
+            _ => Err(FieldError::value_error(
+                loc,
+                "A reminder is {\"offset_minutes\": N} or {\"at\": \"<RFC 3339>\"}",
+                item.clone(),
+            )),
+        };
+        match spec {
+            Ok(spec) if !specs.contains(&spec) => specs.push(spec),
+            Ok(_) => {}
+            Err(error) => {
+                reader.push(error);
+                failed = true;
+            }
+        }
+    }
+    (!failed).then_some(specs)
+}
+
 fn finish<T>(reader: FieldReader<'_>, value: T) -> Result<T, ValidationErrors> {
     if reader.errors.is_empty() {
         Ok(value)
@@ -227,6 +315,7 @@ pub fn parse_new_task(body: &Value) -> Result<NewTask, ValidationErrors> {
     );
     let offset =
         nullable(reader.integer_in("reminder_offset_minutes", 1, REMINDER_OFFSET_MAX)).flatten();
+    let extra = reminders(&mut reader);
     let is_recurring = reader.boolean("is_recurring");
     let is_recurring = not_null(
         &mut reader,
@@ -253,6 +342,7 @@ pub fn parse_new_task(body: &Value) -> Result<NewTask, ValidationErrors> {
         due_date,
         tags: tags.unwrap_or_default(),
         reminder_offset_minutes: offset,
+        reminders: extra.unwrap_or_default(),
         is_recurring: is_recurring.unwrap_or(false),
         recurrence_rule: rule,
         recurrence_from: from.unwrap_or_default(),
@@ -293,6 +383,7 @@ pub fn parse_task_patch(body: &Value) -> Result<TaskPatch, ValidationErrors> {
         tags,
     );
     let offset = nullable(reader.integer_in("reminder_offset_minutes", 1, REMINDER_OFFSET_MAX));
+    let extra = reminders(&mut reader);
     let is_recurring = reader.boolean("is_recurring");
     let is_recurring = not_null(
         &mut reader,
@@ -319,6 +410,7 @@ pub fn parse_task_patch(body: &Value) -> Result<TaskPatch, ValidationErrors> {
         due_date,
         tags,
         reminder_offset_minutes: offset,
+        reminders: extra,
         is_recurring,
         recurrence_rule: rule,
         recurrence_from: from,

@@ -116,6 +116,9 @@ pub struct Task {
     pub tags: Vec<String>,
     pub reminder_offset_minutes: Option<i64>,
     pub remind_at: Option<DateTime<Utc>>,
+    /// Extra reminders besides `reminder_offset_minutes` (not part of `TaskResponse`; see
+    /// `GET /api/tasks/{id}/reminders`).
+    pub reminders: Vec<crate::reminder::ReminderSpec>,
     pub is_recurring: bool,
     pub recurrence_rule: Option<Recurrence>,
     pub recurrence_from: RecurrenceFrom,

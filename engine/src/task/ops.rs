@@ -47,24 +47,36 @@ impl Change {
 }
 
 fn require_due_date_for_reminder(task: &Task) -> Result<(), EngineError> {
-    if task.reminder_offset_minutes.is_some() && task.due_date.is_none() {
+    let offsets = task.reminder_offset_minutes.is_some()
+        || task
+            .reminders
+            .iter()
+            .any(|spec| matches!(spec, crate::reminder::ReminderSpec::Offset { .. }));
+    if offsets && task.due_date.is_none() {
         Err(EngineError::ReminderRequiresDueDate)
     } else {
         Ok(())
     }
 }
 
-fn reminder_events(
-    task: &Task,
-    previous: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Option<OutboxEvent> {
-    match task.remind_at {
-        Some(remind_at) if Some(remind_at) != previous => {
-            Some(reminder_scheduled(task, remind_at, now))
-        }
-        _ => None,
+/// `reminder.scheduled` for each reminder time the change armed: `remind_at` when it changed,
+/// and every extra reminder time that was not armed before.
+fn reminder_events(task: &Task, previous: Option<&Task>, now: DateTime<Utc>) -> Vec<OutboxEvent> {
+    let mut events = Vec::new();
+    if let Some(remind_at) = task.remind_at
+        && Some(remind_at) != previous.and_then(|old| old.remind_at)
+    {
+        events.push(reminder_scheduled(task, remind_at, now));
     }
+    let before = previous
+        .map(crate::reminder::extra_times)
+        .unwrap_or_default();
+    for at in crate::reminder::extra_times(task) {
+        if !before.contains(&at) && Some(at) != task.remind_at {
+            events.push(reminder_scheduled(task, at, now));
+        }
+    }
+    events
 }
 
 /// Builds a new task owned by `user_id`, with its events.
@@ -86,6 +98,7 @@ pub fn create(
         tags: draft.tags,
         reminder_offset_minutes: draft.reminder_offset_minutes,
         remind_at: None,
+        reminders: draft.reminders,
         is_recurring: draft.is_recurring,
         recurrence_rule: draft.recurrence_rule,
         recurrence_from: draft.recurrence_from,
@@ -164,6 +177,9 @@ fn update(
     if let Some(offset) = patch.reminder_offset_minutes {
         task.reminder_offset_minutes = offset;
     }
+    if let Some(reminders) = patch.reminders {
+        task.reminders = reminders;
+    }
     if let Some(is_recurring) = patch.is_recurring {
         task.is_recurring = is_recurring;
     }
@@ -190,7 +206,7 @@ fn update(
     }
     task.updated_at = now;
     let mut events = task_events(TaskAction::Updated, &task, now);
-    events.extend(reminder_events(&task, current.remind_at, now));
+    events.extend(reminder_events(&task, Some(&current), now));
     Ok(Change {
         task,
         write: true,
@@ -285,6 +301,15 @@ pub fn next_occurrence(task: &Task, now: DateTime<Utc>) -> Option<Task> {
         tags: task.tags.clone(),
         reminder_offset_minutes: task.reminder_offset_minutes.filter(|_| due_date.is_some()),
         remind_at: None,
+        // Offsets follow the series; fixed instants were for this occurrence only.
+        reminders: task
+            .reminders
+            .iter()
+            .copied()
+            .filter(|spec| {
+                due_date.is_some() && matches!(spec, crate::reminder::ReminderSpec::Offset { .. })
+            })
+            .collect(),
         is_recurring: true,
         recurrence_rule: task.recurrence_rule.clone(),
         recurrence_from: task.recurrence_from,

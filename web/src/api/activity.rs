@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::extract::QueryPairs;
+use crate::extract::{JsonBody, QueryPairs};
 
 /// Notifications returned by one list call.
 const NOTIFICATIONS_LIMIT: u32 = 200;
@@ -98,6 +98,79 @@ pub(crate) async fn notifications(
     Ok(Json(rows.iter().map(|row| row.view()).collect()))
 }
 
+fn notification_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|error| {
+        ApiError::Validation(ValidationErrors(vec![FieldError::new(
+            "uuid_parsing",
+            vec![Loc::from("path"), Loc::from("id")],
+            format!("Input should be a valid UUID, {error}"),
+            Value::String(raw.to_owned()),
+        )]))
+    })
+}
+
+/// Longest snooze: one week.
+const SNOOZE_MAX_MINUTES: i64 = 7 * 24 * 60;
+
+/// Snooze body, for the docs.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub struct SnoozeRequest {
+    /// 1–10080 minutes from now.
+    minutes: i64,
+}
+
+/// Remind me again in N minutes: re-arms the notification's task reminder as a one-off and
+/// marks the notification read. 409 when the task is gone or completed.
+#[utoipa::path(post, path = "/api/notifications/{id}/snooze", tag = "activity", security(("bearer" = [])),
+    params(("id" = String, Path, format = Uuid)), request_body = SnoozeRequest,
+    responses((status = 200, description = "`{\"notification_id\", \"task_id\", \"remind_at\"}`"),
+        (status = 404), (status = 409), (status = 422)))]
+pub(crate) async fn snooze(
+    State(app): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let id = notification_id(&raw)?;
+    let minutes = match body.get("minutes") {
+        Some(value) => value
+            .as_i64()
+            .filter(|minutes| (1..=SNOOZE_MAX_MINUTES).contains(minutes))
+            .ok_or_else(|| {
+                ApiError::Validation(ValidationErrors(vec![
+                    FieldError::new(
+                        "int_range",
+                        vec![Loc::from("body"), Loc::from("minutes")],
+                        format!("Input should be an integer from 1 to {SNOOZE_MAX_MINUTES}"),
+                        value.clone(),
+                    )
+                    .with_ctx(serde_json::json!({ "ge": 1, "le": SNOOZE_MAX_MINUTES })),
+                ]))
+            })?,
+        None => {
+            return Err(ApiError::Validation(ValidationErrors(vec![
+                FieldError::new(
+                    "missing",
+                    vec![Loc::from("body"), Loc::from("minutes")],
+                    "Field required",
+                    body.clone(),
+                ),
+            ])));
+        }
+    };
+    let snoozed = app
+        .tasks
+        .store()
+        .snooze(&user, id, minutes, taskstream_engine::time::now())
+        .await?;
+    Ok(Json(serde_json::json!({
+        "notification_id": id,
+        "task_id": snoozed.task_id,
+        "remind_at": taskstream_engine::time::format_utc(snoozed.fire_at),
+    })))
+}
+
 /// Marks one of the caller's notifications read.
 #[utoipa::path(post, path = "/api/notifications/{id}/read", tag = "activity", security(("bearer" = [])),
     params(("id" = String, Path, format = Uuid)),
@@ -107,14 +180,7 @@ pub(crate) async fn mark_read(
     AuthUser(user): AuthUser,
     Path(raw): Path<String>,
 ) -> Result<Json<NotificationView>, ApiError> {
-    let id = Uuid::parse_str(&raw).map_err(|error| {
-        ApiError::Validation(ValidationErrors(vec![FieldError::new(
-            "uuid_parsing",
-            vec![Loc::from("path"), Loc::from("id")],
-            format!("Input should be a valid UUID, {error}"),
-            Value::String(raw.clone()),
-        )]))
-    })?;
+    let id = notification_id(&raw)?;
     let row = app
         .tasks
         .store()

@@ -21,6 +21,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/audit", get(activity::audit))
         .route("/api/notifications", get(activity::notifications))
         .route("/api/notifications/{id}/read", post(activity::mark_read))
+        .route("/api/notifications/{id}/snooze", post(activity::snooze))
+        .route("/api/tasks/{task_id}/reminders", get(tasks::reminders))
         .route("/api/events", get(activity::events))
         .route("/api/settings", get(settings::get).put(settings::put))
         .route(

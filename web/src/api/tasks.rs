@@ -49,6 +49,10 @@ pub struct TaskCreate {
     tags: Option<Vec<String>>,
     /// Minutes before the due date; at least 1; needs a due date.
     reminder_offset_minutes: Option<i64>,
+    /// More reminders: `[{"offset_minutes": N} | {"at": "<RFC 3339>"}]`, at most 10; offsets
+    /// need a due date. Shown by `GET /api/tasks/{task_id}/reminders`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    reminders: Option<Vec<serde_json::Value>>,
     is_recurring: Option<bool>,
     /// DAILY, WEEKLY, MONTHLY, YEARLY, INTERVAL:N, or RRULE:FREQ=… (RFC 5545).
     recurrence_rule: Option<String>,
@@ -68,6 +72,10 @@ pub struct TaskUpdate {
     due_date: Option<String>,
     tags: Option<Vec<String>>,
     reminder_offset_minutes: Option<i64>,
+    /// More reminders: `[{"offset_minutes": N} | {"at": "<RFC 3339>"}]`, at most 10; offsets
+    /// need a due date. Shown by `GET /api/tasks/{task_id}/reminders`.
+    #[schema(value_type = Option<Vec<Object>>)]
+    reminders: Option<Vec<serde_json::Value>>,
     is_recurring: Option<bool>,
     recurrence_rule: Option<String>,
     recurrence_from: Option<String>,
@@ -177,4 +185,43 @@ pub(crate) async fn complete(
         completed_task: completion.completed.view(),
         next_task: completion.next.as_ref().map(|task| task.view()),
     }))
+}
+
+/// A task's reminders: the extra reminders it was given (`reminders` on create/update), and
+/// every armed, fired, snoozed or missed reminder time.
+#[utoipa::path(get, path = "/api/tasks/{task_id}/reminders", tag = "tasks", security(("bearer" = [])),
+    params(("task_id" = String, Path, format = Uuid)),
+    responses((status = 200, description = "`{\"task_id\", \"reminder_offset_minutes\", \"reminders\": [...], \"schedule\": [{\"fire_at\", \"kind\", \"state\", \"fired_at\", \"late_by_ms\"}]}`"),
+        (status = 403), (status = 404), (status = 422)))]
+pub(crate) async fn reminders(
+    State(app): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskId(id): TaskId,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use taskstream_engine::time::format_utc;
+    let task = app.tasks.get(&user, id).await?;
+    let rows = app.tasks.store().reminder_history(id).await?;
+    let schedule: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|row| {
+            let state = match (row.fired_at, row.missed) {
+                (Some(_), _) => "fired",
+                (None, true) => "missed",
+                (None, false) => "pending",
+            };
+            serde_json::json!({
+                "fire_at": format_utc(row.fire_at),
+                "kind": row.kind,
+                "state": state,
+                "fired_at": row.fired_at.map(format_utc),
+                "late_by_ms": row.late_by_ms,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "task_id": task.id,
+        "reminder_offset_minutes": task.reminder_offset_minutes,
+        "reminders": task.reminders.iter().map(|spec| spec.view()).collect::<Vec<_>>(),
+        "schedule": schedule,
+    })))
 }

@@ -65,6 +65,7 @@ fn task(spec: Spec) -> Task {
         tags: spec.tags.iter().map(|tag| (*tag).to_owned()).collect(),
         reminder_offset_minutes: spec.reminder,
         remind_at: None,
+        reminders: Vec::new(),
         is_recurring: spec.rule.is_some(),
         recurrence_rule: spec
             .rule

@@ -146,30 +146,82 @@ impl SqliteTaskStore {
 }
 
 /// One task operation inside the writer's transaction: load, apply the domain rules, persist.
+/// Returns the change and the pending reminder times of every task it touched.
 fn modify_in(
     conn: &Connection,
     id: Uuid,
     user_id: &str,
     op: TaskOp,
     now: DateTime<Utc>,
-) -> Result<Change, EngineError> {
+) -> Result<(Change, Vec<ReminderChange>), EngineError> {
     let current = rows::load_task(conn, id)
         .map_err(sql_error)?
         .ok_or(EngineError::NotFound)?;
     let has_next = rows::has_next_occurrence(conn, id).map_err(sql_error)?;
     let change = ops::apply(op, user_id, current, has_next, now)?;
+    let mut armed = Vec::new();
     if change.deleted {
         rows::delete_task(conn, change.task.id).map_err(sql_error)?;
+        armed.push(ReminderChange {
+            task_id: change.task.id,
+            fire_at: Vec::new(),
+        });
     } else if change.write {
         rows::update_task(conn, &change.task).map_err(sql_error)?;
-        reminder_rows::sync(conn, &change.task).map_err(sql_error)?;
+        armed.push(ReminderChange {
+            task_id: change.task.id,
+            fire_at: reminder_rows::sync(conn, &change.task).map_err(sql_error)?,
+        });
     }
     if let Some(next) = &change.next {
         rows::insert_task(conn, next).map_err(sql_error)?;
-        reminder_rows::sync(conn, next).map_err(sql_error)?;
+        armed.push(ReminderChange {
+            task_id: next.id,
+            fire_at: reminder_rows::sync(conn, next).map_err(sql_error)?,
+        });
     }
     rows::append_events(conn, &change.events).map_err(sql_error)?;
-    Ok(change)
+    Ok((change, armed))
+}
+
+/// Arms a snooze for a notification's task inside the writer's transaction.
+fn snooze_in(
+    conn: &Connection,
+    user_id: &str,
+    notification_id: Uuid,
+    minutes: i64,
+    now: DateTime<Utc>,
+) -> Result<(reminder::Snoozed, ReminderChange), EngineError> {
+    let notification = activity_rows::mark_notification_read(conn, user_id, notification_id, now)
+        .map_err(sql_error)?
+        .ok_or(EngineError::NotificationNotFound)?;
+    let conflict = |text: &str| EngineError::Conflict(text.to_owned());
+    let task_id = notification
+        .task_id
+        .as_deref()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| conflict("This notification is not about a task"))?;
+    let task = rows::load_task(conn, task_id)
+        .map_err(sql_error)?
+        .filter(|task| task.user_id == user_id)
+        .ok_or_else(|| conflict("The task of this notification no longer exists"))?;
+    if task.status == crate::task::TaskStatus::Completed {
+        return Err(conflict("The task is already completed"));
+    }
+    let fire_at = chrono::Duration::try_minutes(minutes)
+        .and_then(|snooze| now.checked_add_signed(snooze))
+        .map(crate::time::truncate_micros)
+        .ok_or_else(|| conflict("Snooze too long"))?;
+    let pending = reminder_rows::snooze(conn, &task, fire_at).map_err(sql_error)?;
+    let event = crate::event::reminder_scheduled(&task, fire_at, now);
+    rows::append_events(conn, &[event]).map_err(sql_error)?;
+    Ok((
+        reminder::Snoozed { task_id, fire_at },
+        ReminderChange {
+            task_id,
+            fire_at: pending,
+        },
+    ))
 }
 
 /// Fires (or records as missed) one due reminder inside the writer's transaction.
@@ -180,13 +232,17 @@ fn fire_in(
     now: DateTime<Utc>,
     missed_window: chrono::Duration,
 ) -> Result<FireOutcome, EngineError> {
-    if !reminder_rows::is_armed(conn, task_id, fire_at).map_err(sql_error)? {
+    let Some(kind) = reminder_rows::armed_kind(conn, task_id, fire_at).map_err(sql_error)? else {
         return Ok(FireOutcome::NotArmed);
-    }
+    };
     let Some(task) = rows::load_task(conn, task_id).map_err(sql_error)? else {
         return Ok(FireOutcome::NotArmed);
     };
-    if reminder::armed_at(&task) != Some(fire_at) {
+    let still_wanted = match kind.as_str() {
+        "snooze" => task.status != crate::task::TaskStatus::Completed,
+        _ => reminder::armed_times(&task).contains(&fire_at),
+    };
+    if !still_wanted {
         reminder_rows::sync(conn, &task).map_err(sql_error)?;
         return Ok(FireOutcome::NotArmed);
     }
@@ -218,18 +274,18 @@ impl Drop for SqliteTaskStore {
 #[async_trait]
 impl TaskStore for SqliteTaskStore {
     async fn insert(&self, task: Task, events: Vec<OutboxEvent>) -> Result<Task, EngineError> {
-        let task = self
+        let (task, armed) = self
             .write(move |conn| {
                 rows::insert_task(conn, &task).map_err(sql_error)?;
-                reminder_rows::sync(conn, &task).map_err(sql_error)?;
+                let armed = reminder_rows::sync(conn, &task).map_err(sql_error)?;
                 rows::append_events(conn, &events).map_err(sql_error)?;
-                Ok(task)
+                Ok((task, armed))
             })
             .await?;
-        if let Some(fire_at) = reminder::armed_at(&task) {
+        if !armed.is_empty() {
             self.announce([ReminderChange {
                 task_id: task.id,
-                fire_at: Some(fire_at),
+                fire_at: armed,
             }]);
         }
         Ok(task)
@@ -262,10 +318,10 @@ impl TaskStore for SqliteTaskStore {
         now: DateTime<Utc>,
     ) -> Result<Change, EngineError> {
         let user_id = user_id.to_owned();
-        let change = self
+        let (change, armed) = self
             .write(move |conn| modify_in(conn, id, &user_id, op, now))
             .await?;
-        self.announce(reminder::changes_of(&change));
+        self.announce(armed);
         Ok(change)
     }
 
@@ -369,6 +425,29 @@ impl TaskStore for SqliteTaskStore {
                 .ok_or(EngineError::NotificationNotFound)
         })
         .await
+    }
+
+    async fn snooze(
+        &self,
+        user_id: &str,
+        notification_id: Uuid,
+        minutes: i64,
+        now: DateTime<Utc>,
+    ) -> Result<reminder::Snoozed, EngineError> {
+        let user_id = user_id.to_owned();
+        let (snoozed, armed) = self
+            .write(move |conn| snooze_in(conn, &user_id, notification_id, minutes, now))
+            .await?;
+        self.announce([armed]);
+        Ok(snoozed)
+    }
+
+    async fn reminder_history(
+        &self,
+        task_id: Uuid,
+    ) -> Result<Vec<reminder::ReminderRecord>, EngineError> {
+        self.read(move |conn| reminder_rows::history(conn, task_id).map_err(sql_error))
+            .await
     }
 
     async fn ping(&self) -> Result<(), EngineError> {

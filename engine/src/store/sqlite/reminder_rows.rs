@@ -4,29 +4,112 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
-use crate::reminder::armed_at;
-use crate::task::Task;
+use crate::reminder::{ReminderRecord as ReminderRow, armed_times};
+use crate::task::{Task, TaskStatus};
 use crate::time::from_micros;
 
-/// Makes the task's pending reminder match its state: cancels a pending one for another time,
-/// arms the current one unless that exact time already fired (never twice per time) or was
-/// already long past when it was set (see [`crate::reminder::worth_arming`]). A pending row for
-/// the current time is kept even if it is past: that is a reminder waiting for catch-up.
-pub(crate) fn sync(conn: &Connection, task: &Task) -> rusqlite::Result<()> {
-    let armed = armed_at(task).map(|at| at.timestamp_micros());
-    conn.prepare_cached(
-        "DELETE FROM reminders WHERE task_id = ?1 AND fired_at IS NULL AND missed = 0 AND fire_at IS NOT ?2",
-    )?
-    .execute(params![task.id.to_string(), armed])?;
-    let arm_now =
-        armed_at(task).is_some_and(|at| crate::reminder::worth_arming(at, task.updated_at));
-    if let Some(fire_at) = armed.filter(|_| arm_now) {
-        conn.prepare_cached(
-            "INSERT INTO reminders (task_id, fire_at, user_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![task.id.to_string(), fire_at, task.user_id])?;
+/// Makes the task's pending reminders match its state: cancels pending rows for times it no
+/// longer has (and pending snoozes once it is completed), arms each current time unless that
+/// exact time already fired (never twice per time) or was long past when it was set (see
+/// [`crate::reminder::worth_arming`]). A pending row for a current time is kept even if it is
+/// past: that is a reminder waiting for catch-up. Returns every pending time of the task after.
+pub(crate) fn sync(conn: &Connection, task: &Task) -> rusqlite::Result<Vec<DateTime<Utc>>> {
+    let wanted = armed_times(task);
+    let id = task.id.to_string();
+    let pending = pending_rows(conn, task.id)?;
+    let open = task.status != TaskStatus::Completed;
+    for (at, kind) in &pending {
+        let keep = match kind.as_str() {
+            "snooze" => open,
+            _ => wanted.contains(at),
+        };
+        if !keep {
+            conn.prepare_cached(
+                "DELETE FROM reminders WHERE task_id = ?1 AND fire_at = ?2 AND fired_at IS NULL AND missed = 0",
+            )?
+            .execute(params![id, at.timestamp_micros()])?;
+        }
     }
-    Ok(())
+    for at in wanted {
+        if crate::reminder::worth_arming(at, task.updated_at) {
+            conn.prepare_cached(
+                "INSERT INTO reminders (task_id, fire_at, user_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![id, at.timestamp_micros(), task.user_id])?;
+        }
+    }
+    Ok(pending_rows(conn, task.id)?
+        .into_iter()
+        .map(|(at, _)| at)
+        .collect())
+}
+
+/// The task's pending reminder rows (time, kind), soonest first.
+fn pending_rows(
+    conn: &Connection,
+    task_id: Uuid,
+) -> rusqlite::Result<Vec<(DateTime<Utc>, String)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT fire_at, kind FROM reminders WHERE task_id = ?1 AND fired_at IS NULL AND missed = 0 ORDER BY fire_at",
+    )?;
+    let rows = statement.query_map([task_id.to_string()], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (at, kind) = row?;
+        if let Some(at) = from_micros(at) {
+            out.push((at, kind));
+        }
+    }
+    Ok(out)
+}
+
+/// Arms a one-off snooze; returns the task's pending times after.
+pub(crate) fn snooze(
+    conn: &Connection,
+    task: &Task,
+    fire_at: DateTime<Utc>,
+) -> rusqlite::Result<Vec<DateTime<Utc>>> {
+    conn.prepare_cached(
+        "INSERT INTO reminders (task_id, fire_at, user_id, kind) VALUES (?1, ?2, ?3, 'snooze')
+         ON CONFLICT (task_id, fire_at) DO UPDATE SET fired_at = NULL, missed = 0, late_by_ms = NULL, kind = 'snooze'",
+    )?
+    .execute(params![task.id.to_string(), fire_at.timestamp_micros(), task.user_id])?;
+    Ok(pending_rows(conn, task.id)?
+        .into_iter()
+        .map(|(at, _)| at)
+        .collect())
+}
+
+/// Every reminder row of a task (pending, fired and missed), by time.
+pub(crate) fn history(conn: &Connection, task_id: Uuid) -> rusqlite::Result<Vec<ReminderRow>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT fire_at, kind, fired_at, missed, late_by_ms FROM reminders WHERE task_id = ?1 ORDER BY fire_at",
+    )?;
+    let rows = statement.query_map([task_id.to_string()], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, Option<i64>>(2)?,
+            row.get::<_, bool>(3)?,
+            row.get::<_, Option<i64>>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (at, kind, fired, missed, late_by_ms) = row?;
+        if let Some(fire_at) = from_micros(at) {
+            out.push(ReminderRow {
+                fire_at,
+                kind,
+                fired_at: fired.and_then(from_micros),
+                missed,
+                late_by_ms,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Every armed reminder, soonest first.
@@ -49,18 +132,17 @@ pub(crate) fn pending(conn: &Connection) -> rusqlite::Result<Vec<(Uuid, DateTime
     Ok(out)
 }
 
-/// Whether the reminder for exactly this time is still armed.
-pub(crate) fn is_armed(
+/// The kind of the reminder armed for exactly this time, if one still is.
+pub(crate) fn armed_kind(
     conn: &Connection,
     task_id: Uuid,
     fire_at: DateTime<Utc>,
-) -> rusqlite::Result<bool> {
+) -> rusqlite::Result<Option<String>> {
     conn.prepare_cached(
-        "SELECT 1 FROM reminders WHERE task_id = ?1 AND fire_at = ?2 AND fired_at IS NULL AND missed = 0",
+        "SELECT kind FROM reminders WHERE task_id = ?1 AND fire_at = ?2 AND fired_at IS NULL AND missed = 0",
     )?
-    .query_row(params![task_id.to_string(), fire_at.timestamp_micros()], |_| Ok(()))
+    .query_row(params![task_id.to_string(), fire_at.timestamp_micros()], |row| row.get(0))
     .optional()
-    .map(|found| found.is_some())
 }
 
 pub(crate) fn mark_fired(

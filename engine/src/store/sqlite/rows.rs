@@ -13,7 +13,7 @@ use crate::task::{
 };
 use crate::time::from_micros;
 
-pub(crate) const TASK_COLUMNS: &str = "id, user_id, title, description, status, priority, due_date, created_at, updated_at, tags, reminder_offset_minutes, remind_at, is_recurring, recurrence_rule, recurrence_from, series_anchor, occurrence_index, parent_task_id, time_zone";
+pub(crate) const TASK_COLUMNS: &str = "id, user_id, title, description, status, priority, due_date, created_at, updated_at, tags, reminder_offset_minutes, remind_at, is_recurring, recurrence_rule, recurrence_from, series_anchor, occurrence_index, parent_task_id, time_zone, reminders";
 
 pub(crate) fn sql_error(error: rusqlite::Error) -> EngineError {
     EngineError::Store(error.to_string())
@@ -53,6 +53,7 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     let from: String = row.get(14)?;
     let parent: Option<String> = row.get(17)?;
     let zone: String = row.get(18)?;
+    let reminders: String = row.get(19)?;
     Ok(Task {
         id: uuid_at(row, 0)?,
         user_id: row.get(1)?,
@@ -66,6 +67,7 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
         tags: serde_json::from_str(&tags).map_err(|_| corrupt("tags"))?,
         reminder_offset_minutes: row.get(10)?,
         remind_at: instant_at(row, 11)?,
+        reminders: serde_json::from_str(&reminders).map_err(|_| corrupt("reminders"))?,
         is_recurring: row.get(12)?,
         recurrence_rule: rule
             .map(|text| {
@@ -87,9 +89,13 @@ fn tags_json(task: &Task) -> String {
     serde_json::to_string(&task.tags).unwrap_or_else(|_| "[]".to_owned())
 }
 
+fn reminders_json(task: &Task) -> String {
+    serde_json::to_string(&task.reminders).unwrap_or_else(|_| "[]".to_owned())
+}
+
 pub(crate) fn insert_task(conn: &Connection, task: &Task) -> rusqlite::Result<()> {
     let sql = format!(
-        "INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+        "INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
     );
     conn.prepare_cached(&sql)?.execute(params![
         task.id.to_string(),
@@ -111,13 +117,14 @@ pub(crate) fn insert_task(conn: &Connection, task: &Task) -> rusqlite::Result<()
         task.occurrence_index,
         task.parent_task_id.map(|id| id.to_string()),
         task.time_zone.name(),
+        reminders_json(task),
     ])?;
     Ok(())
 }
 
 pub(crate) fn update_task(conn: &Connection, task: &Task) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE tasks SET title = ?2, description = ?3, status = ?4, priority = ?5, due_date = ?6, updated_at = ?7, tags = ?8, reminder_offset_minutes = ?9, remind_at = ?10, is_recurring = ?11, recurrence_rule = ?12, recurrence_from = ?13, series_anchor = ?14, occurrence_index = ?15, time_zone = ?16 WHERE id = ?1",
+        "UPDATE tasks SET title = ?2, description = ?3, status = ?4, priority = ?5, due_date = ?6, updated_at = ?7, tags = ?8, reminder_offset_minutes = ?9, remind_at = ?10, is_recurring = ?11, recurrence_rule = ?12, recurrence_from = ?13, series_anchor = ?14, occurrence_index = ?15, time_zone = ?16, reminders = ?17 WHERE id = ?1",
     )?
     .execute(params![
         task.id.to_string(),
@@ -136,6 +143,7 @@ pub(crate) fn update_task(conn: &Connection, task: &Task) -> rusqlite::Result<()
         task.series_anchor.map(|d| d.timestamp_micros()),
         task.occurrence_index,
         task.time_zone.name(),
+        reminders_json(task),
     ])?;
     Ok(())
 }

@@ -135,6 +135,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX user_settings_digest ON user_settings (daily_digest) WHERE daily_digest = 1;
     "#,
+    // 8: several reminders per task, and one-off snoozes (reminder rows not derived from the task).
+    r#"
+    ALTER TABLE tasks ADD COLUMN reminders TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE reminders ADD COLUMN kind TEXT NOT NULL DEFAULT 'task' CHECK (kind IN ('task', 'snooze'));
+    "#,
 ];
 
 fn store_error(error: rusqlite::Error) -> EngineError {

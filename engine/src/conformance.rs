@@ -54,6 +54,7 @@ pub async fn task_store_suite<S: TaskStore + ?Sized>(store: &S) {
     reminders_follow_their_tasks(store).await;
     reminders_fire_once_late_or_missed(store).await;
     several_reminders_and_snoozes(store).await;
+    on_due_recurrence_spawns_once_at_the_due_date(store).await;
     store.ping().await.expect("ping");
 }
 
@@ -1111,4 +1112,104 @@ pub async fn several_reminders_and_snoozes<S: TaskStore + ?Sized>(store: &S) {
         store.snooze(&user, note.id, 5, now()).await,
         Err(EngineError::Conflict(_))
     ));
+}
+
+pub async fn on_due_recurrence_spawns_once_at_the_due_date<S: TaskStore + ?Sized>(store: &S) {
+    use crate::reminder::FireOutcome;
+    let user = fresh_user("on-due");
+    let window = chrono::Duration::hours(24);
+    let task = create(
+        store,
+        &user,
+        json!({"title": "water plants", "due_date": "2031-09-01T08:00:00Z", "is_recurring": true,
+               "recurrence_rule": "DAILY", "recurrence_trigger": "on_due", "reminder_offset_minutes": 30}),
+    )
+    .await;
+    assert_eq!(
+        armed_for(store, task.id).await,
+        [at("2031-09-01T07:30:00Z"), at("2031-09-01T08:00:00Z")],
+        "the reminder and the recurrence timer"
+    );
+    let outcome = store
+        .fire_reminder(
+            task.id,
+            at("2031-09-01T08:00:00Z"),
+            at("2031-09-01T08:00:01Z"),
+            window,
+        )
+        .await
+        .expect("fire");
+    let FireOutcome::Recurred { next } = outcome else {
+        panic!("expected the next occurrence, got {outcome:?}");
+    };
+    let next = store.get(next).await.expect("get").expect("next exists");
+    assert_eq!(next.parent_task_id, Some(task.id));
+    assert_eq!(next.due_date, Some(at("2031-09-02T08:00:00Z")));
+    assert_eq!(next.status, TaskStatus::Pending);
+    assert_eq!(
+        store.get(task.id).await.expect("get").expect("task").status,
+        TaskStatus::Pending,
+        "the task itself stays open"
+    );
+    assert_eq!(
+        armed_for(store, next.id).await,
+        [at("2031-09-02T07:30:00Z"), at("2031-09-02T08:00:00Z")],
+        "the next occurrence has its own timers"
+    );
+    let again = store
+        .fire_reminder(
+            task.id,
+            at("2031-09-01T08:00:00Z"),
+            at("2031-09-01T08:00:02Z"),
+            window,
+        )
+        .await
+        .expect("fire again");
+    assert_eq!(again, FireOutcome::NotArmed, "never twice");
+    let done = store
+        .modify(task.id, &user, TaskOp::Complete, now())
+        .await
+        .expect("complete");
+    assert!(
+        done.next.is_none(),
+        "completing later adds no second occurrence"
+    );
+
+    // Completing before the due date: the usual next occurrence, and the timer moves with it.
+    let early = create(
+        store,
+        &user,
+        json!({"title": "standup", "due_date": "2031-10-01T09:00:00Z", "is_recurring": true,
+               "recurrence_rule": "WEEKLY", "recurrence_trigger": "on_due"}),
+    )
+    .await;
+    let next = store
+        .modify(early.id, &user, TaskOp::Complete, now())
+        .await
+        .expect("complete")
+        .next
+        .expect("next");
+    assert!(armed_for(store, early.id).await.is_empty());
+    assert_eq!(
+        armed_for(store, next.id).await,
+        [at("2031-10-08T09:00:00Z")]
+    );
+
+    // After downtime the series catches up even past the missed window, one step per fire.
+    let late = create(
+        store,
+        &user,
+        json!({"title": "journal", "due_date": "2020-01-01T21:00:00Z", "is_recurring": true,
+               "recurrence_rule": "DAILY", "recurrence_trigger": "on_due"}),
+    )
+    .await;
+    assert_eq!(
+        armed_for(store, late.id).await,
+        [at("2020-01-01T21:00:00Z")]
+    );
+    let caught_up = store
+        .fire_reminder(late.id, at("2020-01-01T21:00:00Z"), now(), window)
+        .await
+        .expect("fire");
+    assert!(matches!(caught_up, FireOutcome::Recurred { .. }));
 }

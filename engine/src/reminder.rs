@@ -126,6 +126,8 @@ pub enum FireOutcome {
     Missed,
     /// No longer armed for that time (changed, completed or deleted meanwhile): nothing done.
     NotArmed,
+    /// An `on_due` recurring task's due date passed: its next occurrence was created.
+    Recurred { next: Uuid },
 }
 
 /// The in-app notice that a reminder could not fire in time (the server was down too long).

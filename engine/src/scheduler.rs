@@ -206,6 +206,10 @@ impl ReminderScheduler {
                         metrics::counter!("reminders_missed_total").increment(1);
                         tracing::warn!(task = %task_id, fire_at = %at, "reminder missed (too old to fire)");
                     }
+                    Ok(FireOutcome::Recurred { next }) => {
+                        metrics::counter!("recurrences_on_due_total").increment(1);
+                        tracing::info!(task = %task_id, next = %next, "due date passed: next occurrence created");
+                    }
                     Ok(FireOutcome::NotArmed) => {}
                     Err(error) => {
                         tracing::warn!(%error, task = %task_id, "firing a reminder failed; will retry");

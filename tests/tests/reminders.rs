@@ -431,3 +431,47 @@ async fn the_reminders_field_is_validated() {
         .await
         .expect_detail(403, "Not authorized to access this resource");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_due_recurrence_creates_the_next_occurrence_when_the_due_date_passes() {
+    let srv = TestServer::start().await;
+    let fay = srv.user("fay");
+    let task = fay
+        .create(json!({"title": "Water the plants", "due_date": in_seconds(1.5),
+                       "is_recurring": true, "recurrence_rule": "DAILY", "recurrence_trigger": "on_due"}))
+        .await;
+    let id = id_of(&task);
+    let next = eventually("the next occurrence", CONSUMER_WAIT, || async {
+        let all = fay.list("").await;
+        all.into_iter()
+            .find(|t| t["parent_task_id"] == id.as_str())
+            .ok_or_else(|| "not yet".to_owned())
+    })
+    .await;
+    let due = taskstream_tests::utc(task["due_date"].as_str().unwrap());
+    assert_eq!(
+        taskstream_tests::utc(next["due_date"].as_str().unwrap()),
+        due + chrono::Duration::days(1)
+    );
+    assert_eq!(
+        fay.get_task(&id).await.expect(200)["status"],
+        "pending",
+        "still open"
+    );
+    // Completing the overdue one afterwards adds no second occurrence.
+    let done = fay.complete(&id).await;
+    assert_eq!(done.expect(200)["next_task"], Value::Null);
+    let children = fay
+        .list("")
+        .await
+        .into_iter()
+        .filter(|t| t["parent_task_id"] == id.as_str())
+        .count();
+    assert_eq!(children, 1);
+    fay.post(
+        "/api/tasks",
+        &json!({"title": "x", "recurrence_trigger": "weekly"}),
+    )
+    .await
+    .expect_invalid("enum", json!(["body", "recurrence_trigger"]));
+}

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::fields::{FieldReader, Present};
-use super::model::{Priority, RecurrenceFrom, TaskStatus};
+use super::model::{Priority, RecurrenceFrom, RecurrenceTrigger, TaskStatus};
 use crate::error::{FieldError, Loc, ValidationErrors};
 use crate::recurrence::Recurrence;
 use crate::reminder::{REMINDERS_MAX, ReminderSpec};
@@ -20,6 +20,7 @@ pub const REMINDER_OFFSET_MAX: i64 = 525_600;
 const STATUSES: [&str; 3] = ["pending", "in_progress", "completed"];
 const PRIORITIES: [&str; 3] = ["low", "medium", "high"];
 const RECURRENCE_FROM: [&str; 2] = ["due", "completion"];
+const RECURRENCE_TRIGGERS: [&str; 2] = ["on_complete", "on_due"];
 
 /// A validated create request.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +36,7 @@ pub struct NewTask {
     pub is_recurring: bool,
     pub recurrence_rule: Option<Recurrence>,
     pub recurrence_from: RecurrenceFrom,
+    pub recurrence_trigger: RecurrenceTrigger,
     /// From the `X-Timezone` header, not the body.
     pub time_zone: chrono_tz::Tz,
 }
@@ -54,6 +56,7 @@ impl NewTask {
             is_recurring: false,
             recurrence_rule: None,
             recurrence_from: RecurrenceFrom::Due,
+            recurrence_trigger: RecurrenceTrigger::OnComplete,
             time_zone: chrono_tz::Tz::UTC,
         }
     }
@@ -74,6 +77,7 @@ pub struct TaskPatch {
     pub is_recurring: Option<bool>,
     pub recurrence_rule: Option<Option<Recurrence>>,
     pub recurrence_from: Option<RecurrenceFrom>,
+    pub recurrence_trigger: Option<RecurrenceTrigger>,
     /// From the `X-Timezone` header, not the body.
     pub time_zone: Option<chrono_tz::Tz>,
 }
@@ -333,6 +337,18 @@ pub fn parse_new_task(body: &Value) -> Result<NewTask, ValidationErrors> {
         "Input should be 'due' or 'completion'",
         from,
     );
+    let trigger = reader.choice(
+        "recurrence_trigger",
+        &RECURRENCE_TRIGGERS,
+        RecurrenceTrigger::parse,
+    );
+    let trigger = not_null(
+        &mut reader,
+        "recurrence_trigger",
+        "enum",
+        "Input should be 'on_complete' or 'on_due'",
+        trigger,
+    );
 
     let draft = NewTask {
         title: title.unwrap_or_default(),
@@ -346,6 +362,7 @@ pub fn parse_new_task(body: &Value) -> Result<NewTask, ValidationErrors> {
         is_recurring: is_recurring.unwrap_or(false),
         recurrence_rule: rule,
         recurrence_from: from.unwrap_or_default(),
+        recurrence_trigger: trigger.unwrap_or_default(),
         time_zone: chrono_tz::Tz::UTC,
     };
     finish(reader, draft)
@@ -401,6 +418,18 @@ pub fn parse_task_patch(body: &Value) -> Result<TaskPatch, ValidationErrors> {
         "Input should be 'due' or 'completion'",
         from,
     );
+    let trigger = reader.choice(
+        "recurrence_trigger",
+        &RECURRENCE_TRIGGERS,
+        RecurrenceTrigger::parse,
+    );
+    let trigger = not_null(
+        &mut reader,
+        "recurrence_trigger",
+        "enum",
+        "Input should be 'on_complete' or 'on_due'",
+        trigger,
+    );
 
     let patch = TaskPatch {
         title,
@@ -414,6 +443,7 @@ pub fn parse_task_patch(body: &Value) -> Result<TaskPatch, ValidationErrors> {
         is_recurring,
         recurrence_rule: rule,
         recurrence_from: from,
+        recurrence_trigger: trigger,
         time_zone: None,
     };
     finish(reader, patch)

@@ -7,6 +7,6 @@ pub mod ops;
 pub mod query;
 
 pub use input::{NewTask, TaskPatch};
-pub use model::{Priority, RecurrenceFrom, Task, TaskStatus, TaskView};
+pub use model::{Priority, RecurrenceFrom, RecurrenceTrigger, Task, TaskStatus, TaskView};
 pub use ops::{Change, TaskOp};
 pub use query::{SortField, SortOrder, StatusFilter, TaskQuery};

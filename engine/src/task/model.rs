@@ -100,6 +100,34 @@ impl RecurrenceFrom {
     }
 }
 
+/// What creates a recurring task's next occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecurrenceTrigger {
+    /// Completing it (the reference's behaviour).
+    #[default]
+    OnComplete,
+    /// Its due date passing, even while it is still open (a durable timer fires at the due
+    /// date).
+    OnDue,
+}
+
+impl RecurrenceTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OnComplete => "on_complete",
+            Self::OnDue => "on_due",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "on_complete" => Some(Self::OnComplete),
+            "on_due" => Some(Self::OnDue),
+            _ => None,
+        }
+    }
+}
+
 /// A task with everything the store keeps, including the series bookkeeping that makes month-end
 /// recurrence drift-free (`series_anchor`, `occurrence_index`).
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +150,8 @@ pub struct Task {
     pub is_recurring: bool,
     pub recurrence_rule: Option<Recurrence>,
     pub recurrence_from: RecurrenceFrom,
+    /// What creates the next occurrence: completing the task, or its due date passing.
+    pub recurrence_trigger: RecurrenceTrigger,
     /// The first due date of the series this task belongs to.
     pub series_anchor: Option<DateTime<Utc>>,
     /// This task's position in its series (0 for the first).

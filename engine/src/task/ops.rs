@@ -19,6 +19,9 @@ pub enum TaskOp {
     /// Makes sure a completed recurring task has its next occurrence: a no-op when it exists
     /// (the normal case), a repair when a completion's follow-up was lost.
     EnsureNextOccurrence,
+    /// The due date of an open `on_due` recurring task passed: create its next occurrence now,
+    /// leaving the task itself open (a no-op when the next one exists or it no longer applies).
+    SpawnOnDue,
 }
 
 /// What a store must persist for one operation, in one transaction.
@@ -102,6 +105,7 @@ pub fn create(
         is_recurring: draft.is_recurring,
         recurrence_rule: draft.recurrence_rule,
         recurrence_from: draft.recurrence_from,
+        recurrence_trigger: draft.recurrence_trigger,
         series_anchor: draft.due_date,
         occurrence_index: 0,
         time_zone: draft.time_zone,
@@ -130,6 +134,7 @@ pub fn apply(
         TaskOp::Update(patch) => update(current, patch, has_next, now),
         TaskOp::Complete => Ok(complete(current, has_next, now)),
         TaskOp::EnsureNextOccurrence => Ok(ensure_next(current, has_next, now)),
+        TaskOp::SpawnOnDue => Ok(spawn_on_due(current, has_next, now)),
         TaskOp::Delete => {
             let events = task_events(TaskAction::Deleted, &current, now);
             Ok(Change {
@@ -188,6 +193,9 @@ fn update(
     }
     if let Some(from) = patch.recurrence_from {
         task.recurrence_from = from;
+    }
+    if let Some(trigger) = patch.recurrence_trigger {
+        task.recurrence_trigger = trigger;
     }
     if reanchor {
         task.series_anchor = task.due_date;
@@ -260,6 +268,29 @@ fn ensure_next(task: Task, has_next: bool, now: DateTime<Utc>) -> Change {
     }
 }
 
+fn spawn_on_due(task: Task, has_next: bool, now: DateTime<Utc>) -> Change {
+    let due_passed = task.due_date.is_some_and(|due| due <= now);
+    if task.recurrence_trigger != super::model::RecurrenceTrigger::OnDue
+        || task.status == TaskStatus::Completed
+        || has_next
+        || !due_passed
+    {
+        return Change::unchanged(task);
+    }
+    let Some(next) = next_occurrence(&task, now) else {
+        return Change::unchanged(task);
+    };
+    let mut events = task_events(TaskAction::Created, &next, now);
+    events.extend(reminder_events(&next, None, now));
+    Change {
+        task,
+        write: false,
+        deleted: false,
+        next: Some(next),
+        events,
+    }
+}
+
 /// The next occurrence of a recurring task, or `None` when it does not recur or its series ended.
 pub fn next_occurrence(task: &Task, now: DateTime<Utc>) -> Option<Task> {
     if !task.is_recurring {
@@ -313,6 +344,7 @@ pub fn next_occurrence(task: &Task, now: DateTime<Utc>) -> Option<Task> {
         is_recurring: true,
         recurrence_rule: task.recurrence_rule.clone(),
         recurrence_from: task.recurrence_from,
+        recurrence_trigger: task.recurrence_trigger,
         series_anchor,
         occurrence_index,
         time_zone: task.time_zone,

@@ -58,6 +58,9 @@ pub struct TaskCreate {
     recurrence_rule: Option<String>,
     /// `due` (default) or `completion`: what the next occurrence counts from.
     recurrence_from: Option<String>,
+    /// `on_complete` (default) or `on_due`: with `on_due` the next occurrence is created when
+    /// the due date passes, even while the task is still open.
+    recurrence_trigger: Option<String>,
 }
 
 /// Update body, for the docs: only the keys present are applied; `null` clears nullable fields.
@@ -79,6 +82,7 @@ pub struct TaskUpdate {
     is_recurring: Option<bool>,
     recurrence_rule: Option<String>,
     recurrence_from: Option<String>,
+    recurrence_trigger: Option<String>,
 }
 
 /// Create a task.

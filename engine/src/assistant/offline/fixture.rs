@@ -71,6 +71,7 @@ fn task(spec: Spec) -> Task {
             .rule
             .map(|rule| rule.parse::<Recurrence>().expect("rule")),
         recurrence_from: RecurrenceFrom::Due,
+        recurrence_trigger: crate::task::RecurrenceTrigger::OnComplete,
         series_anchor: due,
         occurrence_index: 0,
         time_zone: Tz::UTC,

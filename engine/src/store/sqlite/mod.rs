@@ -224,39 +224,80 @@ fn snooze_in(
     ))
 }
 
-/// Fires (or records as missed) one due reminder inside the writer's transaction.
+/// Takes up the timers due at one instant of a task inside the writer's transaction: a `recur`
+/// timer creates the next occurrence of an `on_due` task; reminders (and snoozes) fire once, or
+/// are recorded as missed when older than `missed_window`. Returns the outcome and the pending
+/// times of the tasks it touched (the new occurrence's own timers).
 fn fire_in(
     conn: &Connection,
     task_id: Uuid,
     fire_at: DateTime<Utc>,
     now: DateTime<Utc>,
     missed_window: chrono::Duration,
-) -> Result<FireOutcome, EngineError> {
-    let Some(kind) = reminder_rows::armed_kind(conn, task_id, fire_at).map_err(sql_error)? else {
-        return Ok(FireOutcome::NotArmed);
-    };
+) -> Result<(FireOutcome, Vec<ReminderChange>), EngineError> {
+    let kinds = reminder_rows::armed_kinds(conn, task_id, fire_at).map_err(sql_error)?;
+    if kinds.is_empty() {
+        return Ok((FireOutcome::NotArmed, Vec::new()));
+    }
     let Some(task) = rows::load_task(conn, task_id).map_err(sql_error)? else {
-        return Ok(FireOutcome::NotArmed);
+        return Ok((FireOutcome::NotArmed, Vec::new()));
     };
-    let still_wanted = match kind.as_str() {
-        "snooze" => task.status != crate::task::TaskStatus::Completed,
-        _ => reminder::armed_times(&task).contains(&fire_at),
-    };
-    if !still_wanted {
-        reminder_rows::sync(conn, &task).map_err(sql_error)?;
-        return Ok(FireOutcome::NotArmed);
+    let mut outcome = FireOutcome::NotArmed;
+    let mut armed = Vec::new();
+    let mut stale = false;
+    if kinds.iter().any(|kind| kind == "recur") {
+        let has_next = rows::has_next_occurrence(conn, task_id).map_err(sql_error)?;
+        let user_id = task.user_id.clone();
+        let change = ops::apply(TaskOp::SpawnOnDue, &user_id, task.clone(), has_next, now)?;
+        if let Some(next) = &change.next {
+            rows::insert_task(conn, next).map_err(sql_error)?;
+            rows::append_events(conn, &change.events).map_err(sql_error)?;
+            armed.push(ReminderChange {
+                task_id: next.id,
+                fire_at: reminder_rows::sync(conn, next).map_err(sql_error)?,
+            });
+            reminder_rows::mark_fired(conn, task_id, fire_at, "recur", now).map_err(sql_error)?;
+            outcome = FireOutcome::Recurred { next: next.id };
+        } else {
+            stale = true;
+        }
     }
-    let late_by = now - fire_at;
-    if late_by > missed_window {
-        reminder_rows::mark_missed(conn, task_id, fire_at).map_err(sql_error)?;
-        let missed = reminder::missed_notification(&task, fire_at, now);
-        activity_rows::insert_notification(conn, &missed).map_err(sql_error)?;
-        return Ok(FireOutcome::Missed);
+    let open = task.status != crate::task::TaskStatus::Completed;
+    let reminding: Vec<&String> = kinds
+        .iter()
+        .filter(|kind| match kind.as_str() {
+            "snooze" => open,
+            "task" => reminder::armed_times(&task).contains(&fire_at),
+            _ => false,
+        })
+        .collect();
+    stale |= kinds.iter().any(|kind| kind != "recur")
+        && reminding.len() < kinds.iter().filter(|k| *k != "recur").count();
+    if !reminding.is_empty() {
+        let late_by = now - fire_at;
+        if late_by > missed_window {
+            for kind in &reminding {
+                reminder_rows::mark_missed(conn, task_id, fire_at, kind).map_err(sql_error)?;
+            }
+            let missed = reminder::missed_notification(&task, fire_at, now);
+            activity_rows::insert_notification(conn, &missed).map_err(sql_error)?;
+            outcome = FireOutcome::Missed;
+        } else {
+            for kind in &reminding {
+                reminder_rows::mark_fired(conn, task_id, fire_at, kind, now).map_err(sql_error)?;
+            }
+            let event = crate::event::reminder_triggered(&task, fire_at, late_by, now);
+            rows::append_events(conn, &[event]).map_err(sql_error)?;
+            outcome = FireOutcome::Fired { late_by };
+        }
     }
-    reminder_rows::mark_fired(conn, task_id, fire_at, now).map_err(sql_error)?;
-    let event = crate::event::reminder_triggered(&task, fire_at, late_by, now);
-    rows::append_events(conn, &[event]).map_err(sql_error)?;
-    Ok(FireOutcome::Fired { late_by })
+    if stale {
+        armed.push(ReminderChange {
+            task_id,
+            fire_at: reminder_rows::sync(conn, &task).map_err(sql_error)?,
+        });
+    }
+    Ok((outcome, armed))
 }
 
 impl Drop for SqliteTaskStore {
@@ -341,8 +382,11 @@ impl TaskStore for SqliteTaskStore {
         now: DateTime<Utc>,
         missed_window: chrono::Duration,
     ) -> Result<FireOutcome, EngineError> {
-        self.write(move |conn| fire_in(conn, task_id, fire_at, now, missed_window))
-            .await
+        let (outcome, armed) = self
+            .write(move |conn| fire_in(conn, task_id, fire_at, now, missed_window))
+            .await?;
+        self.announce(armed);
+        Ok(outcome)
     }
 
     async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxRecord>, EngineError> {

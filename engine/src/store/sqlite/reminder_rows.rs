@@ -1,47 +1,69 @@
 //! Rows of the reminder timers.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use uuid::Uuid;
 
 use crate::reminder::{ReminderRecord as ReminderRow, armed_times};
-use crate::task::{Task, TaskStatus};
+use crate::task::{RecurrenceTrigger, Task, TaskStatus};
 use crate::time::from_micros;
 
-/// Makes the task's pending reminders match its state: cancels pending rows for times it no
-/// longer has (and pending snoozes once it is completed), arms each current time unless that
-/// exact time already fired (never twice per time) or was long past when it was set (see
-/// [`crate::reminder::worth_arming`]). A pending row for a current time is kept even if it is
-/// past: that is a reminder waiting for catch-up. Returns every pending time of the task after.
+/// Makes the task's pending timers match its state: cancels pending rows for times it no
+/// longer has (and pending snoozes once it is completed), arms each current reminder time
+/// unless that exact time already fired (never twice per time) or was long past when it was
+/// set (see [`crate::reminder::worth_arming`]), and arms the `recur` timer of an open `on_due`
+/// recurring task at its due date (even a past one: the series catches up). A pending row for a
+/// current time is kept even if it is past: that is a reminder waiting for catch-up. Returns
+/// every pending time of the task after.
 pub(crate) fn sync(conn: &Connection, task: &Task) -> rusqlite::Result<Vec<DateTime<Utc>>> {
     let wanted = armed_times(task);
+    let recur_at = recur_time(conn, task)?;
     let id = task.id.to_string();
-    let pending = pending_rows(conn, task.id)?;
     let open = task.status != TaskStatus::Completed;
-    for (at, kind) in &pending {
+    for (at, kind) in pending_rows(conn, task.id)? {
         let keep = match kind.as_str() {
             "snooze" => open,
-            _ => wanted.contains(at),
+            "recur" => recur_at == Some(at),
+            _ => wanted.contains(&at),
         };
         if !keep {
             conn.prepare_cached(
-                "DELETE FROM reminders WHERE task_id = ?1 AND fire_at = ?2 AND fired_at IS NULL AND missed = 0",
+                "DELETE FROM reminders WHERE task_id = ?1 AND fire_at = ?2 AND kind = ?3 AND fired_at IS NULL AND missed = 0",
             )?
-            .execute(params![id, at.timestamp_micros()])?;
+            .execute(params![id, at.timestamp_micros(), kind])?;
         }
     }
     for at in wanted {
         if crate::reminder::worth_arming(at, task.updated_at) {
             conn.prepare_cached(
-                "INSERT INTO reminders (task_id, fire_at, user_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                "INSERT INTO reminders (task_id, fire_at, kind, user_id) VALUES (?1, ?2, 'task', ?3) ON CONFLICT DO NOTHING",
             )?
             .execute(params![id, at.timestamp_micros(), task.user_id])?;
         }
+    }
+    if let Some(at) = recur_at {
+        conn.prepare_cached(
+            "INSERT INTO reminders (task_id, fire_at, kind, user_id) VALUES (?1, ?2, 'recur', ?3) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![id, at.timestamp_micros(), task.user_id])?;
     }
     Ok(pending_rows(conn, task.id)?
         .into_iter()
         .map(|(at, _)| at)
         .collect())
+}
+
+/// When an `on_due` recurring task's next occurrence is due to be created: its due date, while
+/// it is open and has no next occurrence yet.
+fn recur_time(conn: &Connection, task: &Task) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let applies = task.recurrence_trigger == RecurrenceTrigger::OnDue
+        && task.is_recurring
+        && task.recurrence_rule.is_some()
+        && task.status != TaskStatus::Completed;
+    match task.due_date {
+        Some(due) if applies && !super::rows::has_next_occurrence(conn, task.id)? => Ok(Some(due)),
+        _ => Ok(None),
+    }
 }
 
 /// The task's pending reminder rows (time, kind), soonest first.
@@ -73,7 +95,7 @@ pub(crate) fn snooze(
 ) -> rusqlite::Result<Vec<DateTime<Utc>>> {
     conn.prepare_cached(
         "INSERT INTO reminders (task_id, fire_at, user_id, kind) VALUES (?1, ?2, ?3, 'snooze')
-         ON CONFLICT (task_id, fire_at) DO UPDATE SET fired_at = NULL, missed = 0, late_by_ms = NULL, kind = 'snooze'",
+         ON CONFLICT (task_id, fire_at, kind) DO UPDATE SET fired_at = NULL, missed = 0, late_by_ms = NULL",
     )?
     .execute(params![task.id.to_string(), fire_at.timestamp_micros(), task.user_id])?;
     Ok(pending_rows(conn, task.id)?
@@ -132,34 +154,42 @@ pub(crate) fn pending(conn: &Connection) -> rusqlite::Result<Vec<(Uuid, DateTime
     Ok(out)
 }
 
-/// The kind of the reminder armed for exactly this time, if one still is.
-pub(crate) fn armed_kind(
+/// The kinds of the timers still armed for exactly this time (a reminder and a snooze, or a
+/// `recur` timer, may share an instant).
+pub(crate) fn armed_kinds(
     conn: &Connection,
     task_id: Uuid,
     fire_at: DateTime<Utc>,
-) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached(
-        "SELECT kind FROM reminders WHERE task_id = ?1 AND fire_at = ?2 AND fired_at IS NULL AND missed = 0",
-    )?
-    .query_row(params![task_id.to_string(), fire_at.timestamp_micros()], |row| row.get(0))
-    .optional()
+) -> rusqlite::Result<Vec<String>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT kind FROM reminders WHERE task_id = ?1 AND fire_at = ?2 AND fired_at IS NULL AND missed = 0 ORDER BY kind",
+    )?;
+    let kinds = statement
+        .query_map(
+            params![task_id.to_string(), fire_at.timestamp_micros()],
+            |row| row.get(0),
+        )?
+        .collect();
+    kinds
 }
 
 pub(crate) fn mark_fired(
     conn: &Connection,
     task_id: Uuid,
     fire_at: DateTime<Utc>,
+    kind: &str,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<()> {
     let late = (now - fire_at).num_milliseconds().max(0);
     conn.prepare_cached(
-        "UPDATE reminders SET fired_at = ?3, late_by_ms = ?4 WHERE task_id = ?1 AND fire_at = ?2",
+        "UPDATE reminders SET fired_at = ?3, late_by_ms = ?4 WHERE task_id = ?1 AND fire_at = ?2 AND kind = ?5",
     )?
     .execute(params![
         task_id.to_string(),
         fire_at.timestamp_micros(),
         now.timestamp_micros(),
-        late
+        late,
+        kind
     ])?;
     Ok(())
 }
@@ -168,8 +198,15 @@ pub(crate) fn mark_missed(
     conn: &Connection,
     task_id: Uuid,
     fire_at: DateTime<Utc>,
+    kind: &str,
 ) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE reminders SET missed = 1 WHERE task_id = ?1 AND fire_at = ?2")?
-        .execute(params![task_id.to_string(), fire_at.timestamp_micros()])?;
+    conn.prepare_cached(
+        "UPDATE reminders SET missed = 1 WHERE task_id = ?1 AND fire_at = ?2 AND kind = ?3",
+    )?
+    .execute(params![
+        task_id.to_string(),
+        fire_at.timestamp_micros(),
+        kind
+    ])?;
     Ok(())
 }

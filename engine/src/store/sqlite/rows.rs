@@ -13,7 +13,7 @@ use crate::task::{
 };
 use crate::time::from_micros;
 
-pub(crate) const TASK_COLUMNS: &str = "id, user_id, title, description, status, priority, due_date, created_at, updated_at, tags, reminder_offset_minutes, remind_at, is_recurring, recurrence_rule, recurrence_from, series_anchor, occurrence_index, parent_task_id, time_zone, reminders";
+pub(crate) const TASK_COLUMNS: &str = "id, user_id, title, description, status, priority, due_date, created_at, updated_at, tags, reminder_offset_minutes, remind_at, is_recurring, recurrence_rule, recurrence_from, series_anchor, occurrence_index, parent_task_id, time_zone, reminders, recurrence_trigger";
 
 pub(crate) fn sql_error(error: rusqlite::Error) -> EngineError {
     EngineError::Store(error.to_string())
@@ -54,6 +54,7 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     let parent: Option<String> = row.get(17)?;
     let zone: String = row.get(18)?;
     let reminders: String = row.get(19)?;
+    let trigger: String = row.get(20)?;
     Ok(Task {
         id: uuid_at(row, 0)?,
         user_id: row.get(1)?,
@@ -76,6 +77,8 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
             })
             .transpose()?,
         recurrence_from: RecurrenceFrom::parse(&from).ok_or_else(|| corrupt("recurrence_from"))?,
+        recurrence_trigger: crate::task::RecurrenceTrigger::parse(&trigger)
+            .ok_or_else(|| corrupt("recurrence_trigger"))?,
         series_anchor: instant_at(row, 15)?,
         occurrence_index: row.get(16)?,
         parent_task_id: parent
@@ -95,7 +98,7 @@ fn reminders_json(task: &Task) -> String {
 
 pub(crate) fn insert_task(conn: &Connection, task: &Task) -> rusqlite::Result<()> {
     let sql = format!(
-        "INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+        "INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
     );
     conn.prepare_cached(&sql)?.execute(params![
         task.id.to_string(),
@@ -118,13 +121,14 @@ pub(crate) fn insert_task(conn: &Connection, task: &Task) -> rusqlite::Result<()
         task.parent_task_id.map(|id| id.to_string()),
         task.time_zone.name(),
         reminders_json(task),
+        task.recurrence_trigger.as_str(),
     ])?;
     Ok(())
 }
 
 pub(crate) fn update_task(conn: &Connection, task: &Task) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE tasks SET title = ?2, description = ?3, status = ?4, priority = ?5, due_date = ?6, updated_at = ?7, tags = ?8, reminder_offset_minutes = ?9, remind_at = ?10, is_recurring = ?11, recurrence_rule = ?12, recurrence_from = ?13, series_anchor = ?14, occurrence_index = ?15, time_zone = ?16, reminders = ?17 WHERE id = ?1",
+        "UPDATE tasks SET title = ?2, description = ?3, status = ?4, priority = ?5, due_date = ?6, updated_at = ?7, tags = ?8, reminder_offset_minutes = ?9, remind_at = ?10, is_recurring = ?11, recurrence_rule = ?12, recurrence_from = ?13, series_anchor = ?14, occurrence_index = ?15, time_zone = ?16, reminders = ?17, recurrence_trigger = ?18 WHERE id = ?1",
     )?
     .execute(params![
         task.id.to_string(),
@@ -144,6 +148,7 @@ pub(crate) fn update_task(conn: &Connection, task: &Task) -> rusqlite::Result<()
         task.occurrence_index,
         task.time_zone.name(),
         reminders_json(task),
+        task.recurrence_trigger.as_str(),
     ])?;
     Ok(())
 }

@@ -135,10 +135,26 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX user_settings_digest ON user_settings (daily_digest) WHERE daily_digest = 1;
     "#,
-    // 8: several reminders per task, and one-off snoozes (reminder rows not derived from the task).
+    // 8: several reminders per task, one-off snoozes (reminder rows not derived from the task),
+    // and due-date-triggered recurrence (a `recur` timer at the due date).
     r#"
     ALTER TABLE tasks ADD COLUMN reminders TEXT NOT NULL DEFAULT '[]';
-    ALTER TABLE reminders ADD COLUMN kind TEXT NOT NULL DEFAULT 'task' CHECK (kind IN ('task', 'snooze'));
+    ALTER TABLE tasks ADD COLUMN recurrence_trigger TEXT NOT NULL DEFAULT 'on_complete';
+    CREATE TABLE reminders_v8 (
+        task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+        fire_at INTEGER NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'task' CHECK (kind IN ('task', 'snooze', 'recur')),
+        user_id TEXT NOT NULL,
+        fired_at INTEGER,
+        missed INTEGER NOT NULL DEFAULT 0,
+        late_by_ms INTEGER,
+        PRIMARY KEY (task_id, fire_at, kind)
+    );
+    INSERT INTO reminders_v8 (task_id, fire_at, kind, user_id, fired_at, missed, late_by_ms)
+        SELECT task_id, fire_at, 'task', user_id, fired_at, missed, late_by_ms FROM reminders;
+    DROP TABLE reminders;
+    ALTER TABLE reminders_v8 RENAME TO reminders;
+    CREATE INDEX reminders_pending ON reminders (fire_at) WHERE fired_at IS NULL AND missed = 0;
     "#,
 ];
 

@@ -96,15 +96,111 @@ impl DeadlineQueue {
     }
 }
 
+/// What the scheduler needs from the store: the armed rows, their changes, and the one
+/// transaction that fires a due one. Every [`TaskStore`] is one; tests drive the queue logic
+/// in virtual time through a small in-memory one.
+#[async_trait::async_trait]
+pub trait ReminderSource: Send + Sync + 'static {
+    fn reminder_changes(&self) -> broadcast::Receiver<ReminderChange>;
+    fn foreign_commits(&self) -> watch::Receiver<u64>;
+    async fn pending_reminders(&self) -> Result<Vec<(Uuid, DateTime<Utc>)>, EngineError>;
+    async fn fire_reminder(
+        &self,
+        task_id: Uuid,
+        fire_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        missed_window: chrono::Duration,
+    ) -> Result<FireOutcome, EngineError>;
+}
+
+struct StoreSource(Arc<dyn TaskStore>);
+
+#[async_trait::async_trait]
+impl ReminderSource for StoreSource {
+    fn reminder_changes(&self) -> broadcast::Receiver<ReminderChange> {
+        self.0.reminder_changes()
+    }
+
+    fn foreign_commits(&self) -> watch::Receiver<u64> {
+        self.0.foreign_commits()
+    }
+
+    async fn pending_reminders(&self) -> Result<Vec<(Uuid, DateTime<Utc>)>, EngineError> {
+        self.0.pending_reminders().await
+    }
+
+    async fn fire_reminder(
+        &self,
+        task_id: Uuid,
+        fire_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        missed_window: chrono::Duration,
+    ) -> Result<FireOutcome, EngineError> {
+        self.0
+            .fire_reminder(task_id, fire_at, now, missed_window)
+            .await
+    }
+}
+
+/// Where "now" comes from: the system clock, or tokio's (pausable) clock in tests.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that runs with tokio's timer, so `tokio::time::pause`/`advance` move it.
+pub struct TokioClock {
+    origin: DateTime<Utc>,
+    started: tokio::time::Instant,
+}
+
+impl TokioClock {
+    pub fn starting_at(origin: DateTime<Utc>) -> Self {
+        Self {
+            origin,
+            started: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = chrono::Duration::from_std(self.started.elapsed()).unwrap_or_default();
+        self.origin + elapsed
+    }
+}
+
 pub struct ReminderScheduler {
-    store: Arc<dyn TaskStore>,
+    store: Arc<dyn ReminderSource>,
+    clock: Arc<dyn Clock>,
     missed_window: chrono::Duration,
 }
 
 impl ReminderScheduler {
     pub fn new(store: Arc<dyn TaskStore>, missed_window: chrono::Duration) -> Self {
+        Self::with_source(
+            Arc::new(StoreSource(store)),
+            Arc::new(SystemClock),
+            missed_window,
+        )
+    }
+
+    pub fn with_source(
+        store: Arc<dyn ReminderSource>,
+        clock: Arc<dyn Clock>,
+        missed_window: chrono::Duration,
+    ) -> Self {
         Self {
             store,
+            clock,
             missed_window,
         }
     }
@@ -137,11 +233,11 @@ impl ReminderScheduler {
         loop {
             metrics::gauge!("reminders_pending").set(queue.len() as f64);
             let wait = queue.next_deadline().map_or(IDLE, |at| {
-                (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+                (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO)
             });
             tokio::select! {
                 () = tokio::time::sleep(wait) => {
-                    let due = queue.pop_due(Utc::now());
+                    let due = queue.pop_due(self.clock.now());
                     let failed = self.fire_all(due).await;
                     if !failed.is_empty() {
                         for (task_id, at) in failed {
@@ -185,7 +281,7 @@ impl ReminderScheduler {
                         task_id,
                         at,
                         self.store
-                            .fire_reminder(task_id, at, Utc::now(), self.missed_window)
+                            .fire_reminder(task_id, at, self.clock.now(), self.missed_window)
                             .await,
                     )
                 }))
@@ -325,6 +421,220 @@ mod tests {
         stop.send(true).expect("stop");
         running.await.expect("scheduler stops");
         assert!(fired, "the reminder fired");
+    }
+}
+
+/// The queue logic in virtual time: an in-memory reminder source and a paused tokio clock, so
+/// "fires at 10 s, not at 9 s" is checked exactly and instantly.
+#[cfg(test)]
+mod virtual_time {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Recorded {
+        pending: Vec<(Uuid, DateTime<Utc>)>,
+        fired: Vec<(Uuid, DateTime<Utc>, DateTime<Utc>)>,
+        fail_once: Vec<Uuid>,
+    }
+
+    struct FakeSource {
+        changes: broadcast::Sender<ReminderChange>,
+        foreign: watch::Sender<u64>,
+        state: Mutex<Recorded>,
+    }
+
+    #[async_trait::async_trait]
+    impl ReminderSource for FakeSource {
+        fn reminder_changes(&self) -> broadcast::Receiver<ReminderChange> {
+            self.changes.subscribe()
+        }
+
+        fn foreign_commits(&self) -> watch::Receiver<u64> {
+            self.foreign.subscribe()
+        }
+
+        async fn pending_reminders(&self) -> Result<Vec<(Uuid, DateTime<Utc>)>, EngineError> {
+            Ok(self.state.lock().expect("lock").pending.clone())
+        }
+
+        async fn fire_reminder(
+            &self,
+            task_id: Uuid,
+            fire_at: DateTime<Utc>,
+            now: DateTime<Utc>,
+            _missed_window: chrono::Duration,
+        ) -> Result<FireOutcome, EngineError> {
+            let mut state = self.state.lock().expect("lock");
+            if let Some(at) = state.fail_once.iter().position(|id| *id == task_id) {
+                state.fail_once.remove(at);
+                return Err(EngineError::Unavailable("disk busy".into()));
+            }
+            state.fired.push((task_id, fire_at, now));
+            Ok(FireOutcome::Fired {
+                late_by: now - fire_at,
+            })
+        }
+    }
+
+    fn origin() -> DateTime<Utc> {
+        crate::time::parse_datetime("2030-01-01T00:00:00Z").expect("date")
+    }
+
+    fn t(seconds: i64) -> DateTime<Utc> {
+        origin() + chrono::Duration::seconds(seconds)
+    }
+
+    /// Lets the scheduler task run after the clock moved.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    async fn advance_to(seconds: f64, started: tokio::time::Instant) {
+        let target = started + Duration::from_secs_f64(seconds);
+        let now = tokio::time::Instant::now();
+        if target > now {
+            tokio::time::advance(target - now).await;
+        }
+        settle().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fires_on_time_rearms_cancels_and_retries_in_virtual_time() {
+        let (a, b, c, d) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        let (changes, _) = broadcast::channel(64);
+        let (foreign, _) = watch::channel(0);
+        let source = Arc::new(FakeSource {
+            changes: changes.clone(),
+            foreign,
+            state: Mutex::new(Recorded {
+                pending: vec![(a, t(10)), (b, t(20)), (a, t(30))],
+                fail_once: vec![d],
+                ..Recorded::default()
+            }),
+        });
+        let started = tokio::time::Instant::now();
+        let clock = Arc::new(TokioClock::starting_at(origin()));
+        let scheduler =
+            ReminderScheduler::with_source(source.clone(), clock, chrono::Duration::hours(24));
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(scheduler.run(stopped));
+        settle().await;
+        let fired = |source: &FakeSource| {
+            source
+                .state
+                .lock()
+                .expect("lock")
+                .fired
+                .iter()
+                .map(|(task, at, now)| (*task, *at, *now))
+                .collect::<Vec<_>>()
+        };
+
+        advance_to(9.999, started).await;
+        assert!(fired(&source).is_empty(), "nothing before its time");
+        advance_to(10.0, started).await;
+        assert_eq!(fired(&source), [(a, t(10), t(10))], "on the dot, not late");
+
+        // b re-armed earlier, c armed then cancelled, d fails once.
+        changes
+            .send(ReminderChange {
+                task_id: b,
+                fire_at: vec![t(15)],
+            })
+            .expect("send");
+        changes
+            .send(ReminderChange {
+                task_id: c,
+                fire_at: vec![t(16)],
+            })
+            .expect("send");
+        changes
+            .send(ReminderChange {
+                task_id: c,
+                fire_at: Vec::new(),
+            })
+            .expect("send");
+        changes
+            .send(ReminderChange {
+                task_id: d,
+                fire_at: vec![t(17)],
+            })
+            .expect("send");
+        settle().await;
+        advance_to(15.0, started).await;
+        assert_eq!(
+            fired(&source).last(),
+            Some(&(b, t(15), t(15))),
+            "re-armed time"
+        );
+        advance_to(17.0, started).await;
+        assert_eq!(fired(&source).len(), 2, "d's first attempt failed");
+        advance_to(17.5, started).await;
+        assert_eq!(
+            fired(&source).last(),
+            Some(&(d, t(17), t(17) + chrono::Duration::milliseconds(500))),
+            "retried after the pause"
+        );
+        advance_to(29.0, started).await;
+        let before_30 = fired(&source);
+        assert!(before_30.iter().all(|(task, _, _)| *task != c), "cancelled");
+        assert!(
+            before_30
+                .iter()
+                .all(|(task, at, _)| !(*task == b && *at == t(20))),
+            "the old time of b was dropped"
+        );
+        advance_to(30.0, started).await;
+        assert_eq!(
+            fired(&source).last(),
+            Some(&(a, t(30), t(30))),
+            "a's second reminder"
+        );
+        let order: Vec<Uuid> = fired(&source).iter().map(|(task, _, _)| *task).collect();
+        assert_eq!(order, [a, b, d, a], "each armed time once, in time order");
+
+        stop.send(true).expect("stop");
+        running.await.expect("scheduler stops");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reminders_due_at_start_fire_at_once_marked_late() {
+        let task = Uuid::new_v4();
+        let (changes, _) = broadcast::channel(8);
+        let (foreign, _) = watch::channel(0);
+        let source = Arc::new(FakeSource {
+            changes,
+            foreign,
+            state: Mutex::new(Recorded {
+                pending: vec![(task, t(-90))],
+                ..Recorded::default()
+            }),
+        });
+        let scheduler = ReminderScheduler::with_source(
+            source.clone(),
+            Arc::new(TokioClock::starting_at(origin())),
+            chrono::Duration::hours(24),
+        );
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(scheduler.run(stopped));
+        settle().await;
+        let fired = source.state.lock().expect("lock").fired.clone();
+        assert_eq!(
+            fired,
+            [(task, t(-90), t(0))],
+            "caught up at start, 90 s late"
+        );
+        stop.send(true).expect("stop");
+        running.await.expect("scheduler stops");
     }
 }
 

@@ -190,6 +190,21 @@ fn tags(reader: &mut FieldReader<'_>) -> Option<Present<Vec<String>>> {
         })
 }
 
+fn recurrence_trigger(reader: &mut FieldReader<'_>) -> Option<RecurrenceTrigger> {
+    let trigger = reader.choice(
+        "recurrence_trigger",
+        &RECURRENCE_TRIGGERS,
+        RecurrenceTrigger::parse,
+    );
+    not_null(
+        reader,
+        "recurrence_trigger",
+        "enum",
+        "Input should be 'on_complete' or 'on_due'",
+        trigger,
+    )
+}
+
 /// `reminders: [{"offset_minutes": N} | {"at": "<RFC 3339>"}]`; `null` means none.
 fn reminders(reader: &mut FieldReader<'_>) -> Option<Vec<ReminderSpec>> {
     let value = reader.get("reminders")?;
@@ -337,18 +352,7 @@ pub fn parse_new_task(body: &Value) -> Result<NewTask, ValidationErrors> {
         "Input should be 'due' or 'completion'",
         from,
     );
-    let trigger = reader.choice(
-        "recurrence_trigger",
-        &RECURRENCE_TRIGGERS,
-        RecurrenceTrigger::parse,
-    );
-    let trigger = not_null(
-        &mut reader,
-        "recurrence_trigger",
-        "enum",
-        "Input should be 'on_complete' or 'on_due'",
-        trigger,
-    );
+    let trigger = recurrence_trigger(&mut reader);
 
     let draft = NewTask {
         title: title.unwrap_or_default(),
@@ -418,18 +422,7 @@ pub fn parse_task_patch(body: &Value) -> Result<TaskPatch, ValidationErrors> {
         "Input should be 'due' or 'completion'",
         from,
     );
-    let trigger = reader.choice(
-        "recurrence_trigger",
-        &RECURRENCE_TRIGGERS,
-        RecurrenceTrigger::parse,
-    );
-    let trigger = not_null(
-        &mut reader,
-        "recurrence_trigger",
-        "enum",
-        "Input should be 'on_complete' or 'on_due'",
-        trigger,
-    );
+    let trigger = recurrence_trigger(&mut reader);
 
     let patch = TaskPatch {
         title,

@@ -254,6 +254,11 @@ fn ensure_next(task: Task, has_next: bool, now: DateTime<Utc>) -> Change {
     if task.status != TaskStatus::Completed || has_next {
         return Change::unchanged(task);
     }
+    with_next_occurrence(task, now)
+}
+
+/// Adds the task's next occurrence (and its events) without changing the task itself.
+fn with_next_occurrence(task: Task, now: DateTime<Utc>) -> Change {
     let Some(next) = next_occurrence(&task, now) else {
         return Change::unchanged(task);
     };
@@ -277,18 +282,7 @@ fn spawn_on_due(task: Task, has_next: bool, now: DateTime<Utc>) -> Change {
     {
         return Change::unchanged(task);
     }
-    let Some(next) = next_occurrence(&task, now) else {
-        return Change::unchanged(task);
-    };
-    let mut events = task_events(TaskAction::Created, &next, now);
-    events.extend(reminder_events(&next, None, now));
-    Change {
-        task,
-        write: false,
-        deleted: false,
-        next: Some(next),
-        events,
-    }
+    with_next_occurrence(task, now)
 }
 
 /// The next occurrence of a recurring task, or `None` when it does not recur or its series ended.

@@ -2,3 +2,5 @@
 //! jobs and secrets. Empty until the cluster-mode work lands; the embedded shape does not
 //! depend on it.
 #![forbid(unsafe_code)]
+
+pub mod dapr;

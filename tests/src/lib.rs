@@ -17,6 +17,7 @@ use tempfile::TempDir;
 
 pub use serde_json;
 
+pub mod dapr_sidecar;
 pub mod openai_stub;
 
 /// Environment variables the server reads; removed from every child's environment so that the

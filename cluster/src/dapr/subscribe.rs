@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use taskstream_engine::EngineError;
 use taskstream_engine::consumers::apply::EffectApplier;
-use taskstream_engine::consumers::runner::{PROCESSED_TTL, dead_letter_topic};
+use taskstream_engine::consumers::runner::{PROCESSED_TTL, dead_letter_topic, processed_mark};
 use taskstream_engine::consumers::{self, ConsumerSpec};
 use taskstream_engine::event::EventEnvelope;
 use taskstream_engine::state::StateStore;
@@ -268,12 +268,8 @@ pub async fn process(
             return status;
         }
     }
-    let mark = json!({
-        "event_id": event.event_id,
-        "processed_at": taskstream_engine::time::format_utc(taskstream_engine::time::now()),
-    });
     match state
-        .set(&key, mark.to_string().into_bytes(), Some(PROCESSED_TTL))
+        .set(&key, processed_mark(event.event_id), Some(PROCESSED_TTL))
         .await
     {
         Ok(()) => DeliveryStatus::Success,

@@ -20,6 +20,17 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// How long a "processed" mark is kept (contract: 86400 s).
 pub const PROCESSED_TTL: Duration = Duration::from_secs(86_400);
 
+/// The value of a consumer's processed mark for `event_id` (stored under
+/// [`ConsumerSpec::state_key`] for [`PROCESSED_TTL`]), the same in every transport.
+pub fn processed_mark(event_id: uuid::Uuid) -> Vec<u8> {
+    serde_json::json!({
+        "event_id": event_id,
+        "processed_at": crate::time::format_utc(crate::time::now()),
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// The dead-letter topic of a topic.
 pub fn dead_letter_topic(topic: Topic) -> String {
     format!("{}-dlq", topic.name())
@@ -212,11 +223,10 @@ async fn apply_and_mark(
             }
         }
     }
-    let mark = serde_json::json!({ "event_id": event.event_id, "processed_at": crate::time::format_utc(crate::time::now()) });
     ctx.state
         .set(
             &spec.state_key(event.event_id),
-            mark.to_string().into_bytes(),
+            processed_mark(event.event_id),
             Some(PROCESSED_TTL),
         )
         .await?;

@@ -169,8 +169,8 @@ pub(crate) fn armed_kinds(
             params![task_id.to_string(), fire_at.timestamp_micros()],
             |row| row.get(0),
         )?
-        .collect();
-    kinds
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(kinds)
 }
 
 pub(crate) fn mark_fired(

@@ -4,3 +4,4 @@
 #![forbid(unsafe_code)]
 
 pub mod dapr;
+pub mod postgres;

@@ -1,0 +1,694 @@
+//! The cluster-mode task store: PostgreSQL through a deadpool of tokio-postgres connections,
+//! behaving exactly like the embedded SQLite store (same tables, constraints and rules; the
+//! engine's conformance suites run against both).
+//!
+//! Differences that come from several replicas sharing one database:
+//! - every change of a task runs in one transaction that first locks the task row
+//!   (`SELECT … FOR UPDATE`), so concurrent changes of one task serialise;
+//! - outbox rows get their `seq` under a transaction-level advisory lock held until commit, so
+//!   `seq` order is commit order;
+//! - writes that change tasks, reminders or the outbox `NOTIFY` the other replicas (see
+//!   [`listen`]), which is what [`TaskStore::foreign_commits`] counts;
+//! - [`PostgresStore::relay_batch`] lets several replicas relay the outbox at once.
+
+mod activity_rows;
+mod chat_rows;
+mod connect;
+mod error;
+mod listen;
+mod relay;
+mod reminder_rows;
+mod rows;
+mod schema;
+mod settings_rows;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, Object, Pool, Runtime, Transaction};
+use tokio::sync::{Notify, broadcast, watch};
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{Config, NoTls, Socket};
+use uuid::Uuid;
+
+use taskstream_engine::EngineError;
+use taskstream_engine::activity::{AuditEntry, AuditFilter, Delivery, Notification};
+use taskstream_engine::assistant::ChatMessage;
+use taskstream_engine::event::OutboxEvent;
+use taskstream_engine::ports::{ConversationStore, OutboxRecord, SettingsStore, TaskStore};
+use taskstream_engine::reminder::{self, FireOutcome, ReminderChange, Snoozed};
+use taskstream_engine::settings::UserSettings;
+use taskstream_engine::task::{Change, Task, TaskOp, TaskQuery, TaskStatus, ops};
+
+pub use error::PgError;
+pub use relay::RelayRound;
+
+use connect::Transport;
+use listen::{AbortOnDrop, Origin};
+
+/// Key of the transaction-level advisory lock that orders outbox appends ("tsoutbox"); mixed
+/// with the schema name, so stores in different schemas do not wait on each other.
+const OUTBOX_LOCK: i64 = 0x7473_6f75_7462_6f78;
+/// Reminder changes buffered for a slow scheduler before it must reload (as in SQLite).
+const REMINDER_CHANGE_BUFFER: usize = 16_384;
+/// How long establishing a pooled connection may take.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long closing the migration connection is waited for.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How to run the store; [`PgOptions::default`] suits a replica.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Most connections the pool opens (default 16); reads and writes beyond it wait.
+    pub pool_size: usize,
+    /// Schema holding the tables, created if missing (tests isolate themselves with one);
+    /// `None` uses the server's `search_path`. Set with a startup option, which PgBouncer in
+    /// transaction mode does not pass on: use a direct connection with a schema.
+    pub schema: Option<String>,
+    /// How long a request waits for a free pooled connection before it fails as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            schema: None,
+            acquire_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// PostgreSQL-backed [`TaskStore`], [`ConversationStore`] and [`SettingsStore`] for cluster
+/// mode, where several replicas share one database.
+pub struct PostgresStore {
+    pool: Pool,
+    origin: Origin,
+    outbox_lock: i64,
+    committed: Arc<Notify>,
+    reminder_changes: broadcast::Sender<ReminderChange>,
+    foreign_commits: watch::Receiver<u64>,
+    /// The `LISTEN` connection's task; dropping the store stops it.
+    _listener: AbortOnDrop,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (libpq URL or key/value string; `sslmode=require`/`verify-full` use
+    /// TLS), brings the schema up to date under the migration lock, and starts listening for
+    /// other replicas' commits.
+    pub async fn connect(url: &str, options: PgOptions) -> Result<Self, PgError> {
+        if let Some(schema) = &options.schema {
+            connect::check_schema(schema)?;
+        }
+        let (config, transport) = connect::parse(url, options.schema.as_deref())?;
+        match transport {
+            Transport::Plain => Self::start(config, NoTls, options).await,
+            #[cfg(feature = "tls")]
+            Transport::Tls => Self::start(config, connect::rustls_connector()?, options).await,
+            #[cfg(not(feature = "tls"))]
+            Transport::Tls => Err(PgError::Tls(
+                "this build has no TLS (cargo feature `tls`); use sslmode=disable".to_owned(),
+            )),
+        }
+    }
+
+    /// [`PostgresStore::connect`] with the tables in `schema` (created if missing), so tests
+    /// and side-by-side deployments can share one database.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self, PgError> {
+        Self::connect(
+            url,
+            PgOptions {
+                schema: Some(schema.to_owned()),
+                ..PgOptions::default()
+            },
+        )
+        .await
+    }
+
+    async fn start<T>(config: Config, tls: T, options: PgOptions) -> Result<Self, PgError>
+    where
+        T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+        T::Stream: Send + Sync + 'static,
+        T::TlsConnect: Send + Sync,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        migrate(&config, tls.clone(), options.schema.as_deref()).await?;
+        let pool = Pool::builder(Manager::new(config.clone(), tls.clone()))
+            .max_size(options.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.acquire_timeout))
+            .create_timeout(Some(CREATE_TIMEOUT))
+            .recycle_timeout(Some(CREATE_TIMEOUT))
+            .build()
+            .map_err(|error| PgError::Pool(error.to_string()))?;
+        let origin = Origin::new(options.schema.as_deref());
+        let committed = Arc::new(Notify::new());
+        let (foreign, foreign_commits) = watch::channel(0);
+        let listener = listen::start(
+            &config,
+            tls,
+            origin.clone(),
+            Arc::clone(&committed),
+            foreign,
+        )
+        .await?;
+        Ok(Self {
+            pool,
+            origin,
+            outbox_lock: OUTBOX_LOCK ^ fnv1a(options.schema.as_deref().unwrap_or_default()),
+            committed,
+            reminder_changes: broadcast::channel(REMINDER_CHANGE_BUFFER).0,
+            foreign_commits,
+            _listener: listener,
+        })
+    }
+
+    /// The schema version the database is at.
+    pub async fn schema_version(&self) -> Result<i64, PgError> {
+        schema::version(&self.client().await?).await
+    }
+
+    /// Relays one batch for one of several replicas: claims up to `limit` of the oldest outbox
+    /// rows with `FOR UPDATE SKIP LOCKED` (rows another replica holds are skipped, never
+    /// published twice), hands those that may go to `publish` in `seq` order, deletes them when
+    /// it succeeds and releases them (rolls back) when it fails. Events of one key keep their
+    /// order across replicas (see [`RelayRound::deferred`]); events of different keys may
+    /// overtake each other. The claim holds one pooled connection and its transaction open while
+    /// `publish` runs. Use this, not `pending_events`/`delete_events_through`, when more than one
+    /// process relays.
+    pub async fn relay_batch<F, Fut>(
+        &self,
+        limit: usize,
+        publish: F,
+    ) -> Result<RelayRound, EngineError>
+    where
+        F: FnOnce(Vec<OutboxRecord>) -> Fut,
+        Fut: Future<Output = Result<(), EngineError>>,
+    {
+        let mut client = self.client().await?;
+        let tx = begin(&mut client).await?;
+        let (batch, deferred) = relay::claim(&tx, limit).await?;
+        if batch.is_empty() {
+            tx.commit().await.map_err(PgError::from)?;
+            return Ok(RelayRound {
+                published: 0,
+                deferred,
+            });
+        }
+        let seqs: Vec<i64> = batch.iter().map(|record| record.seq).collect();
+        publish(batch).await?;
+        relay::delete(&tx, &seqs).await?;
+        tx.commit().await.map_err(PgError::from)?;
+        Ok(RelayRound {
+            published: seqs.len(),
+            deferred,
+        })
+    }
+
+    async fn client(&self) -> Result<Object, PgError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Finishes a write that changed tasks, reminders or the outbox: appends its events (last,
+    /// under the outbox lock), notifies the other replicas (delivered at commit), commits, and
+    /// wakes this process's relay.
+    async fn commit(&self, tx: Transaction<'_>, events: &[OutboxEvent]) -> Result<(), PgError> {
+        rows::append_events(&tx, self.outbox_lock, events).await?;
+        let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+        tx.execute(&notify, &[&listen::CHANNEL, &self.origin.payload()])
+            .await?;
+        tx.commit().await?;
+        self.committed.notify_one();
+        Ok(())
+    }
+
+    fn announce(&self, changes: impl IntoIterator<Item = ReminderChange>) {
+        for change in changes {
+            // No receiver (no scheduler running) is fine: the rows are the truth.
+            let _ = self.reminder_changes.send(change);
+        }
+    }
+}
+
+async fn begin(client: &mut Object) -> Result<Transaction<'_>, PgError> {
+    Ok(client.transaction().await?)
+}
+
+/// Runs the migrations on a connection of their own, closed after, so the session-level
+/// migration lock can never stay behind in the pool.
+async fn migrate<T>(config: &Config, tls: T, schema: Option<&str>) -> Result<(), PgError>
+where
+    T: MakeTlsConnect<Socket> + Send + 'static,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    let (mut client, connection) = config.connect(tls).await?;
+    let driver = tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "migration connection closed with an error");
+        }
+    });
+    let outcome = schema::migrate(&mut client, schema).await;
+    drop(client);
+    if tokio::time::timeout(CLOSE_TIMEOUT, driver).await.is_err() {
+        tracing::warn!("the migration connection did not close in time");
+    }
+    outcome
+}
+
+/// FNV-1a, to fold a schema name into an advisory lock key (stable across builds, unlike
+/// `std`'s hasher).
+fn fnv1a(text: &str) -> i64 {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// One task operation inside a transaction: lock and load, apply the domain rules, persist.
+/// Returns the change and the pending reminder times of every task it touched.
+async fn modify_in(
+    tx: &Transaction<'_>,
+    id: Uuid,
+    user_id: &str,
+    op: TaskOp,
+    now: DateTime<Utc>,
+) -> Result<(Change, Vec<ReminderChange>), EngineError> {
+    let current = rows::lock_task(tx, id)
+        .await?
+        .ok_or(EngineError::NotFound)?;
+    let has_next = rows::has_next_occurrence(tx, id).await?;
+    let change = ops::apply(op, user_id, current, has_next, now)?;
+    let mut armed = Vec::new();
+    if change.deleted {
+        rows::delete_task(tx, change.task.id).await?;
+        armed.push(ReminderChange {
+            task_id: change.task.id,
+            fire_at: Vec::new(),
+        });
+    } else if change.write {
+        rows::update_task(tx, &change.task).await?;
+        armed.push(ReminderChange {
+            task_id: change.task.id,
+            fire_at: reminder_rows::sync(tx, &change.task).await?,
+        });
+    }
+    if let Some(next) = &change.next {
+        rows::insert_task(tx, next).await?;
+        armed.push(ReminderChange {
+            task_id: next.id,
+            fire_at: reminder_rows::sync(tx, next).await?,
+        });
+    }
+    Ok((change, armed))
+}
+
+/// Arms a snooze for a notification's task inside a transaction; returns the event to append.
+async fn snooze_in(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    notification_id: Uuid,
+    minutes: i64,
+    now: DateTime<Utc>,
+) -> Result<(Snoozed, ReminderChange, OutboxEvent), EngineError> {
+    let notification = activity_rows::mark_notification_read(tx, user_id, notification_id, now)
+        .await?
+        .ok_or(EngineError::NotificationNotFound)?;
+    let conflict = |text: &str| EngineError::Conflict(text.to_owned());
+    let task_id = notification
+        .task_id
+        .as_deref()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| conflict("This notification is not about a task"))?;
+    let task = rows::lock_task(tx, task_id)
+        .await?
+        .filter(|task| task.user_id == user_id)
+        .ok_or_else(|| conflict("The task of this notification no longer exists"))?;
+    if task.status == TaskStatus::Completed {
+        return Err(conflict("The task is already completed"));
+    }
+    let fire_at = chrono::Duration::try_minutes(minutes)
+        .and_then(|snooze| now.checked_add_signed(snooze))
+        .map(taskstream_engine::time::truncate_micros)
+        .ok_or_else(|| conflict("Snooze too long"))?;
+    let pending = reminder_rows::snooze(tx, &task, fire_at).await?;
+    let event = taskstream_engine::event::reminder_scheduled(&task, fire_at, now);
+    Ok((
+        Snoozed { task_id, fire_at },
+        ReminderChange {
+            task_id,
+            fire_at: pending,
+        },
+        event,
+    ))
+}
+
+/// Takes up the timers due at one instant of a task inside a transaction (the same rules as
+/// the SQLite store): a `recur` timer creates an `on_due` task's next occurrence; reminders and
+/// snoozes fire once, or are recorded as missed when older than `missed_window`. Returns the
+/// outcome, the events to append, whether any row changed, and the pending times of the tasks
+/// it touched. The task row is locked before the timer rows, as task changes take them.
+async fn fire_in(
+    tx: &Transaction<'_>,
+    task_id: Uuid,
+    fire_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    missed_window: chrono::Duration,
+) -> Result<(FireOutcome, Vec<OutboxEvent>, bool, Vec<ReminderChange>), EngineError> {
+    let Some(task) = rows::lock_task(tx, task_id).await? else {
+        return Ok((FireOutcome::NotArmed, Vec::new(), false, Vec::new()));
+    };
+    let kinds = reminder_rows::lock_armed(tx, task_id, fire_at).await?;
+    if kinds.is_empty() {
+        return Ok((FireOutcome::NotArmed, Vec::new(), false, Vec::new()));
+    }
+    let mut outcome = FireOutcome::NotArmed;
+    let mut events = Vec::new();
+    let mut armed = Vec::new();
+    let mut stale = false;
+    if kinds.iter().any(|kind| kind == "recur") {
+        let has_next = rows::has_next_occurrence(tx, task_id).await?;
+        let user_id = task.user_id.clone();
+        let change = ops::apply(TaskOp::SpawnOnDue, &user_id, task.clone(), has_next, now)?;
+        if let Some(next) = &change.next {
+            rows::insert_task(tx, next).await?;
+            events.extend(change.events.iter().cloned());
+            armed.push(ReminderChange {
+                task_id: next.id,
+                fire_at: reminder_rows::sync(tx, next).await?,
+            });
+            reminder_rows::mark_fired(tx, task_id, fire_at, "recur", now).await?;
+            outcome = FireOutcome::Recurred { next: next.id };
+        } else {
+            stale = true;
+        }
+    }
+    let open = task.status != TaskStatus::Completed;
+    let reminding: Vec<&String> = kinds
+        .iter()
+        .filter(|kind| match kind.as_str() {
+            "snooze" => open,
+            "task" => reminder::armed_times(&task).contains(&fire_at),
+            _ => false,
+        })
+        .collect();
+    let reminder_kinds = kinds.iter().filter(|kind| *kind != "recur").count();
+    stale |= reminding.len() < reminder_kinds;
+    if !reminding.is_empty() {
+        let late_by = now - fire_at;
+        if late_by > missed_window {
+            for kind in &reminding {
+                reminder_rows::mark_missed(tx, task_id, fire_at, kind).await?;
+            }
+            let missed = reminder::missed_notification(&task, fire_at, now);
+            activity_rows::insert_notification(tx, &missed).await?;
+            outcome = FireOutcome::Missed;
+        } else {
+            for kind in &reminding {
+                reminder_rows::mark_fired(tx, task_id, fire_at, kind, now).await?;
+            }
+            events.push(taskstream_engine::event::reminder_triggered(
+                &task, fire_at, late_by, now,
+            ));
+            outcome = FireOutcome::Fired { late_by };
+        }
+    }
+    if stale {
+        armed.push(ReminderChange {
+            task_id,
+            fire_at: reminder_rows::sync(tx, &task).await?,
+        });
+    }
+    Ok((outcome, events, true, armed))
+}
+
+#[async_trait]
+impl TaskStore for PostgresStore {
+    async fn insert(&self, task: Task, events: Vec<OutboxEvent>) -> Result<Task, EngineError> {
+        let mut client = self.client().await?;
+        let tx = begin(&mut client).await?;
+        rows::insert_task(&tx, &task).await?;
+        let armed = reminder_rows::sync(&tx, &task).await?;
+        self.commit(tx, &events).await?;
+        if !armed.is_empty() {
+            self.announce([ReminderChange {
+                task_id: task.id,
+                fire_at: armed,
+            }]);
+        }
+        Ok(task)
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Task>, EngineError> {
+        Ok(rows::load_task(&self.client().await?, id).await?)
+    }
+
+    async fn list(&self, user_id: &str, query: &TaskQuery) -> Result<Vec<Task>, EngineError> {
+        let (sql, params) = rows::list_sql(user_id, query);
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&sql).await.map_err(PgError::from)?;
+        let found = client
+            .query(&statement, &rows::borrow(&params))
+            .await
+            .map_err(PgError::from)?;
+        Ok(found
+            .iter()
+            .map(rows::task_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn modify(
+        &self,
+        id: Uuid,
+        user_id: &str,
+        op: TaskOp,
+        now: DateTime<Utc>,
+    ) -> Result<Change, EngineError> {
+        let mut client = self.client().await?;
+        let tx = begin(&mut client).await?;
+        let (change, armed) = modify_in(&tx, id, user_id, op, now).await?;
+        if armed.is_empty() && change.events.is_empty() {
+            // Nothing changed (a repeated completion): release the row lock, tell nobody.
+            tx.commit().await.map_err(PgError::from)?;
+        } else {
+            self.commit(tx, &change.events).await?;
+        }
+        self.announce(armed);
+        Ok(change)
+    }
+
+    async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxRecord>, EngineError> {
+        Ok(rows::pending_events(&self.client().await?, limit).await?)
+    }
+
+    async fn delete_events_through(&self, through: i64) -> Result<u64, EngineError> {
+        let removed = rows::delete_events_through(&self.client().await?, through).await?;
+        self.committed.notify_one();
+        Ok(removed)
+    }
+
+    fn commit_signal(&self) -> Arc<Notify> {
+        Arc::clone(&self.committed)
+    }
+
+    fn foreign_commits(&self) -> watch::Receiver<u64> {
+        self.foreign_commits.clone()
+    }
+
+    async fn record_audit(&self, entry: AuditEntry) -> Result<bool, EngineError> {
+        let added = activity_rows::insert_audit(&self.client().await?, &entry).await?;
+        self.committed.notify_one();
+        Ok(added)
+    }
+
+    async fn list_audit(
+        &self,
+        user_id: &str,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEntry>, EngineError> {
+        Ok(activity_rows::list_audit(&self.client().await?, user_id, filter).await?)
+    }
+
+    async fn record_notification(&self, notification: Notification) -> Result<bool, EngineError> {
+        let added =
+            activity_rows::insert_notification(&self.client().await?, &notification).await?;
+        self.committed.notify_one();
+        Ok(added)
+    }
+
+    async fn list_notifications(
+        &self,
+        user_id: &str,
+        limit: u32,
+    ) -> Result<Vec<Notification>, EngineError> {
+        Ok(activity_rows::list_notifications(&self.client().await?, user_id, limit).await?)
+    }
+
+    async fn record_delivery(&self, delivery: Delivery) -> Result<(), EngineError> {
+        activity_rows::insert_delivery(&self.client().await?, &delivery).await?;
+        self.committed.notify_one();
+        Ok(())
+    }
+
+    async fn delivered(&self, event_id: Uuid, channel: &str) -> Result<bool, EngineError> {
+        Ok(activity_rows::delivered(&self.client().await?, event_id, channel).await?)
+    }
+
+    async fn mark_notification_read(
+        &self,
+        user_id: &str,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Notification, EngineError> {
+        let read = activity_rows::mark_notification_read(&self.client().await?, user_id, id, now)
+            .await?
+            .ok_or(EngineError::NotificationNotFound)?;
+        self.committed.notify_one();
+        Ok(read)
+    }
+
+    fn reminder_changes(&self) -> broadcast::Receiver<ReminderChange> {
+        self.reminder_changes.subscribe()
+    }
+
+    async fn pending_reminders(&self) -> Result<Vec<(Uuid, DateTime<Utc>)>, EngineError> {
+        Ok(reminder_rows::pending(&self.client().await?).await?)
+    }
+
+    async fn fire_reminder(
+        &self,
+        task_id: Uuid,
+        fire_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        missed_window: chrono::Duration,
+    ) -> Result<FireOutcome, EngineError> {
+        let mut client = self.client().await?;
+        let tx = begin(&mut client).await?;
+        let (outcome, events, changed, armed) =
+            fire_in(&tx, task_id, fire_at, now, missed_window).await?;
+        if changed {
+            self.commit(tx, &events).await?;
+        } else {
+            tx.commit().await.map_err(PgError::from)?;
+        }
+        self.announce(armed);
+        Ok(outcome)
+    }
+
+    async fn snooze(
+        &self,
+        user_id: &str,
+        notification_id: Uuid,
+        minutes: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Snoozed, EngineError> {
+        let mut client = self.client().await?;
+        let tx = begin(&mut client).await?;
+        let (snoozed, armed, event) =
+            snooze_in(&tx, user_id, notification_id, minutes, now).await?;
+        self.commit(tx, &[event]).await?;
+        self.announce([armed]);
+        Ok(snoozed)
+    }
+
+    async fn reminder_history(
+        &self,
+        task_id: Uuid,
+    ) -> Result<Vec<reminder::ReminderRecord>, EngineError> {
+        Ok(reminder_rows::history(&self.client().await?, task_id).await?)
+    }
+
+    async fn ping(&self) -> Result<(), EngineError> {
+        let client = self.client().await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|error| EngineError::Unavailable(error.to_string()))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConversationStore for PostgresStore {
+    async fn append_message(
+        &self,
+        user_id: &str,
+        message: ChatMessage,
+    ) -> Result<Uuid, EngineError> {
+        let mut client = self.client().await?;
+        let tx = begin(&mut client).await?;
+        let conversation = chat_rows::append(&tx, user_id, &message).await?;
+        tx.commit().await.map_err(PgError::from)?;
+        self.committed.notify_one();
+        Ok(conversation)
+    }
+
+    async fn recent_messages(
+        &self,
+        user_id: &str,
+        limit: u32,
+    ) -> Result<(Option<Uuid>, Vec<ChatMessage>), EngineError> {
+        Ok(chat_rows::recent(&self.client().await?, user_id, limit).await?)
+    }
+
+    async fn clear_conversation(&self, user_id: &str) -> Result<u64, EngineError> {
+        let mut client = self.client().await?;
+        let tx = begin(&mut client).await?;
+        let removed = chat_rows::clear(&tx, user_id).await?;
+        tx.commit().await.map_err(PgError::from)?;
+        self.committed.notify_one();
+        Ok(removed)
+    }
+}
+
+#[async_trait]
+impl SettingsStore for PostgresStore {
+    async fn settings(&self, user_id: &str) -> Result<UserSettings, EngineError> {
+        Ok(settings_rows::get(&self.client().await?, user_id).await?)
+    }
+
+    async fn save_settings(
+        &self,
+        user_id: &str,
+        settings: UserSettings,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        settings_rows::save(&self.client().await?, user_id, &settings, now).await?;
+        self.committed.notify_one();
+        Ok(())
+    }
+
+    async fn digest_subscribers(&self) -> Result<Vec<(String, UserSettings)>, EngineError> {
+        Ok(settings_rows::digest_subscribers(&self.client().await?).await?)
+    }
+
+    async fn purge_notifications(
+        &self,
+        read_before: DateTime<Utc>,
+        created_before: DateTime<Utc>,
+    ) -> Result<u64, EngineError> {
+        let removed =
+            settings_rows::purge_notifications(&self.client().await?, read_before, created_before)
+                .await?;
+        self.committed.notify_one();
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbox_lock_keys_differ_per_schema_and_are_stable() {
+        assert_eq!(
+            fnv1a(""),
+            i64::from_ne_bytes(0xcbf2_9ce4_8422_2325_u64.to_ne_bytes())
+        );
+        assert_ne!(fnv1a("ts_a"), fnv1a("ts_b"));
+    }
+}

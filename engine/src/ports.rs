@@ -117,6 +117,24 @@ pub trait TaskStore: Send + Sync + 'static {
         missed_window: chrono::Duration,
     ) -> Result<FireOutcome, EngineError>;
 
+    /// Takes up many due timers, each as [`TaskStore::fire_reminder`] would at the moment it is
+    /// processed, in as few transactions as the store can: a burst of reminders due at one
+    /// instant then costs one commit instead of one per reminder. The outcomes are in order.
+    async fn fire_reminders(
+        &self,
+        due: Vec<(Uuid, DateTime<Utc>)>,
+        missed_window: chrono::Duration,
+    ) -> Result<Vec<FireOutcome>, EngineError> {
+        let mut outcomes = Vec::with_capacity(due.len());
+        for (task_id, fire_at) in due {
+            outcomes.push(
+                self.fire_reminder(task_id, fire_at, crate::time::now(), missed_window)
+                    .await?,
+            );
+        }
+        Ok(outcomes)
+    }
+
     /// Re-arms the reminder of one of the user's notifications `minutes` from `now` as a
     /// one-off (kind `snooze`) and marks the notification read, in one transaction with its
     /// `reminder.scheduled` event. `NotificationNotFound` for anyone else's; `Conflict` when

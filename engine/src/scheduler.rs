@@ -15,8 +15,8 @@ use crate::error::EngineError;
 use crate::ports::TaskStore;
 use crate::reminder::{FireOutcome, ReminderChange};
 
-/// Reminders fired concurrently, so they share group commits.
-const FIRE_CONCURRENCY: usize = 512;
+/// Reminders taken up in one transaction when many fall due together.
+const FIRE_BATCH: usize = 500;
 /// Pause before retrying reminders whose firing failed (store trouble).
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// Longest sleep with nothing queued (a change wakes it earlier).
@@ -111,6 +111,24 @@ pub trait ReminderSource: Send + Sync + 'static {
         now: DateTime<Utc>,
         missed_window: chrono::Duration,
     ) -> Result<FireOutcome, EngineError>;
+
+    /// Takes up several due timers at once (a burst at one instant); by default one by one at
+    /// `now`. The store's version reads the time as it processes each and commits once.
+    async fn fire_batch(
+        &self,
+        due: Vec<(Uuid, DateTime<Utc>)>,
+        now: DateTime<Utc>,
+        missed_window: chrono::Duration,
+    ) -> Result<Vec<FireOutcome>, EngineError> {
+        let mut outcomes = Vec::with_capacity(due.len());
+        for (task_id, fire_at) in due {
+            outcomes.push(
+                self.fire_reminder(task_id, fire_at, now, missed_window)
+                    .await?,
+            );
+        }
+        Ok(outcomes)
+    }
 }
 
 struct StoreSource(Arc<dyn TaskStore>);
@@ -139,6 +157,15 @@ impl ReminderSource for StoreSource {
         self.0
             .fire_reminder(task_id, fire_at, now, missed_window)
             .await
+    }
+
+    async fn fire_batch(
+        &self,
+        due: Vec<(Uuid, DateTime<Utc>)>,
+        _now: DateTime<Utc>,
+        missed_window: chrono::Duration,
+    ) -> Result<Vec<FireOutcome>, EngineError> {
+        self.0.fire_reminders(due, missed_window).await
     }
 }
 
@@ -271,50 +298,52 @@ impl ReminderScheduler {
         tracing::debug!("reminder scheduler stopped");
     }
 
-    /// Fires due reminders, many at a time; returns the ones to retry.
+    /// Fires due reminders in batches (one transaction each); returns the ones to retry. A
+    /// batch that fails is retried whole: firing is idempotent per (task, time).
     async fn fire_all(&self, due: Vec<(Uuid, DateTime<Utc>)>) -> Vec<(Uuid, DateTime<Utc>)> {
         let mut failed = Vec::new();
-        for chunk in due.chunks(FIRE_CONCURRENCY) {
-            let outcomes =
-                futures_util::future::join_all(chunk.iter().map(|&(task_id, at)| async move {
-                    (
-                        task_id,
-                        at,
-                        self.store
-                            .fire_reminder(task_id, at, self.clock.now(), self.missed_window)
-                            .await,
-                    )
-                }))
-                .await;
-            for (task_id, at, outcome) in outcomes {
-                match outcome {
-                    Ok(FireOutcome::Fired { late_by }) => {
-                        let seconds = late_by.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
-                        metrics::counter!("reminders_fired_total").increment(1);
-                        metrics::histogram!("reminder_fire_lateness_seconds")
-                            .record(seconds.max(0.0));
-                        if late_by >= chrono::Duration::seconds(1) {
-                            metrics::counter!("reminders_late_total").increment(1);
-                            tracing::info!(task = %task_id, late_by_seconds = late_by.num_seconds(), "fired a late reminder");
-                        }
+        for chunk in due.chunks(FIRE_BATCH) {
+            match self
+                .store
+                .fire_batch(chunk.to_vec(), self.clock.now(), self.missed_window)
+                .await
+            {
+                Ok(outcomes) => {
+                    for (&(task_id, at), outcome) in chunk.iter().zip(outcomes) {
+                        record_outcome(task_id, at, outcome);
                     }
-                    Ok(FireOutcome::Missed) => {
-                        metrics::counter!("reminders_missed_total").increment(1);
-                        tracing::warn!(task = %task_id, fire_at = %at, "reminder missed (too old to fire)");
-                    }
-                    Ok(FireOutcome::Recurred { next }) => {
-                        metrics::counter!("recurrences_on_due_total").increment(1);
-                        tracing::info!(task = %task_id, next = %next, "due date passed: next occurrence created");
-                    }
-                    Ok(FireOutcome::NotArmed) => {}
-                    Err(error) => {
-                        tracing::warn!(%error, task = %task_id, "firing a reminder failed; will retry");
-                        failed.push((task_id, at));
-                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, reminders = chunk.len(), "firing reminders failed; will retry");
+                    failed.extend_from_slice(chunk);
                 }
             }
         }
         failed
+    }
+}
+
+/// Counts and logs what one timer did.
+fn record_outcome(task_id: Uuid, at: DateTime<Utc>, outcome: FireOutcome) {
+    match outcome {
+        FireOutcome::Fired { late_by } => {
+            let seconds = late_by.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+            metrics::counter!("reminders_fired_total").increment(1);
+            metrics::histogram!("reminder_fire_lateness_seconds").record(seconds.max(0.0));
+            if late_by >= chrono::Duration::seconds(1) {
+                metrics::counter!("reminders_late_total").increment(1);
+                tracing::info!(task = %task_id, late_by_seconds = late_by.num_seconds(), "fired a late reminder");
+            }
+        }
+        FireOutcome::Missed => {
+            metrics::counter!("reminders_missed_total").increment(1);
+            tracing::warn!(task = %task_id, fire_at = %at, "reminder missed (too old to fire)");
+        }
+        FireOutcome::Recurred { next } => {
+            metrics::counter!("recurrences_on_due_total").increment(1);
+            tracing::info!(task = %task_id, next = %next, "due date passed: next occurrence created");
+        }
+        FireOutcome::NotArmed => {}
     }
 }
 

@@ -471,6 +471,28 @@ impl TaskStore for SqliteTaskStore {
         .await
     }
 
+    async fn fire_reminders(
+        &self,
+        due: Vec<(Uuid, DateTime<Utc>)>,
+        missed_window: chrono::Duration,
+    ) -> Result<Vec<FireOutcome>, EngineError> {
+        let (outcomes, armed) = self
+            .write(move |conn| {
+                let mut outcomes = Vec::with_capacity(due.len());
+                let mut armed = Vec::new();
+                for (task_id, fire_at) in due {
+                    let now = crate::time::now();
+                    let (outcome, changes) = fire_in(conn, task_id, fire_at, now, missed_window)?;
+                    outcomes.push(outcome);
+                    armed.extend(changes);
+                }
+                Ok((outcomes, armed))
+            })
+            .await?;
+        self.announce(armed);
+        Ok(outcomes)
+    }
+
     async fn snooze(
         &self,
         user_id: &str,

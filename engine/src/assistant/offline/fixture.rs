@@ -262,5 +262,6 @@ pub fn context<'a>(
         tasks,
         last_list,
         last_actions,
+        choice: None,
     }
 }

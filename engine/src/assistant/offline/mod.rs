@@ -54,6 +54,66 @@ pub struct Context<'a> {
     pub last_list: &'a [Uuid],
     /// What the previous assistant turn did, for "undo" and "it".
     pub last_actions: &'a [ToolInvocation],
+    /// The answer to "Which one do you mean?": the 0-based candidate to take when the message
+    /// (the one that was ambiguous) matches several tasks again.
+    pub choice: Option<usize>,
+}
+
+/// How a clarifying question starts; [`clarified`] recognises the answer to one by it.
+pub const CLARIFY_PREFIX: &str = "Which one do you mean?";
+
+/// When `message` picks a candidate ("1", "the second one", "number 3") right after a
+/// clarifying question, the earlier ambiguous message and the 0-based choice.
+pub fn clarified<'h>(message: &str, history: &'h [ChatMessage]) -> Option<(&'h str, usize)> {
+    let [.., asked, question] = history else {
+        return None;
+    };
+    if question.role != Role::Assistant
+        || asked.role != Role::User
+        || !question.content.starts_with(CLARIFY_PREFIX)
+    {
+        return None;
+    }
+    let words: Vec<String> = message
+        .split_whitespace()
+        .map(|word| {
+            word.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|word| {
+            !word.is_empty()
+                && !matches!(
+                    word.as_str(),
+                    "the" | "one" | "number" | "no" | "option" | "task" | "please" | "i" | "mean"
+                )
+        })
+        .collect();
+    let [word] = words.as_slice() else {
+        return None;
+    };
+    let ordinal = match word.as_str() {
+        "first" | "1st" => 1,
+        "second" | "2nd" => 2,
+        "third" | "3rd" => 3,
+        "fourth" | "4th" => 4,
+        "fifth" | "5th" => 5,
+        "last" => usize::MAX,
+        other => other.parse::<usize>().ok().filter(|n| *n >= 1)?,
+    };
+    let shown = question
+        .content
+        .lines()
+        .filter(|line| {
+            line.split_once(". ")
+                .is_some_and(|(n, _)| n.parse::<usize>().is_ok())
+        })
+        .count();
+    let index = if ordinal == usize::MAX {
+        shown.checked_sub(1)?
+    } else {
+        ordinal - 1
+    };
+    (index < shown).then_some((asked.content.as_str(), index))
 }
 
 /// What to do about a message.
@@ -199,6 +259,9 @@ fn with_task(
     match resolve(target, ctx, prefer) {
         Resolved::One(task) => then(task),
         Resolved::Nothing(text) => answer(text, AnswerKind::NotFound),
+        Resolved::Several(tasks) if ctx.choice.is_some_and(|pick| pick < tasks.len()) => {
+            then(tasks[ctx.choice.unwrap_or_default()])
+        }
         Resolved::Several(tasks) => {
             let lines: Vec<String> = tasks
                 .iter()
@@ -207,7 +270,7 @@ fn with_task(
                 .collect();
             answer(
                 format!(
-                    "Which one do you mean?\n{}\nSay it again with more of the title, e.g. '{}'.",
+                    "{CLARIFY_PREFIX}\n{}\nSay its number, or say it again with more of the title, e.g. '{}'.",
                     lines.join("\n"),
                     tasks
                         .first()

@@ -468,6 +468,29 @@ async fn a_conversation_against_the_sqlite_store() {
         reply.message
     );
     assert!(reply.tools_invoked.is_empty());
+    let shown: Vec<&str> = reply
+        .message
+        .lines()
+        .filter_map(|line| line.split_once(". "))
+        .filter(|(number, _)| number.parse::<usize>().is_ok())
+        .map(|(_, rest)| rest)
+        .collect();
+    assert_eq!(shown.len(), 2, "{}", reply.message);
+    // Answering with a number takes that candidate for the earlier request.
+    let reply = chat.say("the second one").await;
+    assert_eq!(reply.tools_invoked.len(), 1, "{}", reply.message);
+    assert_eq!(reply.tools_invoked[0].tool_name, "complete_task");
+    let picked = reply.tools_invoked[0].result.as_ref().expect("data")["title"]
+        .as_str()
+        .expect("title")
+        .to_owned();
+    assert!(
+        shown[1].starts_with(&picked),
+        "picked {picked:?} from {shown:?}"
+    );
+    // A number with no question before it is not a choice.
+    let reply = chat.say("2").await;
+    assert!(reply.tools_invoked.is_empty(), "{}", reply.message);
     let before = titles_and_statuses(&service).await;
     let reply = chat.say("asdf qwerty").await;
     assert!(
@@ -557,4 +580,37 @@ async fn offline_latency_of_a_full_turn() {
         report(&format!("  {message:?}"), samples);
     }
     report("full turn against SQLite (200+ tasks)", samples);
+}
+
+#[test]
+fn a_choice_answers_only_the_question_just_asked() {
+    use super::{CLARIFY_PREFIX, clarified};
+    let message = |role, content: &str| ChatMessage {
+        id: crate::time::new_id(),
+        role,
+        content: content.to_owned(),
+        tool_calls: Vec::new(),
+        created_at: Utc::now(),
+    };
+    let question = format!(
+        "{CLARIFY_PREFIX}\n1. buy milk — to do\n2. buy milk and eggs — to do\nSay its number."
+    );
+    let history = vec![
+        message(Role::User, "complete milk"),
+        message(Role::Assistant, &question),
+    ];
+    assert_eq!(clarified("1", &history), Some(("complete milk", 0)));
+    assert_eq!(
+        clarified("the second one", &history),
+        Some(("complete milk", 1))
+    );
+    assert_eq!(clarified("number 2", &history), Some(("complete milk", 1)));
+    assert_eq!(clarified("last", &history), Some(("complete milk", 1)));
+    assert_eq!(clarified("3", &history), None, "only two were shown");
+    assert_eq!(clarified("add milk", &history), None);
+    let answered = vec![
+        message(Role::User, "complete milk"),
+        message(Role::Assistant, "Marked 'buy milk' as done."),
+    ];
+    assert_eq!(clarified("1", &answered), None);
 }

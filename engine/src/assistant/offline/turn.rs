@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{Context, Plan, describe, intent, last_actions, last_list_ids, plan_intent};
+use super::{Context, Plan, clarified, describe, intent, last_actions, last_list_ids, plan_intent};
 use crate::assistant::{Assistant, Reply, Tools, Turn};
 use crate::task::{StatusFilter, TaskQuery};
 
@@ -23,7 +23,13 @@ impl OfflineAssistant {
 #[async_trait]
 impl Assistant for OfflineAssistant {
     async fn respond(&self, turn: Turn<'_>) -> Reply {
-        let intent = intent::parse(turn.message, turn.now, turn.zone).intent;
+        // "2" right after "Which one do you mean?" answers it: the earlier message again,
+        // taking that candidate.
+        let (message, choice) = match clarified(turn.message, turn.history) {
+            Some((asked, index)) => (asked, Some(index)),
+            None => (turn.message, None),
+        };
+        let intent = intent::parse(message, turn.now, turn.zone).intent;
         // All statuses ("reopen the report" needs completed tasks), and only when a task is
         // referred to: the rest of the turn is in memory, so this read is most of its cost.
         let tasks = if intent.needs_tasks() {
@@ -54,6 +60,7 @@ impl Assistant for OfflineAssistant {
             tasks: &tasks,
             last_list: &last_list,
             last_actions: &last_actions,
+            choice,
         };
         match plan_intent(intent, &ctx) {
             Plan::Answer { text, .. } => Reply {

@@ -20,7 +20,37 @@ pub const DEFAULT_NOTIFICATION_RETENTION_DAYS: u32 = 90;
 /// A chat completion of a large model with tools takes seconds; one that takes half a minute
 /// is stuck.
 pub const DEFAULT_LLM_TIMEOUT_SECS: u64 = 30;
+/// The secret store daprd preloads in Kubernetes.
+pub const DEFAULT_SECRET_STORE: &str = "kubernetes";
 const DEFAULT_CONFIG_FILE: &str = "taskstream.toml";
+
+/// How the process is deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One process: SQLite, the embedded event log, Fluvio listeners and scheduler.
+    #[default]
+    Embedded,
+    /// Dapr apps over a shared PostgreSQL: pub/sub, state, jobs and secrets through the sidecar.
+    Cluster,
+}
+
+/// What one cluster-mode process serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// REST API, chat, MCP and UI; relays the outbox and keeps the reminder jobs.
+    Api,
+    /// In-app (and webhook) notifications from `reminder.triggered`.
+    Notification,
+    /// Next occurrences after `task.completed`.
+    Recurring,
+    /// The audit trail.
+    Audit,
+    /// Every role in one process (one sidecar).
+    #[default]
+    All,
+}
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -169,6 +199,46 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `taskstream=debug,info` [default: info,rmcp=warn]
     #[arg(long, env = "TASKSTREAM_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
+
+    /// embedded: everything in one process; cluster: Dapr apps over PostgreSQL (no embedded
+    /// log, Fluvio listeners or embedded scheduler) [default: embedded]
+    #[arg(long, env = "TASKSTREAM_MODE", value_enum)]
+    pub mode: Option<Mode>,
+
+    /// Cluster mode: what this process serves [default: all]
+    #[arg(long, env = "TASKSTREAM_ROLE", value_enum)]
+    pub role: Option<Role>,
+
+    /// Cluster mode: PostgreSQL URL (DATABASE_URL is read too)
+    #[arg(
+        long,
+        env = "TASKSTREAM_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// Cluster mode: read the PostgreSQL URL from the Dapr secret store, as NAME/KEY
+    #[arg(long, env = "TASKSTREAM_DATABASE_URL_SECRET", value_name = "NAME/KEY")]
+    pub database_url_secret: Option<String>,
+
+    /// Cluster mode: read the JWT secret from the Dapr secret store, as NAME/KEY
+    #[arg(long, env = "TASKSTREAM_JWT_SECRET_SECRET", value_name = "NAME/KEY")]
+    pub jwt_secret_secret: Option<String>,
+
+    /// Cluster mode: read the LLM API key from the Dapr secret store, as NAME/KEY
+    #[arg(long, env = "TASKSTREAM_LLM_API_KEY_SECRET", value_name = "NAME/KEY")]
+    pub llm_api_key_secret: Option<String>,
+
+    /// Cluster mode: the Dapr secret store component those secrets come from
+    /// [default: kubernetes]
+    #[arg(long, env = "TASKSTREAM_SECRET_STORE", value_name = "NAME")]
+    pub secret_store: Option<String>,
+
+    /// Cluster mode: PostgreSQL schema holding the tables, created if missing (side-by-side
+    /// deployments and tests) [default: the server's search_path]
+    #[arg(long, env = "TASKSTREAM_DATABASE_SCHEMA", value_name = "SCHEMA")]
+    pub database_schema: Option<String>,
 }
 
 /// The keys `taskstream.toml` may hold; unknown keys are an error, not silently ignored.
@@ -194,6 +264,14 @@ struct FileConfig {
     llm_timeout_secs: Option<u64>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
+    mode: Option<Mode>,
+    role: Option<Role>,
+    database_url: Option<String>,
+    database_url_secret: Option<String>,
+    jwt_secret_secret: Option<String>,
+    llm_api_key_secret: Option<String>,
+    secret_store: Option<String>,
+    database_schema: Option<String>,
 }
 
 fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -232,6 +310,15 @@ pub struct Settings {
     pub llm: Option<LlmSettings>,
     pub log_format: LogFormat,
     pub log_level: String,
+    pub mode: Mode,
+    pub role: Role,
+    /// Cluster mode: where the database is (a URL or a secret reference).
+    pub database_url: Option<String>,
+    pub database_url_secret: Option<String>,
+    pub jwt_secret_secret: Option<String>,
+    pub llm_api_key_secret: Option<String>,
+    pub secret_store: String,
+    pub database_schema: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -325,6 +412,27 @@ impl Settings {
                 .clone()
                 .or(file.log_level)
                 .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned()),
+            mode: args.mode.or(file.mode).unwrap_or_default(),
+            role: args.role.or(file.role).unwrap_or_default(),
+            database_url: args
+                .database_url
+                .clone()
+                .or_else(|| std::env::var("DATABASE_URL").ok())
+                .or(file.database_url)
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty()),
+            database_url_secret: args
+                .database_url_secret
+                .clone()
+                .or(file.database_url_secret),
+            jwt_secret_secret: args.jwt_secret_secret.clone().or(file.jwt_secret_secret),
+            llm_api_key_secret: args.llm_api_key_secret.clone().or(file.llm_api_key_secret),
+            secret_store: args
+                .secret_store
+                .clone()
+                .or(file.secret_store)
+                .unwrap_or_else(|| DEFAULT_SECRET_STORE.to_owned()),
+            database_schema: args.database_schema.clone().or(file.database_schema),
         })
     }
 }

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod cluster;
 mod config;
 mod data_dir;
 mod jobs;
@@ -30,6 +31,7 @@ struct Cli {
 enum Command {
     /// Run everything in one process: REST API, docs and metrics over HTTP, SQLite task store,
     /// durable event log with consumers and reminders, and the Fluvio-compatible listeners.
+    /// With --mode cluster: one role of the Dapr deployment over a shared PostgreSQL.
     Serve(Box<config::ServeArgs>),
     /// Print an API token (HS256 JWT) for a user, signed with this instance's secret.
     Token(token::TokenArgs),

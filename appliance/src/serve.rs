@@ -27,14 +27,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::config::{LogFormat, ServeArgs, Settings};
+use crate::config::{LogFormat, Mode, ServeArgs, Settings};
 use crate::data_dir;
 use crate::webhook::WebhookChannel;
 
 /// How long in-flight requests get to finish after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How long the relay and consumers get to stop after the HTTP server.
-const BACKGROUND_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const BACKGROUND_GRACE: Duration = Duration::from_secs(5);
 const EVENT_LOG_FILE: &str = "events.redb";
 const STATE_FILE: &str = "state.redb";
 /// Dead-letter topics keep a week, like the topics they serve.
@@ -57,6 +57,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let settings = Settings::resolve(&args)?;
     init_logging(settings.log_format, &settings.log_level)?;
+    if settings.mode == Mode::Cluster {
+        return crate::cluster::run(args, settings, started).await;
+    }
 
     data_dir::ensure(&settings.data_dir)?;
     let _lock = data_dir::lock(&settings.data_dir)?;
@@ -215,7 +218,7 @@ async fn start_fluvio(
 }
 
 /// Outside notification channels from the configuration.
-fn channels(settings: &Settings) -> anyhow::Result<Vec<Arc<dyn NotificationChannel>>> {
+pub(crate) fn channels(settings: &Settings) -> anyhow::Result<Vec<Arc<dyn NotificationChannel>>> {
     let mut channels: Vec<Arc<dyn NotificationChannel>> = Vec::new();
     if let Some(url) = &settings.notify_webhook_url {
         let parsed =
@@ -295,7 +298,7 @@ fn start_background(
     background
 }
 
-async fn stop_all(mut background: JoinSet<()>) {
+pub(crate) async fn stop_all(mut background: JoinSet<()>) {
     let drained = tokio::time::timeout(BACKGROUND_GRACE, async {
         while background.join_next().await.is_some() {}
     })
@@ -308,7 +311,7 @@ async fn stop_all(mut background: JoinSet<()>) {
     }
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     let interrupt = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for SIGINT");

@@ -39,6 +39,16 @@ const SERVER_ENV: &[&str] = &[
     "TASKSTREAM_LLM_FALLBACK_MODEL",
     "TASKSTREAM_LLM_TIMEOUT_SECS",
     "GROQ_API_KEY",
+    // Cluster mode: a developer's database or sidecar must never be picked up by a test.
+    "TASKSTREAM_MODE",
+    "TASKSTREAM_ROLE",
+    "TASKSTREAM_DATABASE_URL",
+    "TASKSTREAM_DATABASE_SCHEMA",
+    "DATABASE_URL",
+    "DAPR_HTTP_PORT",
+    "DAPR_HTTP_ENDPOINT",
+    "DAPR_API_TOKEN",
+    "APP_API_TOKEN",
 ];
 
 /// The keys of a `TaskResponse`, exactly.

@@ -647,3 +647,96 @@ async fn four_roles_with_four_sidecars_handle_each_event_exactly_once() {
     assert_eq!(occurrences.len(), 1, "one next occurrence: {occurrences:?}");
     assert_eq!(id_of(&occurrences[0]), next_id);
 }
+
+/// Figures for the cluster-mode benchmark (issue: creates/s and p99 through the api role on
+/// PostgreSQL, commit-to-audit latency through the sidecar, compared with embedded mode in the
+/// same run). Run: `TASKSTREAM_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test
+/// cargo test --release -p taskstream-tests --test cluster -- --ignored --nocapture bench_`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: prints figures"]
+async fn bench_cluster_against_embedded() {
+    use futures_util::StreamExt;
+    use std::time::Instant;
+
+    let Some(scratch) = Scratch::new() else {
+        return;
+    };
+    let port = free_port();
+    // One delivery per message, as daprd does without failures.
+    let sidecar = DaprSidecar::start(
+        SidecarConfig::new()
+            .app_port(port)
+            .api_token(API_TOKEN)
+            .app_token(APP_TOKEN)
+            .secret(
+                "kubernetes",
+                "taskstream",
+                &[("database-url", &scratch.url)],
+            ),
+    )
+    .await;
+    let cluster = app(&scratch, &sidecar, "all", port).await;
+    let embedded = TestServer::start().await;
+    const CREATES: usize = 2000;
+    const CONCURRENCY: usize = 32;
+    const AUDITED: usize = 100;
+    let percentile =
+        |sorted: &[f64], p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize];
+    for (name, server) in [
+        ("embedded (SQLite, embedded log)", &embedded),
+        (
+            "cluster --role all (PostgreSQL, Dapr test sidecar)",
+            &cluster,
+        ),
+    ] {
+        let user = server.user(&format!("bench-{}", uuid::Uuid::new_v4().simple()));
+        for n in 0..50 {
+            user.create(json!({"title": format!("warm-up {n}")})).await;
+        }
+        let started = Instant::now();
+        let mut latencies: Vec<f64> = futures_util::stream::iter(0..CREATES)
+            .map(|n| {
+                let user = user.clone();
+                async move {
+                    let sent = Instant::now();
+                    let r = user
+                        .post("/api/tasks", &json!({"title": format!("task {n}"), "priority": "high", "tags": ["bench"]}))
+                        .await;
+                    r.expect(201);
+                    sent.elapsed().as_secs_f64() * 1e3
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let elapsed = started.elapsed().as_secs_f64();
+        latencies.sort_by(f64::total_cmp);
+
+        let mut to_audit = Vec::with_capacity(AUDITED);
+        for n in 0..AUDITED {
+            let task = user.create(json!({"title": format!("audited {n}")})).await;
+            let committed = Instant::now();
+            let id = id_of(&task);
+            loop {
+                let rows = user
+                    .audit(&format!("task_id={id}&event_type=task.created"))
+                    .await;
+                if !rows.is_empty() {
+                    break;
+                }
+                assert!(committed.elapsed() < CONSUMER_WAIT, "never audited");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            to_audit.push(committed.elapsed().as_secs_f64() * 1e3);
+        }
+        to_audit.sort_by(f64::total_cmp);
+        println!(
+            "{name}: {CREATES} creates at concurrency {CONCURRENCY}: {:.0} creates/s, p50 {:.2} ms, p99 {:.2} ms; commit-to-audit ({AUDITED} sequential, 1 ms polling): p50 {:.1} ms, p99 {:.1} ms",
+            CREATES as f64 / elapsed,
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            percentile(&to_audit, 0.5),
+            percentile(&to_audit, 0.99),
+        );
+    }
+}

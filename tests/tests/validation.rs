@@ -716,3 +716,32 @@ async fn blank_title_is_a_value_error() {
         .expect_invalid("value_error", json!(["body", "title"]));
     assert_eq!(u.list("").await, vec![t]);
 }
+
+/// NUL cannot be stored by PostgreSQL (cluster mode), so no store accepts it: a 422, never a 500.
+#[tokio::test]
+async fn nul_characters_are_a_value_error_everywhere() {
+    let srv = TestServer::start().await;
+    let u = srv.user("alice");
+    create_invalid(&u, json!({ "title": "a\u{0}b" }), "value_error", "title").await;
+    create_invalid(
+        &u,
+        json!({ "title": "ok", "description": "x\u{0}" }),
+        "value_error",
+        "description",
+    )
+    .await;
+    let tags = u
+        .post("/api/tasks", &json!({ "title": "ok", "tags": ["a\u{0}"] }))
+        .await;
+    tags.expect_invalid_at(json!(["body", "tags", 0]));
+    let search = u.get("/api/tasks?search=a%00b").await;
+    search.expect_invalid("value_error", json!(["query", "search"]));
+    let chat = u
+        .post(
+            &format!("/api/{}/chat", u.sub),
+            &json!({ "message": "add a\u{0}b" }),
+        )
+        .await;
+    chat.expect_invalid("value_error", json!(["body", "message"]));
+    assert!(u.list("").await.is_empty());
+}

@@ -87,6 +87,14 @@ impl<'a> FieldReader<'a> {
                         .with_ctx(json!({ "max_length": max })),
                     );
                     None
+                } else if trimmed.contains('\0') {
+                    // PostgreSQL cannot store NUL in text; refuse it in every store alike.
+                    self.errors.push(FieldError::value_error(
+                        loc(name),
+                        "Text must not contain NUL characters",
+                        Value::String(text.clone()),
+                    ));
+                    None
                 } else {
                     Some(Present::Value(trimmed.to_owned()))
                 }

@@ -86,7 +86,9 @@ pub struct TaskPatch {
 pub fn normalise_tag(tag: &str) -> Result<String, &'static str> {
     let clean = tag.trim().to_lowercase();
     let length = clean.chars().count();
-    if (1..=TAG_MAX).contains(&length) {
+    if clean.contains('\0') {
+        Err("Tags must not contain NUL characters")
+    } else if (1..=TAG_MAX).contains(&length) {
         Ok(clean)
     } else {
         Err("Each tag must be 1-50 characters")

@@ -70,7 +70,13 @@ impl TaskQuery {
             match key {
                 "search" => {
                     let needle = value.trim().to_lowercase();
-                    if needle.chars().count() > SEARCH_MAX {
+                    if needle.contains('\0') {
+                        errors.push(FieldError::value_error(
+                            loc(key),
+                            "Text must not contain NUL characters",
+                            input,
+                        ));
+                    } else if needle.chars().count() > SEARCH_MAX {
                         errors.push(
                             FieldError::new(
                                 "string_too_long",

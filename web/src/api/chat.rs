@@ -121,6 +121,12 @@ fn parse_request(body: &Value) -> Result<(String, bool), ValidationErrors> {
                     )
                     .with_ctx(json!({ "min_length": 1 })),
                 );
+            } else if text.contains('\0') {
+                errors.push(FieldError::value_error(
+                    loc("message"),
+                    "Text must not contain NUL characters",
+                    json!(text),
+                ));
             } else if length > MESSAGE_MAX {
                 errors.push(
                     FieldError::new(

@@ -116,6 +116,39 @@ pub struct Snoozed {
     pub fire_at: DateTime<Utc>,
 }
 
+/// The timers armed for one instant of a task, sorted by what taking them up means; the one
+/// rule every store adapter applies inside its fire transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueTimers {
+    /// A `recur` timer: create the next occurrence of an `on_due` task.
+    pub recur: bool,
+    /// The reminder kinds (`task`, `snooze`) that still apply and fire (or are missed) together.
+    pub reminding: Vec<String>,
+    /// Some reminder row no longer matches the task: the task's timers must be re-synced.
+    pub stale: bool,
+}
+
+/// Sorts the kinds armed at `fire_at` for `task`: a snooze applies while the task is open, a
+/// task reminder while that time is still one of the task's reminder times.
+pub fn due_timers(task: &Task, kinds: &[String], fire_at: DateTime<Utc>) -> DueTimers {
+    let open = task.status != TaskStatus::Completed;
+    let reminder_kinds: Vec<&String> = kinds.iter().filter(|kind| *kind != "recur").collect();
+    let reminding: Vec<String> = reminder_kinds
+        .iter()
+        .filter(|kind| match kind.as_str() {
+            "snooze" => open,
+            "task" => armed_times(task).contains(&fire_at),
+            _ => false,
+        })
+        .map(|kind| (*kind).clone())
+        .collect();
+    DueTimers {
+        recur: kinds.iter().any(|kind| kind == "recur"),
+        stale: reminding.len() < reminder_kinds.len(),
+        reminding,
+    }
+}
+
 /// What happened when a due reminder was taken up.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FireOutcome {

@@ -366,11 +366,12 @@ async fn fire_in(
     if kinds.is_empty() {
         return Ok((FireOutcome::NotArmed, Vec::new(), false, Vec::new()));
     }
+    let due = reminder::due_timers(&task, &kinds, fire_at);
     let mut outcome = FireOutcome::NotArmed;
     let mut events = Vec::new();
     let mut armed = Vec::new();
-    let mut stale = false;
-    if kinds.iter().any(|kind| kind == "recur") {
+    let mut stale = due.stale;
+    if due.recur {
         let has_next = rows::has_next_occurrence(tx, task_id).await?;
         let user_id = task.user_id.clone();
         let change = ops::apply(TaskOp::SpawnOnDue, &user_id, task.clone(), has_next, now)?;
@@ -387,28 +388,18 @@ async fn fire_in(
             stale = true;
         }
     }
-    let open = task.status != TaskStatus::Completed;
-    let reminding: Vec<&String> = kinds
-        .iter()
-        .filter(|kind| match kind.as_str() {
-            "snooze" => open,
-            "task" => reminder::armed_times(&task).contains(&fire_at),
-            _ => false,
-        })
-        .collect();
-    let reminder_kinds = kinds.iter().filter(|kind| *kind != "recur").count();
-    stale |= reminding.len() < reminder_kinds;
+    let reminding = &due.reminding;
     if !reminding.is_empty() {
         let late_by = now - fire_at;
         if late_by > missed_window {
-            for kind in &reminding {
+            for kind in reminding {
                 reminder_rows::mark_missed(tx, task_id, fire_at, kind).await?;
             }
             let missed = reminder::missed_notification(&task, fire_at, now);
             activity_rows::insert_notification(tx, &missed).await?;
             outcome = FireOutcome::Missed;
         } else {
-            for kind in &reminding {
+            for kind in reminding {
                 reminder_rows::mark_fired(tx, task_id, fire_at, kind, now).await?;
             }
             events.push(taskstream_engine::event::reminder_triggered(

@@ -242,10 +242,11 @@ fn fire_in(
     let Some(task) = rows::load_task(conn, task_id).map_err(sql_error)? else {
         return Ok((FireOutcome::NotArmed, Vec::new()));
     };
+    let due = reminder::due_timers(&task, &kinds, fire_at);
     let mut outcome = FireOutcome::NotArmed;
     let mut armed = Vec::new();
-    let mut stale = false;
-    if kinds.iter().any(|kind| kind == "recur") {
+    let mut stale = due.stale;
+    if due.recur {
         let has_next = rows::has_next_occurrence(conn, task_id).map_err(sql_error)?;
         let user_id = task.user_id.clone();
         let change = ops::apply(TaskOp::SpawnOnDue, &user_id, task.clone(), has_next, now)?;
@@ -262,28 +263,18 @@ fn fire_in(
             stale = true;
         }
     }
-    let open = task.status != crate::task::TaskStatus::Completed;
-    let reminding: Vec<&String> = kinds
-        .iter()
-        .filter(|kind| match kind.as_str() {
-            "snooze" => open,
-            "task" => reminder::armed_times(&task).contains(&fire_at),
-            _ => false,
-        })
-        .collect();
-    stale |= kinds.iter().any(|kind| kind != "recur")
-        && reminding.len() < kinds.iter().filter(|k| *k != "recur").count();
+    let reminding = &due.reminding;
     if !reminding.is_empty() {
         let late_by = now - fire_at;
         if late_by > missed_window {
-            for kind in &reminding {
+            for kind in reminding {
                 reminder_rows::mark_missed(conn, task_id, fire_at, kind).map_err(sql_error)?;
             }
             let missed = reminder::missed_notification(&task, fire_at, now);
             activity_rows::insert_notification(conn, &missed).map_err(sql_error)?;
             outcome = FireOutcome::Missed;
         } else {
-            for kind in &reminding {
+            for kind in reminding {
                 reminder_rows::mark_fired(conn, task_id, fire_at, kind, now).map_err(sql_error)?;
             }
             let event = crate::event::reminder_triggered(&task, fire_at, late_by, now);

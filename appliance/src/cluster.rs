@@ -129,6 +129,10 @@ pub async fn run(args: ServeArgs, settings: Settings, started: Instant) -> anyho
             metrics: metrics.clone(),
             live: Arc::new(NoLiveFeed),
             probes: Arc::clone(&probes),
+            ui: taskstream_web::UiOptions {
+                behind_https: settings.behind_https,
+                webhook_configured: settings.notify_webhook_url.is_some(),
+            },
         };
         let jobs = DaprJobs::new(client.clone());
         let callbacks = JobCallbackDeps::new(Arc::clone(&store), jobs.clone())
@@ -180,7 +184,10 @@ pub async fn run(args: ServeArgs, settings: Settings, started: Instant) -> anyho
         "cluster mode: listening on http://{address}"
     );
     let mut server_stop = stop_rx.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    ).with_graceful_shutdown(async move {
         let _ = server_stop.wait_for(|stopping| *stopping).await;
     });
     let forced = async move {

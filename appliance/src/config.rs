@@ -130,6 +130,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKSTREAM_FLUVIO_READ_ONLY")]
     pub fluvio_read_only: bool,
 
+    /// A TLS-terminating proxy serves taskstream over HTTPS: web UI cookies get `Secure`, and
+    /// the proxy's X-Forwarded-For names the client for sign-in rate limiting
+    #[arg(long, env = "TASKSTREAM_BEHIND_HTTPS")]
+    pub behind_https: bool,
+
     /// Reminders whose time passed while the server was down still fire at start if they are at
     /// most this many seconds late; older ones are recorded as missed [default: 86400]
     #[arg(
@@ -255,6 +260,7 @@ struct FileConfig {
     fluvio_spu_addr: Option<String>,
     fluvio_spu_advertised_addr: Option<String>,
     fluvio_read_only: Option<bool>,
+    behind_https: Option<bool>,
     missed_reminder_window_secs: Option<u32>,
     notification_retention_days: Option<u32>,
     llm_api_key: Option<String>,
@@ -304,6 +310,7 @@ pub struct Settings {
     pub fluvio_spu_addr: String,
     pub fluvio_spu_advertised_addr: Option<String>,
     pub fluvio_read_only: bool,
+    pub behind_https: bool,
     pub missed_reminder_window: chrono::Duration,
     pub notification_retention: chrono::Duration,
     /// The language model behind the chat assistant; `None` means the offline assistant.
@@ -395,6 +402,7 @@ impl Settings {
                 .clone()
                 .or(file.fluvio_spu_advertised_addr),
             fluvio_read_only: args.fluvio_read_only || file.fluvio_read_only.unwrap_or(false),
+            behind_https: args.behind_https || file.behind_https.unwrap_or(false),
             missed_reminder_window: chrono::Duration::seconds(i64::from(
                 args.missed_reminder_window_secs
                     .or(file.missed_reminder_window_secs)

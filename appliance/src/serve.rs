@@ -132,6 +132,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         metrics,
         live: Arc::new(LogLiveFeed::new(log.clone())),
         probes: Arc::new(probes),
+        ui: taskstream_web::UiOptions {
+            behind_https: settings.behind_https,
+            webhook_configured: settings.notify_webhook_url.is_some(),
+        },
     };
     let app = taskstream_web::router(state, &settings.cors_origins);
 
@@ -153,7 +157,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
     });
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    ).with_graceful_shutdown(async move {
         wait_for_signal().await;
         let _ = stop_tx.send(true);
     });

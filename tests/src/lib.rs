@@ -17,8 +17,10 @@ use tempfile::TempDir;
 
 pub use serde_json;
 
+pub mod browser;
 pub mod dapr_sidecar;
 pub mod openai_stub;
+pub mod web;
 
 /// Environment variables the server reads; removed from every child's environment so that the
 /// developer's shell cannot leak into a test.

@@ -1,5 +1,5 @@
-//! The HTTP surface of taskstream: the frontend-compatible REST API, the MCP server for AI
-//! clients, health, readiness, Prometheus metrics and OpenAPI docs. Knows nothing of Dapr or
+//! The HTTP surface of taskstream: the frontend-compatible REST API, the built-in web UI, the
+//! MCP server for AI clients, health, readiness, Prometheus metrics and OpenAPI docs. Knows nothing of Dapr or
 //! PostgreSQL.
 #![forbid(unsafe_code)]
 
@@ -11,6 +11,7 @@ mod extract;
 mod health;
 mod mcp;
 mod metrics;
+mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ pub use error::ApiError;
 pub use health::{Probe, ProbeFuture};
 pub use mcp::{MCP_PATH, TaskstreamMcp};
 pub use metrics::install_recorder;
+pub use ui::UiOptions;
 
 use taskstream_engine::TaskService;
 
@@ -61,6 +63,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Named checks behind `/ready`.
     pub probes: Arc<Vec<(&'static str, Arc<dyn Probe>)>>,
+    /// How the web UI is served.
+    pub ui: UiOptions,
 }
 
 /// Builds the whole HTTP application. `extra_origins` are added to [`DEFAULT_CORS_ORIGINS`].
@@ -71,6 +75,7 @@ pub fn router(state: AppState, extra_origins: &[String]) -> Router {
         .merge(api::routes())
         .merge(mcp::routes(&state))
         .merge(docs::routes())
+        .merge(ui::routes(&state))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(metrics::track))

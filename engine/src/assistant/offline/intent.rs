@@ -332,6 +332,22 @@ pub fn parse(message: &str, now: DateTime<Utc>, zone: Tz) -> Parsed {
     not_understood(core, asks)
 }
 
+/// Reads one line typed into a "quick add" box as a new task: the whole line is the task
+/// (no command word needed, though "add …" and "remind me to …" are understood), with its
+/// dates, repeats, reminders, `!priority` and `#tags`. `Err` is the sentence to show when no
+/// task can be made of it.
+pub fn quick_add(text: &str, now: DateTime<Utc>, zone: Tz) -> Result<AddTask, String> {
+    let all = split(text);
+    let n: Vec<&str> = all.iter().map(|word| word.norm.as_str()).collect();
+    let (start, remind) = add_command(&all, &n).unwrap_or((0, false));
+    let parsed = add(&all, start, remind, now, zone).unwrap_or_else(|parsed| *parsed);
+    match parsed.intent {
+        Intent::Add(task) => Ok(task),
+        Intent::Unknown { reply } => Err(reply),
+        _ => Err(format!("What should the task be called? Try: {ADD_EXAMPLE}.")),
+    }
+}
+
 const HELP: &[&str] = &[
     "help",
     "help me",

@@ -614,3 +614,32 @@ fn a_choice_answers_only_the_question_just_asked() {
     ];
     assert_eq!(clarified("1", &answered), None);
 }
+
+#[test]
+fn quick_add_reads_a_whole_line_as_one_task() {
+    use super::intent::quick_add;
+    // Friday 27 November 2026, 10:00 in Berlin.
+    let now = at("2026-11-27T09:00:00Z");
+    let task = quick_add(
+        "Pay rent every month on the 1st at 9 #home !high",
+        now,
+        berlin(),
+    )
+    .expect("a task");
+    assert_eq!(task.title, "Pay rent");
+    assert_eq!(task.priority, Some(Priority::High));
+    assert_eq!(task.tags, vec!["home".to_owned()]);
+    assert_eq!(task.recurrence_rule.as_deref(), Some("RRULE:FREQ=MONTHLY;BYMONTHDAY=1"));
+    assert_eq!(task.due_date, Some(at("2026-12-01T08:00:00Z")), "09:00 in Berlin");
+    // No command word is needed, but one is understood.
+    let plain = quick_add("buy milk", now, berlin()).expect("a task");
+    assert_eq!(plain.title, "buy milk");
+    assert_eq!(plain.due_date, None);
+    let reminded = quick_add("remind me to call mom tomorrow at 5pm", now, berlin())
+        .expect("a task");
+    assert_eq!(reminded.title, "call mom");
+    assert!(reminded.reminder_offset_minutes.is_some());
+    // A line with no task in it says what is missing.
+    let refused = quick_add("tomorrow at 5pm", now, berlin()).expect_err("no title");
+    assert!(refused.contains("not what the task is"), "{refused}");
+}

@@ -1,0 +1,825 @@
+//! Task pages: the list with counts, filters and quick add; the full form; the task's own page;
+//! complete (with undo), delete (with confirmation) and bulk actions.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde_json::json;
+use taskstream_engine::activity::AuditFilter;
+use taskstream_engine::assistant::offline::intent::quick_add as read_quick_add;
+use taskstream_engine::task::input::{parse_new_task, parse_task_patch};
+use taskstream_engine::task::{Task, TaskQuery, TaskStatus};
+use uuid::Uuid;
+
+use super::error::UiError;
+use super::form::{Form, FormKind, task_json};
+use super::pages::{ActivityRow, chrome};
+use super::session::{CsrfToken, Session};
+use super::view::{Chrome, TaskFormValues, TaskRow, short_date};
+use crate::AppState;
+use crate::extract::QueryPairs;
+
+/// The list's filters as the URL carries them, so a filtered view can be bookmarked.
+#[derive(Default)]
+pub struct Filters {
+    pub search: String,
+    pub status: String,
+    pub priority: String,
+    pub tags: String,
+    pub has_due_date: String,
+    pub is_recurring: String,
+    pub overdue: bool,
+    pub sort: String,
+    pub order: String,
+}
+
+impl Filters {
+    fn from_pairs(pairs: &[(String, String)]) -> Self {
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.trim().to_owned())
+                .unwrap_or_default()
+        };
+        Filters {
+            search: get("search"),
+            status: get("status"),
+            priority: get("priority"),
+            tags: get("tags"),
+            has_due_date: get("has_due_date"),
+            is_recurring: get("is_recurring"),
+            overdue: get("overdue") == "true",
+            sort: get("sort"),
+            order: get("order"),
+        }
+    }
+
+    /// The query for the store: everything but status and overdue, which are applied after
+    /// counting so the counts describe the other filters.
+    fn query(&self) -> Result<TaskQuery, String> {
+        let pairs = [
+            ("search", &self.search),
+            ("priority", &self.priority),
+            ("tags", &self.tags),
+            ("has_due_date", &self.has_due_date),
+            ("is_recurring", &self.is_recurring),
+            ("sort", &self.sort),
+            ("order", &self.order),
+        ];
+        TaskQuery::from_pairs(
+            pairs
+                .iter()
+                .filter(|(_, value)| !value.is_empty())
+                .map(|(key, value)| (*key, value.as_str())),
+        )
+        .map_err(|errors| {
+            errors
+                .0
+                .iter()
+                .map(|error| error.msg.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+
+    /// This filter set's URL with the status replaced (the status tabs).
+    pub fn with_status(&self, status: &str) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [
+            ("search", self.search.as_str()),
+            ("status", status),
+            ("priority", &self.priority),
+            ("tags", &self.tags),
+            ("has_due_date", &self.has_due_date),
+            ("is_recurring", &self.is_recurring),
+            ("overdue", if self.overdue { "true" } else { "" }),
+            ("sort", &self.sort),
+            ("order", &self.order),
+        ] {
+            if !value.is_empty() {
+                query.append_pair(key, value);
+            }
+        }
+        let query = query.finish();
+        if query.is_empty() {
+            "/".to_owned()
+        } else {
+            format!("/?{query}")
+        }
+    }
+
+    fn keeps(&self, task: &Task, now: DateTime<Utc>) -> bool {
+        let status_ok = match self.status.as_str() {
+            "active" => task.status != TaskStatus::Completed,
+            "pending" => task.status == TaskStatus::Pending,
+            "in_progress" => task.status == TaskStatus::InProgress,
+            "completed" => task.status == TaskStatus::Completed,
+            _ => true,
+        };
+        status_ok && (!self.overdue || is_overdue(task, now))
+    }
+}
+
+fn is_overdue(task: &Task, now: DateTime<Utc>) -> bool {
+    task.status != TaskStatus::Completed && task.due_date.is_some_and(|due| due < now)
+}
+
+/// How many tasks each status tab holds.
+#[derive(Default)]
+pub struct Counts {
+    pub all: usize,
+    pub active: usize,
+    pub pending: usize,
+    pub in_progress: usize,
+    pub completed: usize,
+    pub overdue: usize,
+}
+
+/// The line shown after an action, with its undo.
+pub struct Flash {
+    pub message: String,
+    /// `(task id, next occurrence id)` to reopen a completed task.
+    pub undo_complete: Option<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "tasks.html")]
+struct TasksPage {
+    chrome: Chrome,
+    rows: Vec<TaskRow>,
+    counts: Counts,
+    filters: Filters,
+    flash: Option<Flash>,
+    notice: Option<String>,
+    quick_text: String,
+    tabs: Vec<(&'static str, &'static str, usize, String)>,
+}
+
+async fn zone_of(app: &AppState, user: &str) -> Result<Tz, UiError> {
+    Ok(app.settings.settings(user).await?.time_zone)
+}
+
+fn html(page: impl Template) -> Result<Response, UiError> {
+    Ok(Html(page.render()?).into_response())
+}
+
+/// `GET /`: the task list.
+pub(crate) async fn index(
+    State(app): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    headers: HeaderMap,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, UiError> {
+    let filters = Filters::from_pairs(&pairs);
+    let zone = zone_of(&app, &session.user_id).await?;
+    let now = taskstream_engine::time::now();
+    let (query, notice) = match filters.query() {
+        Ok(query) => (query, None),
+        Err(message) => (TaskQuery::default(), Some(message)),
+    };
+    let tasks = app.tasks.list(&session.user_id, &query).await?;
+    let mut counts = Counts::default();
+    for task in &tasks {
+        counts.all += 1;
+        match task.status {
+            TaskStatus::Pending => counts.pending += 1,
+            TaskStatus::InProgress => counts.in_progress += 1,
+            TaskStatus::Completed => counts.completed += 1,
+        }
+        if is_overdue(task, now) {
+            counts.overdue += 1;
+        }
+    }
+    counts.active = counts.pending + counts.in_progress;
+    let rows = tasks
+        .iter()
+        .filter(|task| filters.keeps(task, now))
+        .map(|task| TaskRow::new(task, zone, now))
+        .collect();
+    let flash = flash(&app, &session.user_id, &pairs, zone, now).await;
+    let tabs = vec![
+        ("", "All", counts.all, filters.with_status("")),
+        ("active", "Active", counts.active, filters.with_status("active")),
+        ("pending", "To do", counts.pending, filters.with_status("pending")),
+        (
+            "in_progress",
+            "In progress",
+            counts.in_progress,
+            filters.with_status("in_progress"),
+        ),
+        (
+            "completed",
+            "Done",
+            counts.completed,
+            filters.with_status("completed"),
+        ),
+    ];
+    let page = TasksPage {
+        chrome: chrome(&app, &session, &csrf, &headers, "Tasks", "tasks").await?,
+        rows,
+        counts,
+        filters,
+        flash,
+        notice,
+        quick_text: String::new(),
+        tabs,
+    };
+    html(page)
+}
+
+async fn flash(
+    app: &AppState,
+    user: &str,
+    pairs: &[(String, String)],
+    zone: Tz,
+    now: DateTime<Utc>,
+) -> Option<Flash> {
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    if let Some(done) = get("done").and_then(|id| Uuid::parse_str(id).ok()) {
+        let task = app.tasks.get(user, done).await.ok()?;
+        let next = match get("next").and_then(|id| Uuid::parse_str(id).ok()) {
+            Some(id) => app.tasks.get(user, id).await.ok(),
+            None => None,
+        };
+        let message = match next.as_ref().and_then(|next| next.due_date) {
+            Some(due) => format!(
+                "Completed “{}”. Next on {}.",
+                task.title,
+                short_date(due, zone, now)
+            ),
+            None => format!("Completed “{}”.", task.title),
+        };
+        return Some(Flash {
+            message,
+            undo_complete: Some((
+                task.id.to_string(),
+                next.map(|next| next.id.to_string()).unwrap_or_default(),
+            )),
+        });
+    }
+    let message = match get("flash")? {
+        "added" => format!("Added “{}”.", get("title").unwrap_or("the task")),
+        "saved" => "Saved.".to_owned(),
+        "deleted" => format!("Deleted “{}”.", get("title").unwrap_or("the task")),
+        "reopened" => "Reopened; the next occurrence was removed.".to_owned(),
+        "bulk_completed" => format!("Completed {} tasks.", get("n").unwrap_or("the")),
+        "bulk_deleted" => format!("Deleted {} tasks.", get("n").unwrap_or("the")),
+        _ => return None,
+    };
+    Some(Flash {
+        message,
+        undo_complete: None,
+    })
+}
+
+fn flash_url(kind: &str, title: Option<&str>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("flash", kind);
+    if let Some(title) = title {
+        query.append_pair("title", title);
+    }
+    format!("/?{}", query.finish())
+}
+
+/// The list page again, with the quick-add text kept and the reason it was refused.
+async fn quick_refused(
+    app: &AppState,
+    session: &Session,
+    csrf: &CsrfToken,
+    headers: &HeaderMap,
+    text: &str,
+    message: String,
+) -> Result<Response, UiError> {
+    let page = TasksPage {
+        chrome: chrome(app, session, csrf, headers, "Tasks", "tasks").await?,
+        rows: Vec::new(),
+        counts: Counts::default(),
+        filters: Filters::default(),
+        flash: None,
+        notice: Some(message),
+        quick_text: text.to_owned(),
+        tabs: Vec::new(),
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response())
+}
+
+/// `POST /tasks/quick`: one line in the assistant's language.
+pub(crate) async fn quick_add(
+    State(app): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    headers: HeaderMap,
+    form: Form,
+) -> Result<Response, UiError> {
+    let text = form.text("text");
+    let zone = zone_of(&app, &session.user_id).await?;
+    let now = taskstream_engine::time::now();
+    if text.is_empty() {
+        let message = "Type a task first, e.g. “Pay rent every month on the 1st at 9 #home !high”.";
+        return quick_refused(&app, &session, &csrf, &headers, text, message.to_owned()).await;
+    }
+    let added = match read_quick_add(text, now, zone) {
+        Ok(added) => added,
+        Err(message) => {
+            return quick_refused(&app, &session, &csrf, &headers, text, message).await;
+        }
+    };
+    let mut draft = match parse_new_task(&added.arguments()) {
+        Ok(draft) => draft,
+        Err(errors) => {
+            let message = messages(&errors).join("; ");
+            return quick_refused(&app, &session, &csrf, &headers, text, message).await;
+        }
+    };
+    draft.time_zone = zone;
+    let task = app.tasks.create(&session.user_id, draft).await?;
+    Ok(Redirect::to(&flash_url("added", Some(&task.title))).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "task_form.html")]
+struct TaskFormPage {
+    chrome: Chrome,
+    /// `None` for a new task.
+    task_id: Option<String>,
+    values: TaskFormValues,
+    errors: Vec<String>,
+    zone: String,
+}
+
+/// `GET /tasks/new`.
+pub(crate) async fn new_form(
+    State(app): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    headers: HeaderMap,
+) -> Result<Response, UiError> {
+    let zone = zone_of(&app, &session.user_id).await?;
+    html(TaskFormPage {
+        chrome: chrome(&app, &session, &csrf, &headers, "New task", "new").await?,
+        task_id: None,
+        values: TaskFormValues::default(),
+        errors: Vec::new(),
+        zone: zone.name().to_owned(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn form_refused(
+    app: &AppState,
+    session: &Session,
+    csrf: &CsrfToken,
+    headers: &HeaderMap,
+    task_id: Option<String>,
+    form: &Form,
+    errors: Vec<String>,
+    zone: Tz,
+) -> Result<Response, UiError> {
+    let page = TaskFormPage {
+        chrome: chrome(app, session, csrf, headers, "Check the task", "new").await?,
+        task_id,
+        values: TaskFormValues::from_form(form),
+        errors,
+        zone: zone.name().to_owned(),
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response())
+}
+
+/// Each refusal as "field: why", in the form's words.
+fn messages(errors: &taskstream_engine::ValidationErrors) -> Vec<String> {
+    errors
+        .0
+        .iter()
+        .map(|error| match error.loc.last() {
+            Some(taskstream_engine::Loc::Key(field)) if field != "body" => {
+                format!("{}: {}", field.replace('_', " "), error.msg)
+            }
+            _ => error.msg.clone(),
+        })
+        .collect()
+}
+
+fn engine_refusal(error: taskstream_engine::EngineError) -> Result<Vec<String>, UiError> {
+    match error {
+        taskstream_engine::EngineError::Validation(errors) => Ok(messages(&errors)),
+        taskstream_engine::EngineError::ReminderRequiresDueDate => {
+            Ok(vec!["A reminder needs a due date.".to_owned()])
+        }
+        other => Err(other.into()),
+    }
+}
+
+/// `POST /tasks`: the full form.
+pub(crate) async fn create(
+    State(app): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    headers: HeaderMap,
+    form: Form,
+) -> Result<Response, UiError> {
+    let zone = zone_of(&app, &session.user_id).await?;
+    let body = match task_json(&form, zone, FormKind::Create) {
+        Ok(body) => body,
+        Err(message) => {
+            return form_refused(&app, &session, &csrf, &headers, None, &form, vec![message], zone)
+                .await;
+        }
+    };
+    let mut draft = match parse_new_task(&body) {
+        Ok(draft) => draft,
+        Err(errors) => {
+            return form_refused(
+                &app,
+                &session,
+                &csrf,
+                &headers,
+                None,
+                &form,
+                messages(&errors),
+                zone,
+            )
+            .await;
+        }
+    };
+    draft.time_zone = zone;
+    match app.tasks.create(&session.user_id, draft).await {
+        Ok(task) => Ok(Redirect::to(&flash_url("added", Some(&task.title))).into_response()),
+        Err(error) => {
+            let errors = engine_refusal(error)?;
+            form_refused(&app, &session, &csrf, &headers, None, &form, errors, zone).await
+        }
+    }
+}
+
+fn task_id(raw: &str) -> Result<Uuid, UiError> {
+    Uuid::parse_str(raw).map_err(|_| UiError::NotFound)
+}
+
+/// `GET /tasks/{id}/edit`.
+pub(crate) async fn edit_form(
+    State(app): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<Response, UiError> {
+    let task = app.tasks.get(&session.user_id, task_id(&raw)?).await?;
+    let zone = zone_of(&app, &session.user_id).await?;
+    html(TaskFormPage {
+        chrome: chrome(&app, &session, &csrf, &headers, "Edit task", "tasks").await?,
+        task_id: Some(task.id.to_string()),
+        values: TaskFormValues::of(&task, zone),
+        errors: Vec::new(),
+        zone: zone.name().to_owned(),
+    })
+}
+
+/// `POST /tasks/{id}`: save the edit form (completing through it is a real completion).
+pub(crate) async fn update(
+    State(app): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    form: Form,
+) -> Result<Response, UiError> {
+    let id = task_id(&raw)?;
+    let zone = zone_of(&app, &session.user_id).await?;
+    let shown_id = Some(id.to_string());
+    let body = match task_json(&form, zone, FormKind::Edit) {
+        Ok(body) => body,
+        Err(message) => {
+            return form_refused(&app, &session, &csrf, &headers, shown_id, &form, vec![message], zone)
+                .await;
+        }
+    };
+    let mut patch = match parse_task_patch(&body) {
+        Ok(patch) => patch,
+        Err(errors) => {
+            return form_refused(
+                &app,
+                &session,
+                &csrf,
+                &headers,
+                shown_id,
+                &form,
+                messages(&errors),
+                zone,
+            )
+            .await;
+        }
+    };
+    patch.time_zone = Some(zone);
+    match app.tasks.update(&session.user_id, id, patch).await {
+        Ok(task) => Ok(Redirect::to(&format!("/tasks/{}?saved=1", task.id)).into_response()),
+        Err(error) => {
+            let errors = engine_refusal(error)?;
+            form_refused(&app, &session, &csrf, &headers, shown_id, &form, errors, zone).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "task_detail.html")]
+struct TaskDetailPage {
+    chrome: Chrome,
+    task: TaskRow,
+    schedule: Vec<(String, &'static str, String)>,
+    activity: Vec<ActivityRow>,
+    saved: bool,
+}
+
+/// `GET /tasks/{id}`: the task, its reminders and its history.
+pub(crate) async fn detail(
+    State(app): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Response, UiError> {
+    let task = app.tasks.get(&session.user_id, task_id(&raw)?).await?;
+    let zone = zone_of(&app, &session.user_id).await?;
+    let now = taskstream_engine::time::now();
+    let schedule = app
+        .tasks
+        .store()
+        .reminder_history(task.id)
+        .await?
+        .iter()
+        .map(|row| {
+            let state = match (row.fired_at, row.missed) {
+                (Some(_), _) => "fired",
+                (None, true) => "missed",
+                (None, false) => "pending",
+            };
+            (short_date(row.fire_at, zone, now), state, row.kind.clone())
+        })
+        .collect();
+    let filter = AuditFilter {
+        task_id: Some(task.id.to_string()),
+        limit: 100,
+        ..AuditFilter::default()
+    };
+    let activity = app
+        .tasks
+        .store()
+        .list_audit(&session.user_id, &filter)
+        .await?
+        .iter()
+        .map(|entry| ActivityRow::new(entry, zone, now))
+        .collect();
+    html(TaskDetailPage {
+        chrome: chrome(&app, &session, &csrf, &headers, &task.title, "tasks").await?,
+        task: TaskRow::new(&task, zone, now),
+        schedule,
+        activity,
+        saved: pairs.iter().any(|(key, _)| key == "saved"),
+    })
+}
+
+/// `POST /tasks/{id}/complete`.
+pub(crate) async fn complete(
+    State(app): State<AppState>,
+    session: Session,
+    Path(raw): Path<String>,
+    _form: Form,
+) -> Result<Response, UiError> {
+    let completion = app.tasks.complete(&session.user_id, task_id(&raw)?).await?;
+    let mut url = format!("/?done={}", completion.completed.id);
+    if let Some(next) = &completion.next {
+        url.push_str(&format!("&next={}", next.id));
+    }
+    Ok(Redirect::to(&url).into_response())
+}
+
+/// `POST /tasks/{id}/reopen`: undo a completion, removing the occurrence it created.
+pub(crate) async fn reopen(
+    State(app): State<AppState>,
+    session: Session,
+    Path(raw): Path<String>,
+    form: Form,
+) -> Result<Response, UiError> {
+    let id = task_id(&raw)?;
+    let patch = parse_task_patch(&json!({ "status": "pending" }))
+        .map_err(|_| UiError::Internal("reopen patch".to_owned()))?;
+    app.tasks.update(&session.user_id, id, patch).await?;
+    if let Some(next) = form.get("next").and_then(|next| Uuid::parse_str(next).ok())
+        && let Ok(task) = app.tasks.get(&session.user_id, next).await
+        && task.parent_task_id == Some(id)
+    {
+        app.tasks.delete(&session.user_id, next).await?;
+    }
+    Ok(Redirect::to(&flash_url("reopened", None)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "confirm_delete.html")]
+struct ConfirmDeletePage {
+    chrome: Chrome,
+    tasks: Vec<TaskRow>,
+    /// The single task's id, or empty for a bulk delete.
+    single: String,
+}
+
+/// `GET /tasks/{id}/delete`: are you sure?
+pub(crate) async fn confirm_delete(
+    State(app): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Result<Response, UiError> {
+    let task = app.tasks.get(&session.user_id, task_id(&raw)?).await?;
+    let zone = zone_of(&app, &session.user_id).await?;
+    let now = taskstream_engine::time::now();
+    html(ConfirmDeletePage {
+        chrome: chrome(&app, &session, &csrf, &headers, "Delete task", "tasks").await?,
+        single: task.id.to_string(),
+        tasks: vec![TaskRow::new(&task, zone, now)],
+    })
+}
+
+/// `POST /tasks/{id}/delete`.
+pub(crate) async fn delete(
+    State(app): State<AppState>,
+    session: Session,
+    Path(raw): Path<String>,
+    _form: Form,
+) -> Result<Response, UiError> {
+    let task = app.tasks.delete(&session.user_id, task_id(&raw)?).await?;
+    Ok(Redirect::to(&flash_url("deleted", Some(&task.title))).into_response())
+}
+
+/// Most tasks one bulk action takes.
+const BULK_MAX: usize = 500;
+
+/// `POST /tasks/bulk`: complete or delete the ticked tasks (delete asks first).
+pub(crate) async fn bulk(
+    State(app): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    headers: HeaderMap,
+    form: Form,
+) -> Result<Response, UiError> {
+    let ids: Vec<Uuid> = form
+        .all("ids")
+        .iter()
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .take(BULK_MAX)
+        .collect();
+    if ids.is_empty() {
+        return Err(UiError::BadRequest(
+            "Tick at least one task first.".to_owned(),
+        ));
+    }
+    match form.text("action") {
+        "complete" => {
+            let mut done = 0;
+            for id in &ids {
+                app.tasks.complete(&session.user_id, *id).await?;
+                done += 1;
+            }
+            Ok(Redirect::to(&format!("/?flash=bulk_completed&n={done}")).into_response())
+        }
+        "delete" if form.get("confirmed") == Some("1") => {
+            let mut done = 0;
+            for id in &ids {
+                app.tasks.delete(&session.user_id, *id).await?;
+                done += 1;
+            }
+            Ok(Redirect::to(&format!("/?flash=bulk_deleted&n={done}")).into_response())
+        }
+        "delete" => {
+            let zone = zone_of(&app, &session.user_id).await?;
+            let now = taskstream_engine::time::now();
+            let mut tasks = Vec::new();
+            for id in &ids {
+                tasks.push(TaskRow::new(
+                    &app.tasks.get(&session.user_id, *id).await?,
+                    zone,
+                    now,
+                ));
+            }
+            html(ConfirmDeletePage {
+                chrome: chrome(&app, &session, &csrf, &headers, "Delete tasks", "tasks").await?,
+                tasks,
+                single: String::new(),
+            })
+        }
+        other => Err(UiError::BadRequest(format!("Unknown action '{other}'."))),
+    }
+}
+
+/// Renders the task list for `tasks` as `GET /` would (the benchmark and the escaping tests
+/// use it without a server).
+#[cfg(test)]
+fn render_task_list(tasks: &[Task], zone: Tz, now: DateTime<Utc>) -> Result<String, UiError> {
+    #[derive(Template)]
+    #[template(path = "task_list.html")]
+    struct TaskList {
+        rows: Vec<TaskRow>,
+        csrf: String,
+    }
+    Ok(TaskList {
+        rows: tasks.iter().map(|task| TaskRow::new(task, zone, now)).collect(),
+        csrf: String::new(),
+    }
+    .render()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taskstream_engine::task::{Priority, RecurrenceFrom, RecurrenceTrigger};
+
+    fn task(n: usize, now: DateTime<Utc>) -> Task {
+        Task {
+            id: Uuid::now_v7(),
+            user_id: "u".to_owned(),
+            title: format!("Task number {n} with a realistic title"),
+            description: Some("a description".to_owned()),
+            status: if n % 5 == 0 {
+                TaskStatus::Completed
+            } else {
+                TaskStatus::Pending
+            },
+            priority: [Priority::Low, Priority::Medium, Priority::High][n % 3],
+            due_date: (n % 2 == 0).then(|| now + chrono::Duration::hours(n as i64 - 500)),
+            created_at: now,
+            updated_at: now,
+            tags: vec!["home".to_owned(), format!("t{}", n % 7)],
+            reminder_offset_minutes: (n % 4 == 0).then_some(30),
+            remind_at: None,
+            reminders: Vec::new(),
+            is_recurring: n % 6 == 0,
+            recurrence_rule: (n % 6 == 0).then_some(taskstream_engine::recurrence::Recurrence::Weekly),
+            recurrence_from: RecurrenceFrom::Due,
+            recurrence_trigger: RecurrenceTrigger::OnComplete,
+            series_anchor: None,
+            occurrence_index: 0,
+            time_zone: Tz::UTC,
+            parent_task_id: None,
+        }
+    }
+
+    #[test]
+    fn titles_descriptions_and_tags_render_as_text() {
+        let now = Utc::now();
+        let mut evil = task(1, now);
+        evil.title = "<script>alert('x')</script>".to_owned();
+        evil.tags = vec!["\"><img src=x onerror=alert(1)>".to_owned()];
+        let html = render_task_list(&[evil], Tz::UTC, now).unwrap_or_default();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+    }
+
+    #[test]
+    fn overdue_and_recurring_tasks_are_marked() {
+        let now = Utc::now();
+        let mut late = task(1, now);
+        late.due_date = Some(now - chrono::Duration::hours(1));
+        late.is_recurring = true;
+        late.recurrence_rule = Some(taskstream_engine::recurrence::Recurrence::Daily);
+        let html = render_task_list(&[late], Tz::UTC, now).unwrap_or_default();
+        assert!(html.contains("overdue"), "{html}");
+        assert!(html.contains("↻ daily"), "{html}");
+    }
+
+    /// `cargo test -p taskstream-web --release --lib -- --ignored --nocapture bench_render`
+    #[test]
+    #[ignore = "benchmark: prints figures"]
+    fn bench_render_task_list() {
+        let now = Utc::now();
+        let tasks: Vec<Task> = (0..1000).map(|n| task(n, now)).collect();
+        let zone: Tz = "Europe/Berlin".parse().unwrap_or(Tz::UTC);
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..500 {
+            let started = std::time::Instant::now();
+            let html = render_task_list(&tasks, zone, now).unwrap_or_default();
+            times.push(started.elapsed());
+            bytes = html.len();
+        }
+        times.sort();
+        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        println!(
+            "render 1,000 tasks ({bytes} bytes of HTML), 500 runs: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            at(0.5).as_secs_f64() * 1e3,
+            at(0.99).as_secs_f64() * 1e3,
+            times[times.len() - 1].as_secs_f64() * 1e3
+        );
+        assert!(bytes > 100_000, "1,000 rows were rendered");
+    }
+}

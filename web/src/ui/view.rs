@@ -1,0 +1,213 @@
+//! What the templates show, already formatted in the user's time zone: templates stay free of
+//! logic and every date reads the same on every page.
+
+use chrono::{DateTime, Datelike, Utc};
+use chrono_tz::Tz;
+use taskstream_engine::assistant::offline::reply::{lead_time, repeat_words};
+use taskstream_engine::reminder::ReminderSpec;
+use taskstream_engine::task::{Task, TaskStatus};
+
+/// The frame around every signed-in page.
+pub struct Chrome {
+    pub title: String,
+    pub email: String,
+    pub csrf: String,
+    /// Which navigation entry is current.
+    pub nav: &'static str,
+    pub unread: usize,
+    pub theme: String,
+    pub asset_version: &'static str,
+}
+
+/// "Tue 1 Dec 09:00", with the year when it is not this year.
+pub fn short_date(instant: DateTime<Utc>, zone: Tz, now: DateTime<Utc>) -> String {
+    let local = instant.with_timezone(&zone);
+    if local.year() == now.with_timezone(&zone).year() {
+        local.format("%a %-d %b %H:%M").to_string()
+    } else {
+        local.format("%a %-d %b %Y %H:%M").to_string()
+    }
+}
+
+/// The `datetime-local` value of an instant in `zone`.
+pub fn input_value(instant: DateTime<Utc>, zone: Tz) -> String {
+    instant.with_timezone(&zone).format("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// One task as a row of the list or the head of its page.
+pub struct TaskRow {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub status: &'static str,
+    pub status_label: &'static str,
+    pub priority: &'static str,
+    pub tags: Vec<String>,
+    pub due: String,
+    /// Machine-readable due instant for `<time datetime>`.
+    pub due_iso: String,
+    pub overdue: bool,
+    pub repeats: String,
+    pub reminder: String,
+    pub completed: bool,
+}
+
+fn status_label(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Pending => "To do",
+        TaskStatus::InProgress => "In progress",
+        TaskStatus::Completed => "Done",
+    }
+}
+
+impl TaskRow {
+    pub fn new(task: &Task, zone: Tz, now: DateTime<Utc>) -> Self {
+        let completed = task.status == TaskStatus::Completed;
+        let mut reminders: Vec<String> = task
+            .reminder_offset_minutes
+            .map(|minutes| format!("{} before", lead_time(minutes)))
+            .into_iter()
+            .collect();
+        reminders.extend(task.reminders.iter().map(|spec| match spec {
+            ReminderSpec::Offset { offset_minutes } => {
+                format!("{} before", lead_time(*offset_minutes))
+            }
+            ReminderSpec::At { at } => format!("at {}", short_date(*at, zone, now)),
+        }));
+        TaskRow {
+            id: task.id.to_string(),
+            title: task.title.clone(),
+            description: task.description.clone().unwrap_or_default(),
+            status: task.status.as_str(),
+            status_label: status_label(task.status),
+            priority: task.priority.as_str(),
+            tags: task.tags.clone(),
+            due: task
+                .due_date
+                .map(|due| short_date(due, zone, now))
+                .unwrap_or_default(),
+            due_iso: task
+                .due_date
+                .map(taskstream_engine::time::format_utc)
+                .unwrap_or_default(),
+            overdue: !completed && task.due_date.is_some_and(|due| due < now),
+            repeats: task
+                .recurrence_rule
+                .as_ref()
+                .filter(|_| task.is_recurring)
+                .map(|rule| repeat_words(&rule.to_string()))
+                .unwrap_or_default(),
+            reminder: reminders.join(", "),
+            completed,
+        }
+    }
+}
+
+/// The task form's values (new: defaults; edit: the task's).
+pub struct TaskFormValues {
+    pub title: String,
+    pub description: String,
+    pub priority: String,
+    pub status: String,
+    pub tags: String,
+    pub due_date: String,
+    pub reminder_offset_minutes: String,
+    pub remind_at: String,
+    /// Whether the one-off reminder field is shown (the task has at most one).
+    pub reminders_shown: bool,
+    /// DAILY, WEEKLY, MONTHLY, YEARLY, INTERVAL, CUSTOM or "".
+    pub repeat: String,
+    pub interval_days: String,
+    pub custom_rule: String,
+    pub recurrence_trigger: String,
+    pub recurrence_from: String,
+}
+
+impl Default for TaskFormValues {
+    fn default() -> Self {
+        TaskFormValues {
+            title: String::new(),
+            description: String::new(),
+            priority: "medium".to_owned(),
+            status: "pending".to_owned(),
+            tags: String::new(),
+            due_date: String::new(),
+            reminder_offset_minutes: String::new(),
+            remind_at: String::new(),
+            reminders_shown: true,
+            repeat: String::new(),
+            interval_days: "2".to_owned(),
+            custom_rule: String::new(),
+            recurrence_trigger: "on_complete".to_owned(),
+            recurrence_from: "due".to_owned(),
+        }
+    }
+}
+
+impl TaskFormValues {
+    pub fn of(task: &Task, zone: Tz) -> Self {
+        let rule = task
+            .recurrence_rule
+            .as_ref()
+            .filter(|_| task.is_recurring)
+            .map(|rule| rule.to_string())
+            .unwrap_or_default();
+        let (repeat, interval_days, custom_rule) = if rule.is_empty() {
+            (String::new(), "2".to_owned(), String::new())
+        } else if let Some(days) = rule.strip_prefix("INTERVAL:") {
+            ("INTERVAL".to_owned(), days.to_owned(), String::new())
+        } else if rule.starts_with("RRULE:") {
+            ("CUSTOM".to_owned(), "2".to_owned(), rule.clone())
+        } else {
+            (rule.clone(), "2".to_owned(), String::new())
+        };
+        let one_at = match task.reminders.as_slice() {
+            [] => Some(String::new()),
+            [ReminderSpec::At { at }] => Some(input_value(*at, zone)),
+            _ => None,
+        };
+        TaskFormValues {
+            title: task.title.clone(),
+            description: task.description.clone().unwrap_or_default(),
+            priority: task.priority.as_str().to_owned(),
+            status: task.status.as_str().to_owned(),
+            tags: task.tags.join(", "),
+            due_date: task
+                .due_date
+                .map(|due| input_value(due, zone))
+                .unwrap_or_default(),
+            reminder_offset_minutes: task
+                .reminder_offset_minutes
+                .map(|minutes| minutes.to_string())
+                .unwrap_or_default(),
+            reminders_shown: one_at.is_some(),
+            remind_at: one_at.unwrap_or_default(),
+            repeat,
+            interval_days,
+            custom_rule,
+            recurrence_trigger: task.recurrence_trigger.as_str().to_owned(),
+            recurrence_from: task.recurrence_from.as_str().to_owned(),
+        }
+    }
+
+    /// Values as typed, to show the form again after a refusal.
+    pub fn from_form(form: &super::form::Form) -> Self {
+        let text = |name: &str| form.text(name).to_owned();
+        TaskFormValues {
+            title: text("title"),
+            description: text("description"),
+            priority: text("priority"),
+            status: text("status"),
+            tags: text("tags"),
+            due_date: text("due_date"),
+            reminder_offset_minutes: text("reminder_offset_minutes"),
+            remind_at: text("remind_at"),
+            reminders_shown: form.get("reminders_shown").is_some(),
+            repeat: text("repeat"),
+            interval_days: text("interval_days"),
+            custom_rule: text("custom_rule"),
+            recurrence_trigger: text("recurrence_trigger"),
+            recurrence_from: text("recurrence_from"),
+        }
+    }
+}

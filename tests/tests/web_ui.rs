@@ -548,9 +548,10 @@ async fn bench_task_list_page() {
         creates.spawn(async move {
             for n in 0..125 {
                 let i = chunk * 125 + n;
+                let priority = ["low", "medium", "high"][i % 3];
                 let mut body = json!({
                     "title": format!("Task {i}: a realistic task title"),
-                    "priority": ["low", "medium", "high"][i % 3],
+                    "priority": priority,
                     "tags": ["home", format!("t{}", i % 7)],
                 });
                 if i % 2 == 0 {

@@ -334,7 +334,12 @@ pub(crate) async fn quick_add(
             return quick_refused(&app, &session, &csrf, &headers, text, message).await;
         }
     };
-    let mut draft = match parse_new_task(&added.arguments()) {
+    let mut arguments = added.arguments();
+    // The tool arguments name only the rule; the task API also wants the flag.
+    if added.recurrence_rule.is_some() {
+        arguments["is_recurring"] = serde_json::Value::Bool(true);
+    }
+    let mut draft = match parse_new_task(&arguments) {
         Ok(draft) => draft,
         Err(errors) => {
             let message = messages(&errors).join("; ");

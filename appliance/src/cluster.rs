@@ -22,17 +22,18 @@ use taskstream_cluster::dapr::{
     producer_router,
 };
 use taskstream_cluster::postgres::{PgOptions, PostgresStore};
+use taskstream_engine::accounts::AccountService;
 use taskstream_engine::assistant::offline::OfflineAssistant;
 use taskstream_engine::assistant::{Assistant, ChatService, Tools};
 use taskstream_engine::consumers::apply::{EffectApplier, RetryPolicy};
 use taskstream_engine::consumers::{self, runner};
 use taskstream_engine::event::Topic;
 use taskstream_engine::ports::{
-    ConversationStore, EventBus, LiveEvent, LiveFeed, SettingsStore, TaskStore,
+    AccountStore, ConversationStore, EventBus, LiveEvent, LiveFeed, SettingsStore, TaskStore,
 };
 use taskstream_engine::state::StateStore;
 use taskstream_engine::{EngineError, TaskService};
-use taskstream_web::{AppState, JwtVerifier, Probe, ProbeFuture};
+use taskstream_web::{AppState, JwtVerifier, Probe, ProbeFuture, TokenSigner};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -117,6 +118,7 @@ pub async fn run(args: ServeArgs, settings: Settings, started: Instant) -> anyho
     let mut app = if serves_api {
         let conversations: Arc<dyn ConversationStore> = postgres.clone();
         let user_settings: Arc<dyn SettingsStore> = postgres.clone();
+        let account_store: Arc<dyn AccountStore> = postgres.clone();
         let tools = Tools::new(tasks.clone());
         let offline: Arc<dyn Assistant> = Arc::new(OfflineAssistant::new(tools.clone()));
         let assistant = crate::llm::build_assistant(&settings, tools, offline);
@@ -126,6 +128,8 @@ pub async fn run(args: ServeArgs, settings: Settings, started: Instant) -> anyho
             settings: user_settings,
             tasks: tasks.clone(),
             auth: Arc::new(JwtVerifier::new(secret.as_bytes())),
+            accounts: AccountService::new(account_store, secret.as_bytes(), settings.signup),
+            signer: Arc::new(TokenSigner::new(secret.as_bytes())),
             metrics: metrics.clone(),
             live: Arc::new(NoLiveFeed),
             probes: Arc::clone(&probes),
@@ -184,10 +188,9 @@ pub async fn run(args: ServeArgs, settings: Settings, started: Instant) -> anyho
         "cluster mode: listening on http://{address}"
     );
     let mut server_stop = stop_rx.clone();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    ).with_graceful_shutdown(async move {
+    // Connect info gives the log-in limiter the client's address.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = server_stop.wait_for(|stopping| *stopping).await;
     });
     let forced = async move {

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use taskstream_engine::accounts::SignupPolicy;
 use taskstream_engine::assistant::llm::{GROQ_BASE_URL, GROQ_FALLBACK_MODEL, GROQ_PRIMARY_MODEL};
 
 /// Default HTTP listen address: loopback only, so a laptop install is not exposed by accident.
@@ -244,6 +245,17 @@ pub struct ServeArgs {
     /// deployments and tests) [default: the server's search_path]
     #[arg(long, env = "TASKSTREAM_DATABASE_SCHEMA", value_name = "SCHEMA")]
     pub database_schema: Option<String>,
+
+    /// Who may create a local account in the web UI: open (anyone), first-only (only while
+    /// there is none: the first visitor becomes the owner) or closed (only `taskstream user
+    /// add`) [default: first-only]
+    #[arg(
+        long,
+        env = "TASKSTREAM_SIGNUP",
+        value_name = "POLICY",
+        value_parser = ["open", "first-only", "closed"]
+    )]
+    pub signup: Option<String>,
 }
 
 /// The keys `taskstream.toml` may hold; unknown keys are an error, not silently ignored.
@@ -278,6 +290,7 @@ struct FileConfig {
     llm_api_key_secret: Option<String>,
     secret_store: Option<String>,
     database_schema: Option<String>,
+    signup: Option<String>,
 }
 
 fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -326,6 +339,8 @@ pub struct Settings {
     pub llm_api_key_secret: Option<String>,
     pub secret_store: String,
     pub database_schema: Option<String>,
+    /// Who may sign up in the web UI.
+    pub signup: SignupPolicy,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -441,6 +456,10 @@ impl Settings {
                 .or(file.secret_store)
                 .unwrap_or_else(|| DEFAULT_SECRET_STORE.to_owned()),
             database_schema: args.database_schema.clone().or(file.database_schema),
+            signup: match args.signup.clone().or(file.signup) {
+                Some(text) => text.parse().map_err(anyhow::Error::msg)?,
+                None => SignupPolicy::default(),
+            },
         })
     }
 }

@@ -10,6 +10,7 @@ mod llm;
 mod mcp;
 mod serve;
 mod token;
+mod user;
 mod webhook;
 
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ enum Command {
     /// Serve the task tools to a desktop AI client over stdio (Model Context Protocol), acting
     /// for one user; runs next to `serve` on the same data directory.
     Mcp(mcp::McpArgs),
+    /// Manage the local accounts of the built-in web UI (add, list).
+    User(user::UserArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
             Command::Token(args) => token::run(args),
             Command::Bench(args) => bench::run(args).await,
             Command::Mcp(args) => mcp::run(args).await,
+            Command::User(args) => user::run(args).await,
         }
     });
     match outcome {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use taskstream_engine::TaskService;
+use taskstream_engine::accounts::AccountService;
 use taskstream_engine::assistant::offline::OfflineAssistant;
 use taskstream_engine::assistant::{Assistant, ChatService, Tools};
 use taskstream_engine::consumers::apply::{EffectApplier, RetryPolicy};
@@ -17,12 +18,12 @@ use taskstream_engine::live::LogLiveFeed;
 use taskstream_engine::log::{EventLog, LogConfig, LogError, Retention};
 use taskstream_engine::log_bus::LogBus;
 use taskstream_engine::ports::NotificationChannel;
-use taskstream_engine::ports::{ConversationStore, SettingsStore, TaskStore};
+use taskstream_engine::ports::{AccountStore, ConversationStore, SettingsStore, TaskStore};
 use taskstream_engine::relay::OutboxRelay;
 use taskstream_engine::scheduler::ReminderScheduler;
 use taskstream_engine::state::{RedbStateStore, StateStore};
 use taskstream_engine::store::SqliteTaskStore;
-use taskstream_web::{AppState, JwtVerifier, Probe};
+use taskstream_web::{AppState, JwtVerifier, Probe, TokenSigner};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -80,6 +81,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let conversations: Arc<dyn ConversationStore> = sqlite.clone();
     let user_settings: Arc<dyn SettingsStore> = sqlite.clone();
+    let account_store: Arc<dyn AccountStore> = sqlite.clone();
     let store: Arc<dyn TaskStore> = sqlite;
     let log_path = settings.data_dir.join(EVENT_LOG_FILE);
     let log = EventLog::open(&log_path, LogConfig::default())
@@ -129,6 +131,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         settings: user_settings,
         tasks,
         auth: Arc::new(JwtVerifier::new(secret.as_bytes())),
+        accounts: AccountService::new(account_store, secret.as_bytes(), settings.signup),
+        signer: Arc::new(TokenSigner::new(secret.as_bytes())),
         metrics,
         live: Arc::new(LogLiveFeed::new(log.clone())),
         probes: Arc::new(probes),
@@ -157,10 +161,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
     });
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    ).with_graceful_shutdown(async move {
+    // Connect info gives the log-in limiter the client's address.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         wait_for_signal().await;
         let _ = stop_tx.send(true);
     });

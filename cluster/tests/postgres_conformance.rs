@@ -132,6 +132,15 @@ async fn passes_the_settings_store_conformance_suite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_account_store_conformance_suite() {
+    let Some(scratch) = Scratch::new() else {
+        return;
+    };
+    let store = scratch.store().await;
+    conformance::account_store_suite(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_starting_together_migrate_once() {
     let Some(scratch) = Scratch::new() else {
         return;

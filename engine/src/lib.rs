@@ -4,6 +4,7 @@
 //! depend on this crate, never the other way round.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod activity;
 pub mod assistant;
 pub mod consumers;

@@ -245,3 +245,68 @@ pub trait SettingsStore: Send + Sync + 'static {
         created_before: DateTime<Utc>,
     ) -> Result<u64, EngineError>;
 }
+
+/// Local accounts and their personal API tokens (the rows behind
+/// [`crate::accounts::AccountService`]).
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    /// Adds an account unless its email is taken or, with `only_first`, any account exists;
+    /// the check and the insert are one atomic step.
+    async fn insert_account(
+        &self,
+        account: &crate::accounts::AccountRecord,
+        only_first: bool,
+    ) -> Result<crate::accounts::AccountInsert, EngineError>;
+
+    /// The account with this (normalised) email.
+    async fn account_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<crate::accounts::AccountRecord>, EngineError>;
+
+    async fn account_by_id(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::accounts::AccountRecord>, EngineError>;
+
+    async fn account_count(&self) -> Result<u64, EngineError>;
+
+    /// Every account, oldest first.
+    async fn list_accounts(&self) -> Result<Vec<crate::accounts::AccountRecord>, EngineError>;
+
+    /// Replaces an account's password hash; false when there is no such account.
+    async fn set_password_hash(
+        &self,
+        id: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, EngineError>;
+
+    async fn insert_api_token(
+        &self,
+        token: &crate::accounts::ApiTokenRecord,
+    ) -> Result<(), EngineError>;
+
+    /// The user's tokens that are not revoked, newest first.
+    async fn api_tokens(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<crate::accounts::ApiTokenRecord>, EngineError>;
+
+    /// Marks one of the user's live tokens revoked; false when there is none with that id.
+    async fn revoke_api_token(
+        &self,
+        user_id: &str,
+        token_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, EngineError>;
+
+    /// The live (not revoked) token with this hash.
+    async fn api_token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<crate::accounts::ApiTokenRecord>, EngineError>;
+
+    /// Records that a token was used at `now`.
+    async fn touch_api_token(&self, token_id: &str, now: DateTime<Utc>) -> Result<(), EngineError>;
+}

@@ -32,6 +32,7 @@ const SERVER_ENV: &[&str] = &[
     "TASKSTREAM_CONFIG",
     "TASKSTREAM_LOG_FORMAT",
     "TASKSTREAM_LOG_LEVEL",
+    "TASKSTREAM_SIGNUP",
     "JWT_SECRET",
     "CORS_ORIGINS",
     // A developer's real key must never make a test talk to a real provider.

@@ -22,7 +22,11 @@ fn screenshots() -> PathBuf {
 async fn sign_up(browser: &Browser, srv: &TestServer) {
     browser.goto(&srv.url("/")).await;
     browser.wait_css("#password-again").await;
-    assert_eq!(browser.path().await, "/signup", "a fresh install asks for an account");
+    assert_eq!(
+        browser.path().await,
+        "/signup",
+        "a fresh install asks for an account"
+    );
     browser.fill("#email", EMAIL).await;
     browser.fill("#password", PASSWORD).await;
     browser.fill("#password-again", PASSWORD).await;
@@ -91,9 +95,17 @@ async fn a_person_manages_tasks_in_the_browser() {
         )
         .await;
     browser.wait_text("Added “Pay rent”", 10).await;
-    let row = browser.css("#task-list li.task").await.text().await.unwrap();
+    let row = browser
+        .css("#task-list li.task")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(row.contains("Pay rent"), "{row}");
-    assert!(row.contains("#home") && row.contains("monthly") && row.to_lowercase().contains("high"), "{row}");
+    assert!(
+        row.contains("#home") && row.contains("monthly") && row.to_lowercase().contains("high"),
+        "{row}"
+    );
 
     // The full form.
     browser.click("nav a[href='/tasks/new']").await;
@@ -137,7 +149,10 @@ async fn a_person_manages_tasks_in_the_browser() {
     browser.click("#task-list button.complete").await;
     browser.wait_text("Next on", 10).await;
     let flash = browser.css("#flash").await.text().await.unwrap();
-    assert!(flash.starts_with("Completed “Pay rent”. Next on "), "{flash}");
+    assert!(
+        flash.starts_with("Completed “Pay rent”. Next on "),
+        "{flash}"
+    );
     let token = api_token(&srv).await;
     let all: Value = srv
         .client()
@@ -149,7 +164,11 @@ async fn a_person_manages_tasks_in_the_browser() {
         .json()
         .await
         .unwrap();
-    assert_eq!(all.as_array().unwrap().len(), 2, "completed + next occurrence");
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        2,
+        "completed + next occurrence"
+    );
     browser.click("#flash button").await;
     browser.wait_text("Reopened", 10).await;
 
@@ -191,7 +210,9 @@ async fn a_person_manages_tasks_in_the_browser() {
     })
     .await;
     browser.goto(&srv.url("/chat")).await;
-    browser.fill("#chat-input", "add call the bank on friday").await;
+    browser
+        .fill("#chat-input", "add call the bank on friday")
+        .await;
     browser.click("#chat-form button").await;
     browser.wait_text("call the bank", 10).await;
     browser.screenshot(&shots, "chat").await;
@@ -263,7 +284,9 @@ async fn phone_width_and_keyboard_shortcuts() {
     let srv = TestServer::start().await;
     let browser = Browser::start(390, 844).await;
     sign_up(&browser, &srv).await;
-    browser.fill("#quick-add", "Renew passport by next friday !high #admin\n").await;
+    browser
+        .fill("#quick-add", "Renew passport by next friday !high #admin\n")
+        .await;
     browser.wait_text("Added", 10).await;
     let overflow = browser
         .eval("return document.documentElement.scrollWidth - window.innerWidth")
@@ -275,15 +298,21 @@ async fn phone_width_and_keyboard_shortcuts() {
     browser.screenshot(&screenshots(), "tasks-phone").await;
 
     // `/` focuses search, `n` the quick-add box, `?` opens the help.
-    browser.eval("document.activeElement.blur(); return true").await;
+    browser
+        .eval("document.activeElement.blur(); return true")
+        .await;
     browser.css("body").await.send_keys("/").await.unwrap();
     let focused = browser.eval("return document.activeElement.id").await;
     assert_eq!(focused, "search");
-    browser.eval("document.activeElement.blur(); return true").await;
+    browser
+        .eval("document.activeElement.blur(); return true")
+        .await;
     browser.css("body").await.send_keys("n").await.unwrap();
     let focused = browser.eval("return document.activeElement.id").await;
     assert_eq!(focused, "quick-add");
-    browser.eval("document.activeElement.blur(); return true").await;
+    browser
+        .eval("document.activeElement.blur(); return true")
+        .await;
     browser.css("body").await.send_keys("?").await.unwrap();
     let open = browser
         .eval("return document.getElementById('help').open")

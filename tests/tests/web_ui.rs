@@ -111,7 +111,10 @@ async fn cookies_are_http_only_same_site_and_secure_behind_https() {
     assert_eq!(response.status(), 303);
     let session = set_cookie_header(&response, "taskstream_session").unwrap();
     for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
-        assert!(session.contains(attribute), "{attribute} missing in {session}");
+        assert!(
+            session.contains(attribute),
+            "{attribute} missing in {session}"
+        );
     }
     web.session = None;
 
@@ -119,7 +122,10 @@ async fn cookies_are_http_only_same_site_and_secure_behind_https() {
     let web = WebClient::new(&plain).await;
     let response = web.get("/signup").await;
     let csrf = set_cookie_header(&response, "taskstream_csrf");
-    assert!(csrf.is_none(), "the CSRF cookie is set once, not on every page");
+    assert!(
+        csrf.is_none(),
+        "the CSRF cookie is set once, not on every page"
+    );
     let fresh = reqwest::Client::new()
         .get(plain.url("/signup"))
         .send()
@@ -127,16 +133,17 @@ async fn cookies_are_http_only_same_site_and_secure_behind_https() {
         .unwrap();
     let csrf = set_cookie_header(&fresh, "taskstream_csrf").unwrap();
     assert!(csrf.contains("HttpOnly") && csrf.contains("SameSite=Lax"));
-    assert!(!csrf.contains("Secure"), "plain HTTP on a laptop: no Secure");
+    assert!(
+        !csrf.contains("Secure"),
+        "plain HTTP on a laptop: no Secure"
+    );
 }
 
 #[tokio::test]
 async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
     let srv = TestServer::start().await;
     let web = signed_up(&srv).await;
-    let response = web
-        .post_raw("/tasks/quick", &[("text", "buy milk")])
-        .await;
+    let response = web.post_raw("/tasks/quick", &[("text", "buy milk")]).await;
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("expired"));
     let response = web
@@ -194,10 +201,16 @@ async fn what_users_type_is_escaped_everywhere() {
         .unwrap();
     assert_eq!(response.status(), 201);
     let task: Value = response.json().await.unwrap();
-    for path in ["/".to_owned(), format!("/tasks/{}", task["id"].as_str().unwrap())] {
+    for path in [
+        "/".to_owned(),
+        format!("/tasks/{}", task["id"].as_str().unwrap()),
+    ] {
         let page = web.get(&path).await.text().await.unwrap();
         assert!(!page.contains(evil), "{path} rendered the title as markup");
-        assert!(!page.contains("<img src=x"), "{path} rendered the description as markup");
+        assert!(
+            !page.contains("<img src=x"),
+            "{path} rendered the description as markup"
+        );
         assert!(
             page.contains("&lt;script&gt;") || page.contains("&#60;script&#62;"),
             "{path} shows the title as text"
@@ -293,7 +306,10 @@ async fn tasks_can_be_managed_with_plain_forms() {
         .unwrap();
     let task = &tasks[0];
     assert_eq!(task["title"], "Water plants");
-    assert_eq!(task["due_date"], "2031-07-01T07:00:00Z", "09:00 in Berlin (CEST)");
+    assert_eq!(
+        task["due_date"], "2031-07-01T07:00:00Z",
+        "09:00 in Berlin (CEST)"
+    );
     assert_eq!(task["tags"], json!(["home", "garden"]));
     assert_eq!(task["recurrence_rule"], "WEEKLY");
     assert_eq!(task["reminder_offset_minutes"], 30);
@@ -303,7 +319,11 @@ async fn tasks_can_be_managed_with_plain_forms() {
     let response = web
         .post(
             "/tasks",
-            &[("title", ""), ("description", "kept"), ("reminder_offset_minutes", "10")],
+            &[
+                ("title", ""),
+                ("description", "kept"),
+                ("reminder_offset_minutes", "10"),
+            ],
         )
         .await;
     assert_eq!(response.status(), 422);
@@ -317,7 +337,10 @@ async fn tasks_can_be_managed_with_plain_forms() {
     let back = location(&response);
     assert!(back.starts_with(&format!("/?done={id}&next=")), "{back}");
     let page = web.get(&back).await.text().await.unwrap();
-    assert!(page.contains("Completed “Water plants”. Next on Tue 8 Jul 2031 09:00"), "{page}");
+    assert!(
+        page.contains("Completed “Water plants”. Next on Tue 8 Jul 2031 09:00"),
+        "{page}"
+    );
     let next = back.rsplit('=').next().unwrap().to_owned();
     let response = web
         .post(&format!("/tasks/{id}/reopen"), &[("next", &next)])
@@ -333,12 +356,24 @@ async fn tasks_can_be_managed_with_plain_forms() {
         .json()
         .await
         .unwrap();
-    assert_eq!(tasks.as_array().unwrap().len(), 1, "the next occurrence is gone");
+    assert_eq!(
+        tasks.as_array().unwrap().len(),
+        1,
+        "the next occurrence is gone"
+    );
     assert_eq!(tasks[0]["status"], "pending");
 
     // Edit.
-    let edit = web.get(&format!("/tasks/{id}/edit")).await.text().await.unwrap();
-    assert!(edit.contains("value=\"2031-07-01T09:00\""), "the form shows local time");
+    let edit = web
+        .get(&format!("/tasks/{id}/edit"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        edit.contains("value=\"2031-07-01T09:00\""),
+        "the form shows local time"
+    );
     let response = web
         .post(
             &format!("/tasks/{id}"),
@@ -359,11 +394,19 @@ async fn tasks_can_be_managed_with_plain_forms() {
     assert!(page.contains("Water all plants") && page.contains("In progress"));
 
     // Filters in the URL.
-    web.post("/tasks/quick", &[("text", "call mom tomorrow at 5pm !high #family")])
-        .await;
+    web.post(
+        "/tasks/quick",
+        &[("text", "call mom tomorrow at 5pm !high #family")],
+    )
+    .await;
     let page = web.get("/?tags=family").await.text().await.unwrap();
     assert!(page.contains("call mom") && !page.contains("Water all plants"));
-    let page = web.get("/?search=water&priority=low").await.text().await.unwrap();
+    let page = web
+        .get("/?search=water&priority=low")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!page.contains("call mom") && page.contains("Water all plants"));
     let page = web.get("/?status=completed").await.text().await.unwrap();
     assert!(page.contains("No tasks here"));
@@ -411,7 +454,9 @@ async fn other_users_tasks_are_not_found() {
     let id = tasks[0]["id"].as_str().unwrap();
     assert_eq!(bob.get(&format!("/tasks/{id}")).await.status(), 404);
     assert_eq!(
-        bob.post(&format!("/tasks/{id}/complete"), &[]).await.status(),
+        bob.post(&format!("/tasks/{id}/complete"), &[])
+            .await
+            .status(),
         404
     );
     assert!(!bob.get("/").await.text().await.unwrap().contains("secret"));
@@ -434,7 +479,9 @@ async fn sign_in_is_rate_limited() {
 async fn settings_show_tokens_once_and_revoke_them() {
     let srv = TestServer::start().await;
     let web = signed_up(&srv).await;
-    let response = web.post("/settings/tokens", &[("name", "backup script")]).await;
+    let response = web
+        .post("/settings/tokens", &[("name", "backup script")])
+        .await;
     assert_eq!(response.status(), 200);
     let page = response.text().await.unwrap();
     let secret = page
@@ -461,7 +508,9 @@ async fn settings_show_tokens_once_and_revoke_them() {
         .and_then(|rest| rest.split('/').next())
         .unwrap()
         .to_owned();
-    let response = web.post(&format!("/settings/tokens/{id}/revoke"), &[]).await;
+    let response = web
+        .post(&format!("/settings/tokens/{id}/revoke"), &[])
+        .await;
     assert_eq!(response.status(), 303);
     let tasks = srv
         .client()
@@ -478,7 +527,10 @@ async fn the_chat_panel_talks_to_the_assistant_without_javascript() {
     let srv = TestServer::start().await;
     let web = signed_up(&srv).await;
     let response = web
-        .post("/chat", &[("message", "add pay rent every month on the 1st at 9")])
+        .post(
+            "/chat",
+            &[("message", "add pay rent every month on the 1st at 9")],
+        )
         .await;
     assert_eq!(response.status(), 303);
     let page = web.get("/chat").await.text().await.unwrap();
@@ -561,7 +613,13 @@ async fn bench_task_list_page() {
                     body["is_recurring"] = json!(true);
                     body["recurrence_rule"] = json!("WEEKLY");
                 }
-                let response = client.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(response.status(), 201);
             }
         });

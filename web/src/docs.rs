@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
-use crate::api::{activity, chat, settings, tasks};
+use crate::api::{accounts, activity, chat, settings, tasks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,11 +17,12 @@ use crate::api::{activity, chat, settings, tasks};
         activity::audit, activity::notifications, activity::mark_read, activity::snooze, tasks::reminders, activity::events,
         chat::send, chat::history, chat::clear,
         settings::get, settings::put,
+        accounts::token, accounts::list_tokens, accounts::create_token, accounts::revoke_token,
         crate::health::health, crate::health::ready, crate::metrics::render,
     ),
-    components(schemas(tasks::TaskCreate, tasks::TaskUpdate, chat::ChatRequest, activity::SnoozeRequest)),
+    components(schemas(tasks::TaskCreate, tasks::TaskUpdate, chat::ChatRequest, activity::SnoozeRequest, accounts::TokenRequest, accounts::NewTokenRequest)),
     modifiers(&BearerAuth),
-    tags((name = "tasks", description = "Tasks of the authenticated user"), (name = "activity", description = "Audit trail, notifications and the live event stream of the authenticated user"), (name = "chat", description = "The assistant: plain language in, task operations out"), (name = "settings", description = "Time zone and daily digest of the authenticated user"), (name = "health"))
+    tags((name = "tasks", description = "Tasks of the authenticated user"), (name = "activity", description = "Audit trail, notifications and the live event stream of the authenticated user"), (name = "chat", description = "The assistant: plain language in, task operations out"), (name = "settings", description = "Time zone and daily digest of the authenticated user"), (name = "auth", description = "Local accounts: log-in tokens and personal API tokens"), (name = "health"))
 )]
 pub struct ApiDoc;
 

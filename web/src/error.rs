@@ -4,8 +4,9 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-use taskstream_engine::{EngineError, ValidationErrors};
+use serde_json::{Value, json};
+use taskstream_engine::accounts::AccountError;
+use taskstream_engine::{EngineError, FieldError, Loc, ValidationErrors};
 
 /// An error on its way to the client.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,9 @@ pub enum ApiError {
     Validation(ValidationErrors),
     #[error("{1}")]
     Detail(StatusCode, String),
+    /// 429 with `Retry-After` (seconds).
+    #[error("too many attempts")]
+    RateLimited { retry_after_secs: u64 },
     #[error(transparent)]
     Engine(#[from] EngineError),
 }
@@ -46,7 +50,45 @@ impl IntoResponse for ApiError {
             )
                 .into_response(),
             ApiError::Detail(status, message) => detail(status, &message),
+            ApiError::RateLimited { retry_after_secs } => {
+                let mut response = detail(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts, try again later",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                response
+            }
             ApiError::Engine(error) => engine_response(error),
+        }
+    }
+}
+
+/// A rule broken by one body field, in the framework's 422 shape.
+fn field_error(field: &str, message: &str) -> ApiError {
+    ApiError::Validation(ValidationErrors(vec![FieldError::value_error(
+        vec![Loc::from("body"), Loc::from(field)],
+        message,
+        Value::Null,
+    )]))
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        let message = error.to_string();
+        match error {
+            AccountError::InvalidEmail => field_error("email", &message),
+            AccountError::WeakPassword(_) => field_error("password", &message),
+            AccountError::InvalidTokenName => field_error("name", &message),
+            AccountError::EmailTaken => ApiError::Detail(StatusCode::CONFLICT, message),
+            AccountError::InvalidCredentials => ApiError::Unauthorized("Invalid email or password"),
+            AccountError::TooManyAttempts { retry_after_secs } => {
+                ApiError::RateLimited { retry_after_secs }
+            }
+            AccountError::SignupClosed => ApiError::Detail(StatusCode::FORBIDDEN, message),
+            AccountError::NotFound => ApiError::Detail(StatusCode::NOT_FOUND, message),
+            AccountError::Store(error) => ApiError::Engine(error),
         }
     }
 }

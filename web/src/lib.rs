@@ -24,7 +24,8 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use auth::JwtVerifier;
+pub use api::accounts::{ClientAddr, LOGIN_TOKEN_TTL_DAYS};
+pub use auth::{AuthUser, JwtVerifier, SESSION_COOKIE, TokenSigner};
 pub use error::ApiError;
 pub use health::{Probe, ProbeFuture};
 pub use mcp::{MCP_PATH, TaskstreamMcp};
@@ -56,6 +57,10 @@ pub struct AppState {
     /// Per-user settings (time zone, digest).
     pub settings: Arc<dyn taskstream_engine::ports::SettingsStore>,
     pub auth: Arc<JwtVerifier>,
+    /// Local accounts: log-in, sign-up and personal API tokens.
+    pub accounts: taskstream_engine::accounts::AccountService,
+    /// Signs the JWTs handed out at log-in (same secret as `auth`).
+    pub signer: Arc<TokenSigner>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Source of `GET /api/events`.
     pub live: Arc<dyn taskstream_engine::ports::LiveFeed>,

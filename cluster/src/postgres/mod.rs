@@ -11,6 +11,7 @@
 //!   [`listen`]), which is what [`TaskStore::foreign_commits`] counts;
 //! - [`PostgresStore::relay_batch`] lets several replicas relay the outbox at once.
 
+mod account_rows;
 mod activity_rows;
 mod chat_rows;
 mod connect;
@@ -35,10 +36,13 @@ use tokio_postgres::{Config, NoTls, Socket};
 use uuid::Uuid;
 
 use taskstream_engine::EngineError;
+use taskstream_engine::accounts::{AccountInsert, AccountRecord, ApiTokenRecord};
 use taskstream_engine::activity::{AuditEntry, AuditFilter, Delivery, Notification};
 use taskstream_engine::assistant::ChatMessage;
 use taskstream_engine::event::OutboxEvent;
-use taskstream_engine::ports::{ConversationStore, OutboxRecord, SettingsStore, TaskStore};
+use taskstream_engine::ports::{
+    AccountStore, ConversationStore, OutboxRecord, SettingsStore, TaskStore,
+};
 use taskstream_engine::reminder::{self, FireOutcome, ReminderChange, Snoozed};
 use taskstream_engine::settings::UserSettings;
 use taskstream_engine::task::{Change, Task, TaskOp, TaskQuery, TaskStatus, ops};
@@ -82,7 +86,8 @@ impl Default for PgOptions {
     }
 }
 
-/// PostgreSQL-backed [`TaskStore`], [`ConversationStore`] and [`SettingsStore`] for cluster
+/// PostgreSQL-backed [`TaskStore`], [`ConversationStore`], [`SettingsStore`] and
+/// [`AccountStore`] for cluster
 /// mode, where several replicas share one database.
 pub struct PostgresStore {
     pool: Pool,
@@ -667,6 +672,74 @@ impl SettingsStore for PostgresStore {
                 .await?;
         self.committed.notify_one();
         Ok(removed)
+    }
+}
+
+#[async_trait]
+impl AccountStore for PostgresStore {
+    async fn insert_account(
+        &self,
+        account: &AccountRecord,
+        only_first: bool,
+    ) -> Result<AccountInsert, EngineError> {
+        let mut client = self.client().await?;
+        let tx = begin(&mut client).await?;
+        let outcome = account_rows::insert_account(&tx, account, only_first).await?;
+        tx.commit().await.map_err(PgError::from)?;
+        Ok(outcome)
+    }
+
+    async fn account_by_email(&self, email: &str) -> Result<Option<AccountRecord>, EngineError> {
+        Ok(account_rows::by_email(&self.client().await?, email).await?)
+    }
+
+    async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>, EngineError> {
+        Ok(account_rows::by_id(&self.client().await?, id).await?)
+    }
+
+    async fn account_count(&self) -> Result<u64, EngineError> {
+        Ok(account_rows::count(&self.client().await?).await?)
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<AccountRecord>, EngineError> {
+        Ok(account_rows::list(&self.client().await?).await?)
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, EngineError> {
+        Ok(account_rows::set_password_hash(&self.client().await?, id, password_hash, now).await?)
+    }
+
+    async fn insert_api_token(&self, token: &ApiTokenRecord) -> Result<(), EngineError> {
+        Ok(account_rows::insert_token(&self.client().await?, token).await?)
+    }
+
+    async fn api_tokens(&self, user_id: &str) -> Result<Vec<ApiTokenRecord>, EngineError> {
+        Ok(account_rows::live_tokens(&self.client().await?, user_id).await?)
+    }
+
+    async fn revoke_api_token(
+        &self,
+        user_id: &str,
+        token_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, EngineError> {
+        Ok(account_rows::revoke_token(&self.client().await?, user_id, token_id, now).await?)
+    }
+
+    async fn api_token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<ApiTokenRecord>, EngineError> {
+        Ok(account_rows::live_token_by_hash(&self.client().await?, token_hash).await?)
+    }
+
+    async fn touch_api_token(&self, token_id: &str, now: DateTime<Utc>) -> Result<(), EngineError> {
+        Ok(account_rows::touch_token(&self.client().await?, token_id, now).await?)
     }
 }
 

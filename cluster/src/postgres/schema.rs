@@ -135,6 +135,27 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX user_settings_digest ON user_settings (daily_digest) WHERE daily_digest;
     "#,
+    // 2: local accounts and their personal API tokens (the SQLite store's version 9).
+    r#"
+    CREATE TABLE users (
+        id text PRIMARY KEY,
+        email text NOT NULL UNIQUE,
+        password_hash text NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id text PRIMARY KEY,
+        user_id text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        name text NOT NULL,
+        prefix text NOT NULL,
+        token_hash text NOT NULL UNIQUE,
+        created_at timestamptz NOT NULL,
+        last_used_at timestamptz,
+        revoked_at timestamptz
+    );
+    CREATE INDEX api_tokens_by_user ON api_tokens (user_id, created_at);
+    "#,
 ];
 
 /// Brings the database (or `schema`, created if missing) to the newest version. Holds the

@@ -1,12 +1,13 @@
 //! The REST API under `/api`.
 
+pub(crate) mod accounts;
 pub(crate) mod activity;
 pub(crate) mod chat;
 pub(crate) mod settings;
 pub(crate) mod tasks;
 
 use axum::Router;
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 
 use crate::AppState;
 
@@ -25,6 +26,12 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/tasks/{task_id}/reminders", get(tasks::reminders))
         .route("/api/events", get(activity::events))
         .route("/api/settings", get(settings::get).put(settings::put))
+        .route("/api/auth/token", post(accounts::token))
+        .route(
+            "/api/auth/tokens",
+            get(accounts::list_tokens).post(accounts::create_token),
+        )
+        .route("/api/auth/tokens/{id}", delete(accounts::revoke_token))
         .route(
             "/api/{user_id}/chat",
             post(chat::send).get(chat::history).delete(chat::clear),

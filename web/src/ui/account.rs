@@ -2,8 +2,8 @@
 
 use askama::Template;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
-use axum::http::request::Parts;
 use axum::http::header::SET_COOKIE;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use std::net::SocketAddr;
@@ -40,9 +40,7 @@ fn safe_next(next: &str) -> String {
 }
 
 fn theme(headers: &HeaderMap) -> String {
-    cookie(headers, THEME_COOKIE)
-        .unwrap_or("system")
-        .to_owned()
+    cookie(headers, THEME_COOKIE).unwrap_or("system").to_owned()
 }
 
 fn account_failure(error: AccountError) -> Result<String, UiError> {
@@ -112,7 +110,17 @@ pub(crate) async fn login_form(
     }
     let next = query_value(&pairs, "next");
     let notice = (query_value(&pairs, "bye") == "1").then(|| "You are signed out.".to_owned());
-    sign_in_page(&app, "login", &csrf, &headers, "", next, notice, StatusCode::OK).await
+    sign_in_page(
+        &app,
+        "login",
+        &csrf,
+        &headers,
+        "",
+        next,
+        notice,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// `GET /signup`.
@@ -121,7 +129,17 @@ pub(crate) async fn signup_form(
     csrf: CsrfToken,
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
-    sign_in_page(&app, "signup", &csrf, &headers, "", "/", None, StatusCode::OK).await
+    sign_in_page(
+        &app,
+        "signup",
+        &csrf,
+        &headers,
+        "",
+        "/",
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 fn signed_in(app: &AppState, user_id: &str, next: &str) -> Response {
@@ -160,7 +178,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 fn client_of(headers: &HeaderMap, peer: Option<SocketAddr>, behind_proxy: bool) -> String {
     // Behind a proxy every request comes from the proxy; its X-Forwarded-For names the client.
     // Without one the header is the client's own claim, so only the peer address counts.
-    let forwarded = behind_proxy.then_some(()).and_then(|_| headers.get("x-forwarded-for"));
+    let forwarded = behind_proxy
+        .then_some(())
+        .and_then(|_| headers.get("x-forwarded-for"));
     forwarded
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(',').next())
@@ -180,7 +200,11 @@ pub(crate) async fn login(
     let email = form.text("email");
     let next = form.text("next");
     let client = client_of(&headers, peer, app.ui.behind_https);
-    match app.accounts.log_in(email, form.text("password"), &client).await {
+    match app
+        .accounts
+        .log_in(email, form.text("password"), &client)
+        .await
+    {
         Ok(account) => {
             tracing::info!(user = %account.id, "signed in to the web UI");
             Ok(signed_in(&app, &account.id, next))
@@ -195,9 +219,17 @@ pub(crate) async fn login(
                 _ => None,
             };
             let message = account_failure(error)?;
-            let mut response =
-                sign_in_page(&app, "login", &csrf, &headers, email, next, Some(message), status)
-                    .await?;
+            let mut response = sign_in_page(
+                &app,
+                "login",
+                &csrf,
+                &headers,
+                email,
+                next,
+                Some(message),
+                status,
+            )
+            .await?;
             if let Some(seconds) = retry_after
                 && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
             {
@@ -242,7 +274,17 @@ pub(crate) async fn signup(
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };
             let message = account_failure(error)?;
-            sign_in_page(&app, "signup", &csrf, &headers, email, "/", Some(message), status).await
+            sign_in_page(
+                &app,
+                "signup",
+                &csrf,
+                &headers,
+                email,
+                "/",
+                Some(message),
+                status,
+            )
+            .await
         }
     }
 }

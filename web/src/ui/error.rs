@@ -120,9 +120,11 @@ impl IntoResponse for UiError {
                 "Not found",
                 "There is nothing here, or it belongs to someone else.",
             ),
-            UiError::BadRequest(message) => {
-                page(StatusCode::UNPROCESSABLE_ENTITY, "That did not work", &message)
-            }
+            UiError::BadRequest(message) => page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "That did not work",
+                &message,
+            ),
             UiError::Internal(reason) => {
                 tracing::error!(%reason, "web UI request failed");
                 let mut response = page(

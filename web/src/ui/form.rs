@@ -247,7 +247,11 @@ mod tests {
     fn a_bad_reminder_is_a_form_error() {
         let form = Form::from_pairs(&[("title", "x"), ("reminder_offset_minutes", "soon")]);
         assert!(task_json(&form, Tz::UTC, FormKind::Create).is_err());
-        let interval = Form::from_pairs(&[("title", "x"), ("repeat", "INTERVAL"), ("interval_days", "3")]);
+        let interval = Form::from_pairs(&[
+            ("title", "x"),
+            ("repeat", "INTERVAL"),
+            ("interval_days", "3"),
+        ]);
         let body = task_json(&interval, Tz::UTC, FormKind::Edit).unwrap_or_default();
         assert_eq!(body["recurrence_rule"], "INTERVAL:3");
     }

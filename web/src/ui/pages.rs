@@ -155,16 +155,29 @@ pub(crate) async fn notifications(
         .find(|(key, _)| key == "snoozed")
         .map(|(_, minutes)| format!("Snoozed: you will be reminded again in {minutes} minutes."));
     let page = NotificationsPage {
-        chrome: chrome(&app, &session, &csrf, &headers, "Notifications", "notifications").await?,
+        chrome: chrome(
+            &app,
+            &session,
+            &csrf,
+            &headers,
+            "Notifications",
+            "notifications",
+        )
+        .await?,
         rows,
         notice,
     };
     Ok(Html(page.render()?).into_response())
 }
 
+/// The bell reads `chrome.unread`, the same name it has inside every page's frame.
 #[derive(Template)]
 #[template(path = "bell.html")]
 struct Bell {
+    chrome: BellCount,
+}
+
+struct BellCount {
     unread: usize,
 }
 
@@ -174,7 +187,13 @@ pub(crate) async fn bell(
     session: Session,
 ) -> Result<Response, UiError> {
     let unread = unread_count(&app, &session.user_id).await?;
-    Ok(Html(Bell { unread }.render()?).into_response())
+    Ok(Html(
+        Bell {
+            chrome: BellCount { unread },
+        }
+        .render()?,
+    )
+    .into_response())
 }
 
 fn notification_id(raw: &str) -> Result<Uuid, UiError> {
@@ -214,9 +233,7 @@ pub(crate) async fn snooze(
         .parse::<i64>()
         .ok()
         .filter(|minutes| (1..=SNOOZE_MAX_MINUTES).contains(minutes))
-        .ok_or_else(|| {
-            UiError::BadRequest("Snooze for 1 minute to 7 days.".to_owned())
-        })?;
+        .ok_or_else(|| UiError::BadRequest("Snooze for 1 minute to 7 days.".to_owned()))?;
     app.tasks
         .store()
         .snooze(
@@ -332,7 +349,10 @@ pub(crate) async fn settings_page(
     let page = SettingsPage {
         chrome: chrome(app, session, csrf, headers, "Settings", "settings").await?,
         time_zone: settings.time_zone.name().to_owned(),
-        zones: chrono_tz::TZ_VARIANTS.iter().map(|zone| zone.name()).collect(),
+        zones: chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|zone| zone.name())
+            .collect(),
         daily_digest: settings.daily_digest,
         digest_hour: settings.digest_hour,
         webhook: app.ui.webhook_configured,
@@ -368,7 +388,10 @@ pub(crate) async fn save_settings(
     form: Form,
 ) -> Result<Response, UiError> {
     let current = app.settings.settings(&session.user_id).await?;
-    let hour: u8 = form.text("digest_hour").parse().unwrap_or(current.digest_hour);
+    let hour: u8 = form
+        .text("digest_hour")
+        .parse()
+        .unwrap_or(current.digest_hour);
     let body = json!({
         "time_zone": form.text("time_zone"),
         "daily_digest": form.get("daily_digest").is_some(),

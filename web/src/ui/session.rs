@@ -6,7 +6,7 @@
 //! or `X-CSRF-Token` header equals it, which a cross-site page can neither read nor set.
 
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
@@ -15,9 +15,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use super::error::UiError;
 use crate::AppState;
+pub(crate) use crate::auth::{SESSION_COOKIE, cookie};
 
-/// Name of the cookie holding the session token.
-pub const SESSION_COOKIE: &str = "taskstream_session";
 /// Name of the cookie holding the CSRF token.
 pub const CSRF_COOKIE: &str = "taskstream_csrf";
 /// Form field and header that must repeat the CSRF cookie.
@@ -25,19 +24,6 @@ pub const CSRF_FIELD: &str = "csrf";
 const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a sign-in lasts.
 pub const SESSION_DAYS: i64 = 7;
-
-/// The value of cookie `name` in a request's `Cookie` headers.
-pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim_matches('"'))
-        .filter(|value| !value.is_empty())
-}
 
 /// A `Set-Cookie` value with the attributes every taskstream cookie has.
 pub fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> HeaderValue {
@@ -140,7 +126,8 @@ impl FromRequestParts<AppState> for Session {
             .path_and_query()
             .map(|path| path.as_str().to_owned())
             .unwrap_or_else(|| "/".to_owned());
-        let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
+        let Some(token) = cookie(&parts.headers, SESSION_COOKIE).filter(|token| !token.is_empty())
+        else {
             return Err(UiError::SignIn { next });
         };
         let Ok(user_id) = state.auth.verify(token) else {
@@ -162,16 +149,6 @@ impl FromRequestParts<AppState> for Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_one_cookie_among_several_headers() {
-        let mut headers = HeaderMap::new();
-        headers.append(COOKIE, HeaderValue::from_static("a=1; taskstream_csrf=abc"));
-        headers.append(COOKIE, HeaderValue::from_static("b=2"));
-        assert_eq!(cookie(&headers, CSRF_COOKIE), Some("abc"));
-        assert_eq!(cookie(&headers, "b"), Some("2"));
-        assert_eq!(cookie(&headers, "missing"), None);
-    }
 
     #[test]
     fn csrf_check_needs_the_exact_token() {

@@ -204,8 +204,18 @@ pub(crate) async fn index(
     let flash = flash(&app, &session.user_id, &pairs, zone, now).await;
     let tabs = vec![
         ("", "All", counts.all, filters.with_status("")),
-        ("active", "Active", counts.active, filters.with_status("active")),
-        ("pending", "To do", counts.pending, filters.with_status("pending")),
+        (
+            "active",
+            "Active",
+            counts.active,
+            filters.with_status("active"),
+        ),
+        (
+            "pending",
+            "To do",
+            counts.pending,
+            filters.with_status("pending"),
+        ),
         (
             "in_progress",
             "In progress",
@@ -436,8 +446,17 @@ pub(crate) async fn create(
     let body = match task_json(&form, zone, FormKind::Create) {
         Ok(body) => body,
         Err(message) => {
-            return form_refused(&app, &session, &csrf, &headers, None, &form, vec![message], zone)
-                .await;
+            return form_refused(
+                &app,
+                &session,
+                &csrf,
+                &headers,
+                None,
+                &form,
+                vec![message],
+                zone,
+            )
+            .await;
         }
     };
     let mut draft = match parse_new_task(&body) {
@@ -504,8 +523,17 @@ pub(crate) async fn update(
     let body = match task_json(&form, zone, FormKind::Edit) {
         Ok(body) => body,
         Err(message) => {
-            return form_refused(&app, &session, &csrf, &headers, shown_id, &form, vec![message], zone)
-                .await;
+            return form_refused(
+                &app,
+                &session,
+                &csrf,
+                &headers,
+                shown_id,
+                &form,
+                vec![message],
+                zone,
+            )
+            .await;
         }
     };
     let mut patch = match parse_task_patch(&body) {
@@ -529,7 +557,10 @@ pub(crate) async fn update(
         Ok(task) => Ok(Redirect::to(&format!("/tasks/{}?saved=1", task.id)).into_response()),
         Err(error) => {
             let errors = engine_refusal(error)?;
-            form_refused(&app, &session, &csrf, &headers, shown_id, &form, errors, zone).await
+            form_refused(
+                &app, &session, &csrf, &headers, shown_id, &form, errors, zone,
+            )
+            .await
         }
     }
 }
@@ -737,7 +768,10 @@ fn render_task_list(tasks: &[Task], zone: Tz, now: DateTime<Utc>) -> Result<Stri
         csrf: String,
     }
     Ok(TaskList {
-        rows: tasks.iter().map(|task| TaskRow::new(task, zone, now)).collect(),
+        rows: tasks
+            .iter()
+            .map(|task| TaskRow::new(task, zone, now))
+            .collect(),
         csrf: String::new(),
     }
     .render()?)
@@ -754,21 +788,25 @@ mod tests {
             user_id: "u".to_owned(),
             title: format!("Task number {n} with a realistic title"),
             description: Some("a description".to_owned()),
-            status: if n % 5 == 0 {
+            status: if n.is_multiple_of(5) {
                 TaskStatus::Completed
             } else {
                 TaskStatus::Pending
             },
             priority: [Priority::Low, Priority::Medium, Priority::High][n % 3],
-            due_date: (n % 2 == 0).then(|| now + chrono::Duration::hours(n as i64 - 500)),
+            due_date: n
+                .is_multiple_of(2)
+                .then(|| now + chrono::Duration::hours(n as i64 - 500)),
             created_at: now,
             updated_at: now,
             tags: vec!["home".to_owned(), format!("t{}", n % 7)],
-            reminder_offset_minutes: (n % 4 == 0).then_some(30),
+            reminder_offset_minutes: n.is_multiple_of(4).then_some(30),
             remind_at: None,
             reminders: Vec::new(),
-            is_recurring: n % 6 == 0,
-            recurrence_rule: (n % 6 == 0).then_some(taskstream_engine::recurrence::Recurrence::Weekly),
+            is_recurring: n.is_multiple_of(6),
+            recurrence_rule: n
+                .is_multiple_of(6)
+                .then_some(taskstream_engine::recurrence::Recurrence::Weekly),
             recurrence_from: RecurrenceFrom::Due,
             recurrence_trigger: RecurrenceTrigger::OnComplete,
             series_anchor: None,

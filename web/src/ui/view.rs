@@ -31,7 +31,10 @@ pub fn short_date(instant: DateTime<Utc>, zone: Tz, now: DateTime<Utc>) -> Strin
 
 /// The `datetime-local` value of an instant in `zone`.
 pub fn input_value(instant: DateTime<Utc>, zone: Tz) -> String {
-    instant.with_timezone(&zone).format("%Y-%m-%dT%H:%M").to_string()
+    instant
+        .with_timezone(&zone)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
 }
 
 /// One task as a row of the list or the head of its page.

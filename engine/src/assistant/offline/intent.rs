@@ -344,7 +344,9 @@ pub fn quick_add(text: &str, now: DateTime<Utc>, zone: Tz) -> Result<AddTask, St
     match parsed.intent {
         Intent::Add(task) => Ok(task),
         Intent::Unknown { reply } => Err(reply),
-        _ => Err(format!("What should the task be called? Try: {ADD_EXAMPLE}.")),
+        _ => Err(format!(
+            "What should the task be called? Try: {ADD_EXAMPLE}."
+        )),
     }
 }
 

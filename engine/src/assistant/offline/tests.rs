@@ -629,14 +629,22 @@ fn quick_add_reads_a_whole_line_as_one_task() {
     assert_eq!(task.title, "Pay rent");
     assert_eq!(task.priority, Some(Priority::High));
     assert_eq!(task.tags, vec!["home".to_owned()]);
-    assert_eq!(task.recurrence_rule.as_deref(), Some("MONTHLY"), "anchored on the 1st");
-    assert_eq!(task.due_date, Some(at("2026-12-01T08:00:00Z")), "09:00 in Berlin");
+    assert_eq!(
+        task.recurrence_rule.as_deref(),
+        Some("MONTHLY"),
+        "anchored on the 1st"
+    );
+    assert_eq!(
+        task.due_date,
+        Some(at("2026-12-01T08:00:00Z")),
+        "09:00 in Berlin"
+    );
     // No command word is needed, but one is understood.
     let plain = quick_add("buy milk", now, berlin()).expect("a task");
     assert_eq!(plain.title, "buy milk");
     assert_eq!(plain.due_date, None);
-    let reminded = quick_add("remind me to call mom tomorrow at 5pm", now, berlin())
-        .expect("a task");
+    let reminded =
+        quick_add("remind me to call mom tomorrow at 5pm", now, berlin()).expect("a task");
     assert_eq!(reminded.title, "call mom");
     assert!(reminded.reminder_offset_minutes.is_some());
     // A line with no task in it says what is missing.

@@ -1,6 +1,7 @@
 //! The embedded task store: SQLite in WAL mode, one writer thread with group commit, and a
 //! small pool of read-only connections.
 
+mod account_rows;
 mod activity_rows;
 mod chat_rows;
 mod connection;
@@ -21,10 +22,11 @@ use rusqlite::Connection;
 use tokio::sync::{Notify, Semaphore, broadcast, oneshot, watch};
 use uuid::Uuid;
 
+use crate::accounts::{AccountInsert, AccountRecord, ApiTokenRecord};
 use crate::activity::{AuditEntry, AuditFilter, Delivery, Notification};
 use crate::error::EngineError;
 use crate::event::OutboxEvent;
-use crate::ports::{ConversationStore, OutboxRecord, SettingsStore, TaskStore};
+use crate::ports::{AccountStore, ConversationStore, OutboxRecord, SettingsStore, TaskStore};
 use crate::reminder::{self, FireOutcome, ReminderChange};
 use crate::task::{Change, Task, TaskOp, TaskQuery, ops};
 use rows::sql_error;
@@ -585,9 +587,108 @@ impl SettingsStore for SqliteTaskStore {
     }
 }
 
+#[async_trait]
+impl AccountStore for SqliteTaskStore {
+    async fn insert_account(
+        &self,
+        account: &AccountRecord,
+        only_first: bool,
+    ) -> Result<AccountInsert, EngineError> {
+        let account = account.clone();
+        self.write(move |conn| {
+            account_rows::insert_account(conn, &account, only_first).map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn account_by_email(&self, email: &str) -> Result<Option<AccountRecord>, EngineError> {
+        let email = email.to_owned();
+        self.read(move |conn| account_rows::by_email(conn, &email).map_err(sql_error))
+            .await
+    }
+
+    async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>, EngineError> {
+        let id = id.to_owned();
+        self.read(move |conn| account_rows::by_id(conn, &id).map_err(sql_error))
+            .await
+    }
+
+    async fn account_count(&self) -> Result<u64, EngineError> {
+        self.read(|conn| account_rows::count(conn).map_err(sql_error))
+            .await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<AccountRecord>, EngineError> {
+        self.read(|conn| account_rows::list(conn).map_err(sql_error))
+            .await
+    }
+
+    async fn set_password_hash(
+        &self,
+        id: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, EngineError> {
+        let (id, password_hash) = (id.to_owned(), password_hash.to_owned());
+        self.write(move |conn| {
+            account_rows::set_password_hash(conn, &id, &password_hash, now).map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn insert_api_token(&self, token: &ApiTokenRecord) -> Result<(), EngineError> {
+        let token = token.clone();
+        self.write(move |conn| account_rows::insert_token(conn, &token).map_err(sql_error))
+            .await
+    }
+
+    async fn api_tokens(&self, user_id: &str) -> Result<Vec<ApiTokenRecord>, EngineError> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| account_rows::live_tokens(conn, &user_id).map_err(sql_error))
+            .await
+    }
+
+    async fn revoke_api_token(
+        &self,
+        user_id: &str,
+        token_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, EngineError> {
+        let (user_id, token_id) = (user_id.to_owned(), token_id.to_owned());
+        self.write(move |conn| {
+            account_rows::revoke_token(conn, &user_id, &token_id, now).map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn api_token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<ApiTokenRecord>, EngineError> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |conn| {
+            account_rows::live_token_by_hash(conn, &token_hash).map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn touch_api_token(&self, token_id: &str, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let token_id = token_id.to_owned();
+        self.write(move |conn| account_rows::touch_token(conn, &token_id, now).map_err(sql_error))
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_the_account_store_conformance_suite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
+        crate::conformance::account_store_suite(&store).await;
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn passes_the_conversation_store_conformance_suite() {

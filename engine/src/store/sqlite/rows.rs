@@ -28,7 +28,7 @@ fn uuid_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
     Uuid::parse_str(&text).map_err(|_| corrupt("uuid"))
 }
 
-fn instant_at(
+pub(crate) fn instant_at(
     row: &Row<'_>,
     index: usize,
 ) -> rusqlite::Result<Option<chrono::DateTime<chrono::Utc>>> {
@@ -38,7 +38,7 @@ fn instant_at(
         .transpose()
 }
 
-fn required_instant_at(
+pub(crate) fn required_instant_at(
     row: &Row<'_>,
     index: usize,
 ) -> rusqlite::Result<chrono::DateTime<chrono::Utc>> {

@@ -156,6 +156,27 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE reminders_v8 RENAME TO reminders;
     CREATE INDEX reminders_pending ON reminders (fire_at) WHERE fired_at IS NULL AND missed = 0;
     "#,
+    // 9: local accounts of the built-in UI and their personal API tokens (keyed hashes only).
+    r#"
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY NOT NULL,
+        email TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER,
+        revoked_at INTEGER
+    );
+    CREATE INDEX api_tokens_by_user ON api_tokens (user_id, created_at);
+    "#,
 ];
 
 fn store_error(error: rusqlite::Error) -> EngineError {

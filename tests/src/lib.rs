@@ -19,6 +19,10 @@ pub use serde_json;
 
 pub mod dapr_sidecar;
 pub mod openai_stub;
+mod shape;
+
+use shape::ClusterParts;
+pub use shape::{DATABASE_URL_VAR, PgSchema};
 
 /// Environment variables the server reads; removed from every child's environment so that the
 /// developer's shell cannot leak into a test.
@@ -198,6 +202,9 @@ impl Default for Launch {
 /// A running `taskstream serve`.
 pub struct TestServer {
     child: Option<Child>,
+    /// Cluster shape only: the test sidecar and the PostgreSQL schema, which outlive the child
+    /// (fields drop after `Drop::drop` has killed it).
+    cluster: Option<ClusterParts>,
     root: TempDir,
     launch: Launch,
     data_dir: PathBuf,
@@ -242,6 +249,7 @@ impl TestServer {
         let port = launch.port.unwrap_or_else(free_port);
         let mut srv = TestServer {
             child: None,
+            cluster: None,
             root,
             launch,
             data_dir,

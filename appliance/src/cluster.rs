@@ -1,12 +1,12 @@
 //! `taskstream serve --mode cluster`: one role of the Dapr deployment over a shared PostgreSQL.
 //! No embedded log, Fluvio listeners or embedded scheduler: events leave through the outbox
-//! relay to Dapr pub/sub, reminders are Dapr jobs, the consumers' marks are Dapr state.
+//! relay to Dapr pub/sub, reminders are Dapr jobs, the consumers' marks are Dapr state; the
+//! live stream and the periodic jobs' once-per-period record are PostgreSQL's.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use async_trait::async_trait;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -22,17 +22,18 @@ use taskstream_cluster::dapr::{
     producer_router,
 };
 use taskstream_cluster::postgres::{PgOptions, PostgresStore};
+use taskstream_engine::TaskService;
 use taskstream_engine::accounts::AccountService;
 use taskstream_engine::assistant::offline::OfflineAssistant;
 use taskstream_engine::assistant::{Assistant, ChatService, Tools};
 use taskstream_engine::consumers::apply::{EffectApplier, RetryPolicy};
 use taskstream_engine::consumers::{self, runner};
 use taskstream_engine::event::Topic;
+use taskstream_engine::jobs::Jobs;
 use taskstream_engine::ports::{
-    AccountStore, ConversationStore, EventBus, LiveEvent, LiveFeed, SettingsStore, TaskStore,
+    AccountStore, ConversationStore, EventBus, SettingsStore, TaskStore,
 };
 use taskstream_engine::state::StateStore;
-use taskstream_engine::{EngineError, TaskService};
 use taskstream_web::{AppState, JwtVerifier, Probe, ProbeFuture, TokenSigner};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -115,6 +116,8 @@ pub async fn run(args: ServeArgs, settings: Settings, started: Instant) -> anyho
     let role = settings.role;
     let serves_api = matches!(role, Role::Api | Role::All);
     let mut background = JoinSet::new();
+    // The digest and retention jobs run in the api role (see `jobs::cluster_periodic_jobs`).
+    let mut periodic = None;
     let mut app = if serves_api {
         let conversations: Arc<dyn ConversationStore> = postgres.clone();
         let user_settings: Arc<dyn SettingsStore> = postgres.clone();
@@ -131,7 +134,7 @@ pub async fn run(args: ServeArgs, settings: Settings, started: Instant) -> anyho
             accounts: AccountService::new(account_store, secret.as_bytes(), settings.signup),
             signer: Arc::new(TokenSigner::new(secret.as_bytes())),
             metrics: metrics.clone(),
-            live: Arc::new(NoLiveFeed),
+            live: Arc::new(postgres.live_feed()),
             probes: Arc::clone(&probes),
             ui: taskstream_web::UiOptions {
                 behind_https: settings.behind_https,
@@ -148,6 +151,14 @@ pub async fn run(args: ServeArgs, settings: Settings, started: Instant) -> anyho
             stop_rx.clone(),
         ));
         background.spawn(DaprJobScheduler::new(Arc::clone(&store), jobs).run(stop_rx.clone()));
+        periodic = Some(
+            Jobs::start(crate::jobs::cluster_periodic_jobs(
+                Arc::clone(&postgres),
+                settings.notification_retention,
+            ))
+            .await
+            .context("cannot start the periodic jobs")?,
+        );
         taskstream_web::router(state, &settings.cors_origins).merge(job_callback_router(callbacks))
     } else {
         ops_router(metrics, Arc::clone(&probes))
@@ -203,6 +214,9 @@ pub async fn run(args: ServeArgs, settings: Settings, started: Instant) -> anyho
         () = forced => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway"),
     }
     tracing::debug!("waiting up to {BACKGROUND_GRACE:?} for the relay and the job scheduler");
+    if let Some(periodic) = periodic {
+        periodic.stop().await;
+    }
     stop_all(background).await;
     tracing::info!("stopped; undelivered events stay in the outbox for the next replica");
     Ok(())
@@ -323,29 +337,6 @@ impl Probe for SidecarProbe {
                 Err(error) => Err(error.to_string()),
             }
         })
-    }
-}
-
-/// `GET /api/events` in cluster mode: the live stream reads the embedded log, which cluster
-/// mode does not have, so it answers 503 rather than a stream that never delivers.
-struct NoLiveFeed;
-
-#[async_trait]
-impl LiveFeed for NoLiveFeed {
-    fn position_now(&self) -> Result<String, EngineError> {
-        Err(EngineError::Unavailable(
-            "live events are not available in cluster mode".to_owned(),
-        ))
-    }
-
-    async fn next_events(
-        &self,
-        _user_id: &str,
-        _position: &str,
-    ) -> Result<Vec<LiveEvent>, EngineError> {
-        Err(EngineError::Unavailable(
-            "live events are not available in cluster mode".to_owned(),
-        ))
     }
 }
 

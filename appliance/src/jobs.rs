@@ -1,8 +1,10 @@
 //! The appliance's periodic jobs, by stable name: log retention, consumer-state expiry,
-//! notification retention and the opt-in daily digest.
+//! notification retention and the opt-in daily digest; in cluster mode, notification and
+//! live-event retention and the digest, once per period across replicas.
 
 use std::sync::Arc;
 
+use taskstream_cluster::postgres::{JobPeriod, PostgresStore};
 use taskstream_engine::EngineError;
 use taskstream_engine::jobs::{self, PeriodicJob};
 use taskstream_engine::log::EventLog;
@@ -53,4 +55,83 @@ pub fn periodic_jobs(
             })
         }),
     ]
+}
+
+/// Live events are kept this long for reconnecting streams (cluster mode).
+const LIVE_EVENT_RETENTION: chrono::Duration = chrono::Duration::hours(1);
+
+/// The cluster shape's periodic jobs, run by the `api` (and `all`) role of every replica.
+///
+/// Exactly once per period across replicas: each run goes through
+/// [`PostgresStore::run_once`], a PostgreSQL advisory lock per job plus a `job_runs` row per
+/// period, so the replica whose tick comes first does the period and the others skip it (a
+/// failed run leaves no row, so another replica's tick retries it). Chosen over the Dapr Jobs
+/// API because every job here only touches PostgreSQL, so the database alone can decide, and a
+/// sidecar outage cannot stop the digest. State expiry is Redis's TTL and there is no embedded
+/// log to trim.
+pub fn cluster_periodic_jobs(
+    store: Arc<PostgresStore>,
+    notification_retention: chrono::Duration,
+) -> Vec<PeriodicJob> {
+    let (tasks, settings): (Arc<dyn TaskStore>, Arc<dyn SettingsStore>) =
+        (store.clone(), store.clone());
+    let digest_settings = Arc::clone(&settings);
+    let live = Arc::clone(&store);
+    vec![
+        once(
+            &store,
+            JobPeriod::Day,
+            PeriodicJob::new("notification-retention", "0 30 3 * * *", move || {
+                let settings = Arc::clone(&settings);
+                Box::pin(async move {
+                    let now = chrono::Utc::now();
+                    settings
+                        .purge_notifications(
+                            now - READ_NOTIFICATION_RETENTION,
+                            now - notification_retention,
+                        )
+                        .await
+                })
+            }),
+        ),
+        once(
+            &store,
+            JobPeriod::Hour,
+            PeriodicJob::new("daily-digest", "0 0 * * * *", move || {
+                let (tasks, settings) = (Arc::clone(&tasks), Arc::clone(&digest_settings));
+                Box::pin(async move {
+                    jobs::daily_digest(tasks.as_ref(), settings.as_ref(), chrono::Utc::now()).await
+                })
+            }),
+        ),
+        once(
+            &store,
+            JobPeriod::Hour,
+            PeriodicJob::new("live-events-retention", "0 15 * * * *", move || {
+                let live = Arc::clone(&live);
+                Box::pin(async move {
+                    live.purge_live_events(chrono::Utc::now() - LIVE_EVENT_RETENTION)
+                        .await
+                })
+            }),
+        ),
+    ]
+}
+
+/// `job` run at most once per `period` across replicas.
+fn once(store: &Arc<PostgresStore>, period: JobPeriod, job: PeriodicJob) -> PeriodicJob {
+    let (name, inner, store) = (job.name, job.run, Arc::clone(store));
+    PeriodicJob::new(name, &job.schedule, move || {
+        let (store, inner) = (Arc::clone(&store), Arc::clone(&inner));
+        Box::pin(async move {
+            let key = period.key(chrono::Utc::now());
+            match store.run_once(name, &key, || inner()).await? {
+                Some(handled) => Ok(handled),
+                None => {
+                    tracing::debug!(job = name, period = %key, "another replica ran this period");
+                    Ok(0)
+                }
+            }
+        })
+    })
 }

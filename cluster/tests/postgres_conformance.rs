@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -500,4 +501,142 @@ async fn replicas_firing_one_reminder_together_fire_it_once() {
         "{outcomes:?}"
     );
     assert!(outcomes.contains(&FireOutcome::NotArmed));
+}
+
+/// One replica's tick of the daily digest for `period`, counting runs of the job body.
+async fn digest_tick(
+    store: &PostgresStore,
+    period: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    runs: &AtomicUsize,
+) -> Result<Option<u64>, EngineError> {
+    store
+        .run_once("daily-digest", period, || async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            // Long enough for the other replica to arrive while this one runs.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            taskstream_engine::jobs::daily_digest(store, store, at).await
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_run_a_periodic_job_once_per_period() {
+    use chrono::Timelike;
+    use taskstream_cluster::postgres::JobPeriod;
+    use taskstream_engine::ports::SettingsStore;
+    use taskstream_engine::settings::UserSettings;
+
+    let Some(scratch) = Scratch::new() else {
+        return;
+    };
+    let (first, second) = (scratch.store().await, scratch.store().await);
+    let at = now();
+    let subscribed = UserSettings {
+        time_zone: chrono_tz::UTC,
+        daily_digest: true,
+        digest_hour: u8::try_from(at.hour()).unwrap(),
+    };
+    first.save_settings("dora", subscribed, at).await.unwrap();
+    create(
+        &first,
+        "dora",
+        json!({"title": "overdue", "due_date": "2020-01-01T00:00:00Z"}),
+    )
+    .await;
+
+    // Both replicas' ticks for one hour, at the same time: the real digest runs once.
+    let runs = AtomicUsize::new(0);
+    let period = JobPeriod::Hour.key(at);
+    let (one, two) = tokio::join!(
+        digest_tick(&first, &period, at, &runs),
+        digest_tick(&second, &period, at, &runs)
+    );
+    let outcomes = [one.unwrap(), two.unwrap()];
+    assert!(
+        outcomes.contains(&Some(1)) && outcomes.contains(&None),
+        "one replica sends the digest, the other skips: {outcomes:?}"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the job body ran once");
+    let notes = first.list_notifications("dora", 100).await.unwrap();
+    assert_eq!(notes.len(), 1, "one digest: {notes:?}");
+    assert_eq!(notes[0].kind, "daily_digest");
+    // A later tick in the same hour (a replica whose clock lags) skips too.
+    let late = digest_tick(&second, &period, at, &runs).await;
+    assert_eq!(late.unwrap(), None);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+
+    // The next period runs again.
+    let next = JobPeriod::Hour.key(at + chrono::Duration::hours(1));
+    let again = second
+        .run_once("daily-digest", &next, || async { Ok(0) })
+        .await
+        .unwrap();
+    assert_eq!(again, Some(0));
+
+    // A failed run leaves its period to whichever replica ticks next.
+    let failed = first
+        .run_once("notification-retention", "2026-11-27", || async {
+            Err(EngineError::Store("disk on fire".to_owned()))
+        })
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    let retried = second
+        .run_once("notification-retention", "2026-11-27", || async { Ok(3) })
+        .await
+        .unwrap();
+    assert_eq!(retried, Some(3));
+    let skipped = first
+        .run_once("notification-retention", "2026-11-27", || async { Ok(5) })
+        .await
+        .unwrap();
+    assert_eq!(skipped, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_feed_sees_every_replicas_commits_for_its_user() {
+    use taskstream_engine::ports::LiveFeed;
+
+    let Some(scratch) = Scratch::new() else {
+        return;
+    };
+    let (writer, reader) = (scratch.store().await, scratch.store().await);
+    let feed = reader.live_feed();
+    let start = feed.position_now().await.unwrap();
+
+    // Waiting on the reader replica while the other one commits.
+    let waiting = tokio::spawn({
+        let (feed, start) = (feed.clone(), start.clone());
+        async move { feed.next_events("erin", &start).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    create(&writer, "frank", json!({"title": "not erin's"})).await;
+    let task = create(&writer, "erin", json!({"title": "erin's"})).await;
+    let events = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("woken by the other replica's commit")
+        .unwrap()
+        .unwrap();
+    assert_eq!(events.len(), 1, "only erin's task.sync: {events:?}");
+    let envelope = &events[0].envelope;
+    assert_eq!(envelope.event_type, "task.sync");
+    assert_eq!(envelope.user_id, "erin");
+    assert_eq!(envelope.payload["task_id"], task.id.to_string());
+    assert_eq!(envelope.payload["action"], "created");
+
+    // Its own commits too, and a position resumes after it.
+    let after = events[0].id.clone();
+    let own = create(&reader, "erin", json!({"title": "erin's second"})).await;
+    let events = feed.next_events("erin", &after).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].envelope.payload["task_id"], own.id.to_string());
+    let replay = feed.next_events("erin", &start).await.unwrap();
+    assert_eq!(replay.len(), 2, "both after the start: {replay:?}");
+
+    // Retention drops old rows; a stream then starts afresh from now.
+    let purged = reader
+        .purge_live_events(now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(purged, 3, "frank's and erin's two");
 }

@@ -14,7 +14,7 @@ use crate::ports::{LiveEvent, LiveFeed};
 /// The topics a live stream follows, in position order.
 const TOPICS: [Topic; 2] = [Topic::TaskUpdates, Topic::Reminders];
 /// Event types that reach the browser (`reminder.scheduled` is bookkeeping, not news).
-const LIVE_TYPES: [&str; 2] = ["task.sync", "reminder.triggered"];
+pub const LIVE_TYPES: [&str; 2] = ["task.sync", "reminder.triggered"];
 /// Records scanned per topic per round.
 const SCAN: usize = 512;
 /// Longest wait before an empty round returns, so dead connections are noticed.
@@ -61,7 +61,7 @@ fn unavailable(error: crate::log::LogError) -> EngineError {
 
 #[async_trait]
 impl LiveFeed for LogLiveFeed {
-    fn position_now(&self) -> Result<String, EngineError> {
+    async fn position_now(&self) -> Result<String, EngineError> {
         self.now().map(Position::render)
     }
 

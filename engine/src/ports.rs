@@ -175,7 +175,7 @@ pub struct LiveEvent {
 #[async_trait]
 pub trait LiveFeed: Send + Sync + 'static {
     /// A position at the current end of the stream.
-    fn position_now(&self) -> Result<String, EngineError>;
+    async fn position_now(&self) -> Result<String, EngineError>;
 
     /// Waits until `user_id` has events after `position` and returns them in order (each with the
     /// position just after it). A malformed position is `EngineError::Validation`-free: it restarts

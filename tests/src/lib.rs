@@ -20,7 +20,11 @@ pub use serde_json;
 pub mod browser;
 pub mod dapr_sidecar;
 pub mod openai_stub;
+mod shape;
 pub mod web;
+
+use shape::ClusterParts;
+pub use shape::{DATABASE_URL_VAR, PgSchema};
 
 /// Environment variables the server reads; removed from every child's environment so that the
 /// developer's shell cannot leak into a test.
@@ -201,6 +205,9 @@ impl Default for Launch {
 /// A running `taskstream serve`.
 pub struct TestServer {
     child: Option<Child>,
+    /// Cluster shape only: the test sidecar and the PostgreSQL schema, which outlive the child
+    /// (fields drop after `Drop::drop` has killed it).
+    cluster: Option<ClusterParts>,
     root: TempDir,
     launch: Launch,
     data_dir: PathBuf,
@@ -245,6 +252,7 @@ impl TestServer {
         let port = launch.port.unwrap_or_else(free_port);
         let mut srv = TestServer {
             child: None,
+            cluster: None,
             root,
             launch,
             data_dir,

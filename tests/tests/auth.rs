@@ -41,18 +41,14 @@ fn routes() -> Vec<(&'static str, String)> {
     ]
 }
 
-#[tokio::test]
-async fn missing_header_is_not_authenticated_on_every_route() {
-    let srv = TestServer::start().await;
+async fn missing_header_is_not_authenticated_on_every_route(srv: TestServer) {
     for (m, p) in routes() {
         let r = call(&srv, m, &p, None).await;
         expect_401(&r, "Not authenticated");
     }
 }
 
-#[tokio::test]
-async fn non_bearer_scheme_is_invalid_credentials() {
-    let srv = TestServer::start().await;
+async fn non_bearer_scheme_is_invalid_credentials(srv: TestServer) {
     let good = srv.token("alice");
     for (m, p) in routes() {
         let r = call(&srv, m, &p, Some("Basic YWxpY2U6c2VjcmV0")).await;
@@ -62,9 +58,7 @@ async fn non_bearer_scheme_is_invalid_credentials() {
     expect_401(&r, "Invalid authentication credentials");
 }
 
-#[tokio::test]
-async fn expired_token() {
-    let srv = TestServer::start().await;
+async fn expired_token(srv: TestServer) {
     let t = mint_hs256(srv.secret(), &json!({ "sub": "alice", "exp": now() - 60 }));
     for (m, p) in routes() {
         let r = call(&srv, m, &p, Some(&format!("Bearer {t}"))).await;
@@ -76,9 +70,7 @@ async fn expired_token() {
     expect_401(&r, "Token expired");
 }
 
-#[tokio::test]
-async fn wrong_secret_is_invalid_token() {
-    let srv = TestServer::start().await;
+async fn wrong_secret_is_invalid_token(srv: TestServer) {
     let t = mint_hs256(
         "not-the-secret",
         &json!({ "sub": "alice", "exp": now() + 3600 }),
@@ -89,9 +81,7 @@ async fn wrong_secret_is_invalid_token() {
     }
 }
 
-#[tokio::test]
-async fn alg_none_is_invalid_token() {
-    let srv = TestServer::start().await;
+async fn alg_none_is_invalid_token(srv: TestServer) {
     let payload = json!({ "sub": "alice", "exp": now() + 3600 }).to_string();
     for header in [
         r#"{"alg":"none"}"#,
@@ -108,9 +98,7 @@ async fn alg_none_is_invalid_token() {
     }
 }
 
-#[tokio::test]
-async fn other_hmac_algorithms_are_invalid_token() {
-    let srv = TestServer::start().await;
+async fn other_hmac_algorithms_are_invalid_token(srv: TestServer) {
     let claims = json!({ "sub": "alice", "exp": now() + 3600 });
     for alg in [Algorithm::HS512, Algorithm::HS384] {
         let t = mint(alg, srv.secret(), &claims);
@@ -119,9 +107,7 @@ async fn other_hmac_algorithms_are_invalid_token() {
     }
 }
 
-#[tokio::test]
-async fn malformed_tokens_are_invalid_token() {
-    let srv = TestServer::start().await;
+async fn malformed_tokens_are_invalid_token(srv: TestServer) {
     let good = srv.token("alice");
     let (head, rest) = good.split_once('.').unwrap();
     let (body, sig) = rest.split_once('.').unwrap();
@@ -144,9 +130,7 @@ async fn malformed_tokens_are_invalid_token() {
     }
 }
 
-#[tokio::test]
-async fn missing_or_empty_sub_is_invalid_payload() {
-    let srv = TestServer::start().await;
+async fn missing_or_empty_sub_is_invalid_payload(srv: TestServer) {
     for claims in [
         json!({ "exp": now() + 3600 }),
         json!({ "sub": "", "exp": now() + 3600 }),
@@ -160,9 +144,7 @@ async fn missing_or_empty_sub_is_invalid_payload() {
     }
 }
 
-#[tokio::test]
-async fn not_yet_valid_token_is_rejected() {
-    let srv = TestServer::start().await;
+async fn not_yet_valid_token_is_rejected(srv: TestServer) {
     let t = mint_hs256(
         srv.secret(),
         &json!({ "sub": "alice", "exp": now() + 7200, "nbf": now() + 3600 }),
@@ -172,9 +154,7 @@ async fn not_yet_valid_token_is_rejected() {
     assert!(r.json["detail"].is_string(), "{}", r.text);
 }
 
-#[tokio::test]
-async fn valid_tokens_are_accepted() {
-    let srv = TestServer::start().await;
+async fn valid_tokens_are_accepted(srv: TestServer) {
     // What the frontend mints: sub, email, name, iat, exp.
     let fe = mint_hs256(
         srv.secret(),
@@ -206,11 +186,23 @@ async fn valid_tokens_are_accepted() {
     assert_eq!(r.json.as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn public_endpoints_need_no_token() {
-    let srv = TestServer::start().await;
+async fn public_endpoints_need_no_token(srv: TestServer) {
     for p in ["/health", "/ready", "/metrics", "/openapi.json", "/docs"] {
         let r = call(&srv, "GET", p, None).await;
         assert_eq!(r.status, 200, "GET {p}: {}", r.text);
     }
 }
+
+taskstream_tests::api_tests!(
+    missing_header_is_not_authenticated_on_every_route,
+    non_bearer_scheme_is_invalid_credentials,
+    expired_token,
+    wrong_secret_is_invalid_token,
+    alg_none_is_invalid_token,
+    other_hmac_algorithms_are_invalid_token,
+    malformed_tokens_are_invalid_token,
+    missing_or_empty_sub_is_invalid_payload,
+    not_yet_valid_token_is_rejected,
+    valid_tokens_are_accepted,
+    public_endpoints_need_no_token,
+);

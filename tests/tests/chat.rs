@@ -58,9 +58,7 @@ fn tools(reply: &Value) -> Vec<(String, bool)> {
         .collect()
 }
 
-#[tokio::test]
-async fn chat_adds_lists_completes_and_deletes_like_rest() {
-    let server = TestServer::start().await;
+async fn chat_adds_lists_completes_and_deletes_like_rest(server: TestServer) {
     let alice = server.user("chat-alice");
 
     let added = chat(
@@ -195,9 +193,7 @@ async fn chat_adds_lists_completes_and_deletes_like_rest() {
     );
 }
 
-#[tokio::test]
-async fn the_number_in_the_last_list_and_undo_work_across_turns() {
-    let server = TestServer::start().await;
+async fn the_number_in_the_last_list_and_undo_work_across_turns(server: TestServer) {
     let bob = server.user("chat-bob");
     chat(&bob, "add water the plants tomorrow").await;
     chat(&bob, "add call mom on friday").await;
@@ -234,9 +230,7 @@ async fn the_number_in_the_last_list_and_undo_work_across_turns() {
     bob.get_task(&id).await.expect(404);
 }
 
-#[tokio::test]
-async fn unclear_messages_create_nothing_and_say_so() {
-    let server = TestServer::start().await;
+async fn unclear_messages_create_nothing_and_say_so(server: TestServer) {
     let carol = server.user("chat-carol");
     let reply = chat(&carol, "asdf qwerty zxcv").await;
     assert_eq!(reply["tools_invoked"], json!([]));
@@ -252,9 +246,7 @@ async fn unclear_messages_create_nothing_and_say_so() {
     );
 }
 
-#[tokio::test]
-async fn chat_checks_the_owner_and_the_body() {
-    let server = TestServer::start().await;
+async fn chat_checks_the_owner_and_the_body(server: TestServer) {
     let dave = server.user("chat-dave");
     let r = dave
         .post("/api/someone-else/chat", &json!({"message": "list"}))
@@ -294,9 +286,7 @@ async fn chat_checks_the_owner_and_the_body() {
     assert!(dave.list("").await.is_empty());
 }
 
-#[tokio::test]
-async fn stream_true_uses_the_reference_framing() {
-    let server = TestServer::start().await;
+async fn stream_true_uses_the_reference_framing(server: TestServer) {
     let erin = server.user("chat-erin");
     let response = erin
         .req(reqwest::Method::POST, &format!("/api/{}/chat", erin.sub))
@@ -349,9 +339,7 @@ async fn stream_true_uses_the_reference_framing() {
     assert_eq!(erin.list("").await.len(), 1);
 }
 
-#[tokio::test]
-async fn x_timezone_governs_how_times_are_read() {
-    let server = TestServer::start().await;
+async fn x_timezone_governs_how_times_are_read(server: TestServer) {
     let frank = server.user("chat-frank");
     let r = frank
         .req(reqwest::Method::POST, &format!("/api/{}/chat", frank.sub))
@@ -371,3 +359,12 @@ async fn x_timezone_governs_how_times_are_read() {
         "09:00 in New York is 14:00 UTC in December: {due}"
     );
 }
+
+taskstream_tests::api_tests!(
+    chat_adds_lists_completes_and_deletes_like_rest,
+    the_number_in_the_last_list_and_undo_work_across_turns,
+    unclear_messages_create_nothing_and_say_so,
+    chat_checks_the_owner_and_the_body,
+    stream_true_uses_the_reference_framing,
+    x_timezone_governs_how_times_are_read,
+);

@@ -111,6 +111,8 @@ async fn app(scratch: &Scratch, sidecar: &DaprSidecar, role: &str, port: u16) ->
             .map(|(name, value)| ((*name).to_owned(), value.clone()))
             .collect(),
         port: Some(port),
+        // One secret per test, so every replica accepts the same tokens.
+        secret: Some(format!("secret-{}", scratch.schema)),
         ..Launch::default()
     })
     .await
@@ -377,7 +379,7 @@ async fn each_role_serves_its_own_routes() {
             );
         }
         if *role == "api" {
-            // No embedded log in cluster mode, so no live stream: 503, not a silent stream.
+            // The live stream is served from PostgreSQL (see the replica test below).
             let live = http
                 .get(srv.url("/api/events"))
                 .bearer_auth(srv.token("alice"))
@@ -385,7 +387,7 @@ async fn each_role_serves_its_own_routes() {
                 .await
                 .unwrap()
                 .status();
-            assert_eq!(live, 503, "GET /api/events in cluster mode");
+            assert_eq!(live, 200, "GET /api/events in cluster mode");
         }
     }
 }
@@ -739,4 +741,68 @@ async fn bench_cluster_against_embedded() {
             percentile(&to_audit, 0.99),
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_api_replica_streams_every_change_of_its_users() {
+    let Some(scratch) = Scratch::new() else {
+        return;
+    };
+    let (port_a, port_b) = (free_port(), free_port());
+    let sidecar_a = sidecar(&scratch, port_a).await;
+    let replica_a = app(&scratch, &sidecar_a, "api", port_a).await;
+    let sidecar_b = sidecar(&scratch, port_b).await;
+    let replica_b = app(&scratch, &sidecar_b, "api", port_b).await;
+    let come = Duration::from_secs(10);
+
+    let mut alice_on_a = replica_a.user("alice").events(None).await;
+    let mut alice_on_b = replica_b.user("alice").events(None).await;
+    let mut bob_on_b = replica_b.user("bob").events(None).await;
+
+    // Written through replica a: both of alice's streams see it, bob's does not.
+    let task = replica_a
+        .user("alice")
+        .create(json!({"title": "written on a"}))
+        .await;
+    let task_id = id_of(&task);
+    for (replica, stream) in [("a", &mut alice_on_a), ("b", &mut alice_on_b)] {
+        let event = stream
+            .next(come)
+            .await
+            .unwrap_or_else(|| panic!("no live event on replica {replica}"));
+        let envelope = event.json();
+        assert_eq!(envelope["event_type"], "task.sync", "{envelope}");
+        assert_eq!(envelope["user_id"], "alice");
+        assert_eq!(envelope["payload"]["task_id"], task_id.as_str());
+        assert_eq!(envelope["payload"]["action"], "created");
+    }
+
+    // Written through replica b: replica a's stream sees it too, and a stream resumed with
+    // `Last-Event-ID` on the other replica replays it.
+    let before = alice_on_a.next(Duration::from_millis(300)).await;
+    assert!(before.is_none(), "nothing else yet: {before:?}");
+    replica_b.user("alice").complete(&task_id).await.expect(200);
+    let completed = alice_on_a.next(come).await.expect("the completion on a");
+    assert_eq!(completed.json()["payload"]["action"], "completed");
+    let on_b = alice_on_b.next(come).await.expect("the completion on b");
+    assert_eq!(
+        on_b.id, completed.id,
+        "one position space for every replica"
+    );
+    drop(alice_on_b);
+    let created_id = {
+        let mut resumed = replica_b.user("alice").events(Some("0")).await;
+        let first = resumed.next(come).await.expect("replayed from the start");
+        assert_eq!(first.json()["payload"]["action"], "created");
+        first.id.expect("an id")
+    };
+    let mut resumed = replica_a.user("alice").events(Some(&created_id)).await;
+    let replayed = resumed
+        .next(come)
+        .await
+        .expect("replayed after the creation");
+    assert_eq!(replayed.json()["payload"]["action"], "completed");
+
+    let stray = bob_on_b.next(Duration::from_millis(300)).await;
+    assert!(stray.is_none(), "alice's events on bob's stream: {stray:?}");
 }

@@ -63,9 +63,7 @@ fn assert_allowed(r: &Resp, origin: &str) {
     );
 }
 
-#[tokio::test]
-async fn preflight_from_default_origins_is_allowed() {
-    let srv = TestServer::start().await;
+async fn preflight_from_default_origins_is_allowed(srv: TestServer) {
     let r = preflight(&srv, "/api/tasks", "http://localhost:3000", "POST").await;
     assert_allowed(&r, "http://localhost:3000");
     let id = uuid::Uuid::new_v4();
@@ -82,9 +80,7 @@ async fn preflight_from_default_origins_is_allowed() {
     }
 }
 
-#[tokio::test]
-async fn foreign_origin_gets_no_allow_origin() {
-    let srv = TestServer::start().await;
+async fn foreign_origin_gets_no_allow_origin(srv: TestServer) {
     for origin in [
         "http://evil.example",
         "http://localhost:3002",
@@ -109,9 +105,7 @@ async fn foreign_origin_gets_no_allow_origin() {
     }
 }
 
-#[tokio::test]
-async fn actual_requests_carry_cors_headers() {
-    let srv = TestServer::start().await;
+async fn actual_requests_carry_cors_headers(srv: TestServer) {
     let alice = srv.user("alice");
     let r = alice
         .req(reqwest::Method::POST, "/api/tasks")
@@ -180,9 +174,7 @@ async fn cors_origins_env_adds_origins() {
     assert_allowed(&r, "http://localhost:3000");
 }
 
-#[tokio::test]
-async fn health_and_ready() {
-    let srv = TestServer::start().await;
+async fn health_and_ready(srv: TestServer) {
     let r = Resp::from(srv.client().get(srv.url("/health")).send().await.unwrap()).await;
     let v = r.expect(200);
     assert_eq!(v["status"], "healthy");
@@ -193,9 +185,7 @@ async fn health_and_ready() {
     assert_eq!(r.expect(200)["status"], "ready");
 }
 
-#[tokio::test]
-async fn metrics_use_route_templates() {
-    let srv = TestServer::start().await;
+async fn metrics_use_route_templates(srv: TestServer) {
     let alice = srv.user("alice");
     let t = alice.create(json!({ "title": "m" })).await;
     let id = id_of(&t);
@@ -275,9 +265,7 @@ async fn metrics_use_route_templates() {
     assert_eq!(count(&r.text), before + 2.0);
 }
 
-#[tokio::test]
-async fn openapi_document() {
-    let srv = TestServer::start().await;
+async fn openapi_document(srv: TestServer) {
     let r = Resp::from(
         srv.client()
             .get(srv.url("/openapi.json"))
@@ -308,9 +296,7 @@ async fn openapi_document() {
     }
 }
 
-#[tokio::test]
-async fn docs_serve_html() {
-    let srv = TestServer::start().await;
+async fn docs_serve_html(srv: TestServer) {
     for p in ["/docs", "/docs/"] {
         let r = Resp::from(srv.client().get(srv.url(p)).send().await.unwrap()).await;
         r.expect(200);
@@ -329,9 +315,7 @@ async fn docs_serve_html() {
     }
 }
 
-#[tokio::test]
-async fn request_ids() {
-    let srv = TestServer::start().await;
+async fn request_ids(srv: TestServer) {
     let alice = srv.user("alice");
     // Generated when absent, on success and on errors alike.
     let mut seen = std::collections::BTreeSet::new();
@@ -376,3 +360,14 @@ async fn request_ids() {
     assert_eq!(r.status().as_u16(), 422);
     assert_eq!(r.headers().get("x-request-id").unwrap(), "create-1");
 }
+
+taskstream_tests::api_tests!(
+    preflight_from_default_origins_is_allowed,
+    foreign_origin_gets_no_allow_origin,
+    actual_requests_carry_cors_headers,
+    health_and_ready,
+    metrics_use_route_templates,
+    openapi_document,
+    docs_serve_html,
+    request_ids,
+);

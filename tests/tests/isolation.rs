@@ -6,9 +6,7 @@ use taskstream_tests::{TestServer, id_of, ids, query};
 
 const FORBIDDEN: &str = "Not authorized to access this resource";
 
-#[tokio::test]
-async fn other_users_tasks_are_forbidden_on_every_route() {
-    let srv = TestServer::start().await;
+async fn other_users_tasks_are_forbidden_on_every_route(srv: TestServer) {
     let alice = srv.user("alice");
     let bob = srv.user("bob");
     let t = alice
@@ -38,9 +36,7 @@ async fn other_users_tasks_are_forbidden_on_every_route() {
         .expect_detail(404, "Task not found");
 }
 
-#[tokio::test]
-async fn lists_show_only_own_tasks() {
-    let srv = TestServer::start().await;
+async fn lists_show_only_own_tasks(srv: TestServer) {
     let alice = srv.user("alice");
     let bob = srv.user("bob");
     let alice_upper = srv.user("Alice");
@@ -99,9 +95,7 @@ async fn lists_show_only_own_tasks() {
     );
 }
 
-#[tokio::test]
-async fn next_occurrence_belongs_to_the_owner() {
-    let srv = TestServer::start().await;
+async fn next_occurrence_belongs_to_the_owner(srv: TestServer) {
     let alice = srv.user("alice");
     let bob = srv.user("bob");
     let t = alice
@@ -120,9 +114,7 @@ async fn next_occurrence_belongs_to_the_owner() {
     assert_eq!(alice.list("").await.len(), 2);
 }
 
-#[tokio::test]
-async fn each_user_can_work_on_their_own() {
-    let srv = TestServer::start().await;
+async fn each_user_can_work_on_their_own(srv: TestServer) {
     let users: Vec<_> = ["u1", "u2", "user_8f2kq9", "ünïcödé", "a@b.c"]
         .iter()
         .map(|s| srv.user(s))
@@ -159,3 +151,10 @@ async fn each_user_can_work_on_their_own() {
         }
     }
 }
+
+taskstream_tests::api_tests!(
+    other_users_tasks_are_forbidden_on_every_route,
+    lists_show_only_own_tasks,
+    next_occurrence_belongs_to_the_owner,
+    each_user_can_work_on_their_own,
+);

@@ -58,9 +58,7 @@ async fn check(u: &User, fx: &[Value], pairs: &[(&str, &str)], want: &[usize]) {
     assert_eq!(list.len(), want.len(), "duplicates for {pairs:?}");
 }
 
-#[tokio::test]
-async fn default_sort_is_created_at_desc() {
-    let srv = TestServer::start().await;
+async fn default_sort_is_created_at_desc(srv: TestServer) {
     let u = srv.user("alice");
     let fx = fixture(&u).await;
     let list = u.list("").await;
@@ -93,9 +91,7 @@ async fn default_sort_is_created_at_desc() {
     assert_eq!(ids(&asc2), ids(&asc));
 }
 
-#[tokio::test]
-async fn status_filter() {
-    let srv = TestServer::start().await;
+async fn status_filter(srv: TestServer) {
     let u = srv.user("alice");
     let fx = fixture(&u).await;
     check(&u, &fx, &[("status", "all")], &[0, 1, 2, 3, 4, 5]).await;
@@ -110,9 +106,7 @@ async fn status_filter() {
     }
 }
 
-#[tokio::test]
-async fn priority_filter() {
-    let srv = TestServer::start().await;
+async fn priority_filter(srv: TestServer) {
     let u = srv.user("alice");
     let fx = fixture(&u).await;
     check(&u, &fx, &[("priority", "high")], &[0, 3]).await;
@@ -125,9 +119,7 @@ async fn priority_filter() {
     }
 }
 
-#[tokio::test]
-async fn tags_filter_is_and_and_case_insensitive() {
-    let srv = TestServer::start().await;
+async fn tags_filter_is_and_and_case_insensitive(srv: TestServer) {
     let u = srv.user("alice");
     let fx = fixture(&u).await;
     check(&u, &fx, &[("tags", "work")], &[0, 2, 4]).await;
@@ -145,9 +137,7 @@ async fn tags_filter_is_and_and_case_insensitive() {
     check(&u, &fx, &[("tags", "' OR 1=1 --")], &[]).await;
 }
 
-#[tokio::test]
-async fn bool_filters() {
-    let srv = TestServer::start().await;
+async fn bool_filters(srv: TestServer) {
     let u = srv.user("alice");
     let fx = fixture(&u).await;
     for v in ["true", "1", "yes", "on"] {
@@ -167,9 +157,7 @@ async fn bool_filters() {
     }
 }
 
-#[tokio::test]
-async fn search_is_case_insensitive_and_literal() {
-    let srv = TestServer::start().await;
+async fn search_is_case_insensitive_and_literal(srv: TestServer) {
     let u = srv.user("alice");
     let fx = fixture(&u).await;
     check(&u, &fx, &[("search", "REPORT")], &[0]).await;
@@ -187,9 +175,7 @@ async fn search_is_case_insensitive_and_literal() {
     check(&u, &fx, &[("search", "o")], &[0, 1, 2, 3, 4, 5]).await;
 }
 
-#[tokio::test]
-async fn sort_by_due_date_puts_nulls_last_both_ways() {
-    let srv = TestServer::start().await;
+async fn sort_by_due_date_puts_nulls_last_both_ways(srv: TestServer) {
     let u = srv.user("alice");
     let fx = fixture(&u).await;
     let asc = order(
@@ -211,9 +197,7 @@ async fn sort_by_due_date_puts_nulls_last_both_ways() {
     assert_eq!(def[..4], [4, 0, 2, 5]);
 }
 
-#[tokio::test]
-async fn sort_by_priority_uses_low_medium_high() {
-    let srv = TestServer::start().await;
+async fn sort_by_priority_uses_low_medium_high(srv: TestServer) {
     let u = srv.user("alice");
     let fx = fixture(&u).await;
     let asc = order(
@@ -234,9 +218,7 @@ async fn sort_by_priority_uses_low_medium_high() {
     assert_eq!(set(&desc[4..6]), set(&[1, 4]));
 }
 
-#[tokio::test]
-async fn sort_by_title() {
-    let srv = TestServer::start().await;
+async fn sort_by_title(srv: TestServer) {
     let u = srv.user("alice");
     let fx = fixture(&u).await;
     let asc = order(
@@ -252,9 +234,7 @@ async fn sort_by_title() {
     assert_eq!(desc, vec![5, 4, 3, 2, 1, 0]);
 }
 
-#[tokio::test]
-async fn invalid_sort_and_order_are_422() {
-    let srv = TestServer::start().await;
+async fn invalid_sort_and_order_are_422(srv: TestServer) {
     let u = srv.user("alice");
     fixture(&u).await;
     for bad in ["name", "TITLE", "due", "updated_at", "id; drop table task"] {
@@ -269,9 +249,7 @@ async fn invalid_sort_and_order_are_422() {
     }
 }
 
-#[tokio::test]
-async fn limit_and_offset() {
-    let srv = TestServer::start().await;
+async fn limit_and_offset(srv: TestServer) {
     let u = srv.user("alice");
     let fx = fixture(&u).await;
     let page = |pairs: Vec<(&'static str, &'static str)>| {
@@ -318,9 +296,7 @@ async fn limit_and_offset() {
     }
 }
 
-#[tokio::test]
-async fn filters_combine() {
-    let srv = TestServer::start().await;
+async fn filters_combine(srv: TestServer) {
     let u = srv.user("alice");
     let fx = fixture(&u).await;
     let l = u
@@ -400,9 +376,7 @@ async fn filters_combine() {
     .await;
 }
 
-#[tokio::test]
-async fn list_reflects_updates_and_deletes() {
-    let srv = TestServer::start().await;
+async fn list_reflects_updates_and_deletes(srv: TestServer) {
     let u = srv.user("alice");
     let fx = fixture(&u).await;
     u.put_task(
@@ -419,9 +393,7 @@ async fn list_reflects_updates_and_deletes() {
     check(&u, &fx, &[("status", "completed")], &[1, 3, 5]).await;
 }
 
-#[tokio::test]
-async fn search_and_tags_fold_non_ascii_case() {
-    let srv = TestServer::start().await;
+async fn search_and_tags_fold_non_ascii_case(srv: TestServer) {
     let u = srv.user("alice");
     let a = u
         .create(json!({ "title": "Café Crème", "tags": ["Été"] }))
@@ -436,3 +408,20 @@ async fn search_and_tags_fold_non_ascii_case() {
     check(&u, &fx, &[("tags", "ÉTÉ")], &[0]).await;
     check(&u, &fx, &[("tags", "été")], &[0]).await;
 }
+
+taskstream_tests::api_tests!(
+    default_sort_is_created_at_desc,
+    status_filter,
+    priority_filter,
+    tags_filter_is_and_and_case_insensitive,
+    bool_filters,
+    search_is_case_insensitive_and_literal,
+    sort_by_due_date_puts_nulls_last_both_ways,
+    sort_by_priority_uses_low_medium_high,
+    sort_by_title,
+    invalid_sort_and_order_are_422,
+    limit_and_offset,
+    filters_combine,
+    list_reflects_updates_and_deletes,
+    search_and_tags_fold_non_ascii_case,
+);

@@ -65,9 +65,7 @@ fn sync(task_id: &str, action: &str) -> (String, String, String) {
     ("task.sync".into(), task_id.into(), action.into())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_stream_shows_only_own_changes_and_resumes_after_last_event_id() {
-    let srv = TestServer::start().await;
+async fn live_stream_shows_only_own_changes_and_resumes_after_last_event_id(srv: TestServer) {
     let alice = srv.user("alice");
     let bob = srv.user("bob");
 
@@ -164,9 +162,7 @@ async fn live_stream_shows_only_own_changes_and_resumes_after_last_event_id() {
     assert!(bobs.next(QUIET).await.is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_stream_requires_a_token() {
-    let srv = TestServer::start().await;
+async fn live_stream_requires_a_token(srv: TestServer) {
     let r = srv
         .client()
         .get(srv.url("/api/events"))
@@ -245,3 +241,8 @@ async fn triggered_reminders_reach_the_owners_live_stream() {
     assert_eq!(env, fired, "the envelope as published");
     assert!(s.next(QUIET).await.is_none(), "bob's reminder leaked");
 }
+
+taskstream_tests::api_tests!(
+    live_stream_shows_only_own_changes_and_resumes_after_last_event_id,
+    live_stream_requires_a_token,
+);

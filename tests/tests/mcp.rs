@@ -51,9 +51,7 @@ async fn call(srv: &TestServer, user: &User, tool: &str, arguments: Value) -> (b
     (result["isError"] == json!(true), text)
 }
 
-#[tokio::test]
-async fn mcp_without_a_valid_token_is_401() {
-    let srv = TestServer::start().await;
+async fn mcp_without_a_valid_token_is_401(srv: TestServer) {
     let good = srv.token("alice");
     let basic = format!("Basic {good}");
     for auth in [None, Some("Bearer not-a-token"), Some(basic.as_str())] {
@@ -64,9 +62,7 @@ async fn mcp_without_a_valid_token_is_401() {
     }
 }
 
-#[tokio::test]
-async fn mcp_over_http_lists_the_tools_and_scopes_them_to_the_token_user() {
-    let srv = TestServer::start().await;
+async fn mcp_over_http_lists_the_tools_and_scopes_them_to_the_token_user(srv: TestServer) {
     let (alice, bob) = (srv.user("alice"), srv.user("bob"));
     let bearer = format!("Bearer {}", alice.token);
 
@@ -209,3 +205,8 @@ fn mcp_over_stdio_adds_and_lists_tasks() {
         "logs go to stderr"
     );
 }
+
+taskstream_tests::api_tests!(
+    mcp_without_a_valid_token_is_401,
+    mcp_over_http_lists_the_tools_and_scopes_them_to_the_token_user,
+);

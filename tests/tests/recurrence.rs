@@ -43,9 +43,7 @@ async fn chain(u: &User, rule: &str, first_due: &str, steps: usize) -> Vec<Strin
     dues
 }
 
-#[tokio::test]
-async fn monthly_from_jan_31_clamps_without_drift() {
-    let srv = TestServer::start().await;
+async fn monthly_from_jan_31_clamps_without_drift(srv: TestServer) {
     let u = srv.user("alice");
     assert_eq!(
         chain(&u, "MONTHLY", "2027-01-31T09:30:00Z", 5).await,
@@ -80,9 +78,7 @@ async fn monthly_from_jan_31_clamps_without_drift() {
     );
 }
 
-#[tokio::test]
-async fn yearly_from_feb_29() {
-    let srv = TestServer::start().await;
+async fn yearly_from_feb_29(srv: TestServer) {
     let u = srv.user("alice");
     assert_eq!(
         chain(&u, "YEARLY", "2028-02-29T12:00:00Z", 4).await,
@@ -96,9 +92,7 @@ async fn yearly_from_feb_29() {
     );
 }
 
-#[tokio::test]
-async fn daily_weekly_interval() {
-    let srv = TestServer::start().await;
+async fn daily_weekly_interval(srv: TestServer) {
     let u = srv.user("alice");
     assert_eq!(
         chain(&u, "DAILY", "2026-02-27T08:00:00Z", 3).await,
@@ -137,9 +131,7 @@ async fn daily_weekly_interval() {
     );
 }
 
-#[tokio::test]
-async fn rrule_weekly_byday() {
-    let srv = TestServer::start().await;
+async fn rrule_weekly_byday(srv: TestServer) {
     let u = srv.user("alice");
     // 2026-03-02 is a Monday.
     assert_eq!(
@@ -168,9 +160,7 @@ async fn rrule_weekly_byday() {
     );
 }
 
-#[tokio::test]
-async fn next_task_copies_the_series() {
-    let srv = TestServer::start().await;
+async fn next_task_copies_the_series(srv: TestServer) {
     let u = srv.user("alice");
     let t = u
         .create(json!({
@@ -214,9 +204,7 @@ async fn next_task_copies_the_series() {
     assert_eq!(u.list("").await.len(), 2);
 }
 
-#[tokio::test]
-async fn null_due_date_still_recurs() {
-    let srv = TestServer::start().await;
+async fn null_due_date_still_recurs(srv: TestServer) {
     let u = srv.user("alice");
     let t = u
         .create(json!({ "title": "someday", "is_recurring": true, "recurrence_rule": "DAILY" }))
@@ -232,9 +220,7 @@ async fn null_due_date_still_recurs() {
     assert_eq!(next["recurrence_rule"], "DAILY");
 }
 
-#[tokio::test]
-async fn non_recurring_gives_no_next_task() {
-    let srv = TestServer::start().await;
+async fn non_recurring_gives_no_next_task(srv: TestServer) {
     let u = srv.user("alice");
     for body in [
         json!({ "title": "plain", "due_date": "2026-01-01T00:00:00Z" }),
@@ -248,9 +234,7 @@ async fn non_recurring_gives_no_next_task() {
     assert_eq!(u.list("").await.len(), 3);
 }
 
-#[tokio::test]
-async fn completing_twice_changes_nothing() {
-    let srv = TestServer::start().await;
+async fn completing_twice_changes_nothing(srv: TestServer) {
     let u = srv.user("alice");
     let t = u
         .create(
@@ -280,9 +264,7 @@ async fn completing_twice_changes_nothing() {
     assert_eq!(children.len(), 1);
 }
 
-#[tokio::test]
-async fn concurrent_completions_create_one_next_task() {
-    let srv = TestServer::start().await;
+async fn concurrent_completions_create_one_next_task(srv: TestServer) {
     let u = srv.user("alice");
     let t = u
         .create(
@@ -310,9 +292,7 @@ async fn concurrent_completions_create_one_next_task() {
     assert_eq!(u.list("").await.len(), 2);
 }
 
-#[tokio::test]
-async fn put_status_completed_is_a_completion() {
-    let srv = TestServer::start().await;
+async fn put_status_completed_is_a_completion(srv: TestServer) {
     let u = srv.user("alice");
     let t = u
         .create(
@@ -360,9 +340,7 @@ async fn put_status_completed_is_a_completion() {
     assert_eq!(u.list("").await.len(), 2);
 }
 
-#[tokio::test]
-async fn put_completed_with_other_fields_uses_the_new_values() {
-    let srv = TestServer::start().await;
+async fn put_completed_with_other_fields_uses_the_new_values(srv: TestServer) {
     let u = srv.user("alice");
     let t = u
         .create(
@@ -384,9 +362,7 @@ async fn put_completed_with_other_fields_uses_the_new_values() {
     assert_eq!(kid["due_date"], "2026-01-06T09:00:00Z");
 }
 
-#[tokio::test]
-async fn deleting_a_completed_recurring_parent() {
-    let srv = TestServer::start().await;
+async fn deleting_a_completed_recurring_parent(srv: TestServer) {
     let u = srv.user("alice");
     let t = u
         .create(
@@ -420,9 +396,7 @@ async fn deleting_a_completed_recurring_parent() {
     assert_eq!(next3["due_date"], "2026-01-04T09:00:00Z");
 }
 
-#[tokio::test]
-async fn recurrence_from_completion_uses_the_completion_time() {
-    let srv = TestServer::start().await;
+async fn recurrence_from_completion_uses_the_completion_time(srv: TestServer) {
     let u = srv.user("alice");
     let t = u
         .create(
@@ -449,9 +423,7 @@ async fn recurrence_from_completion_uses_the_completion_time() {
     assert_eq!(next["due_date"], "2020-01-02T10:00:00Z");
 }
 
-#[tokio::test]
-async fn rrule_from_a_non_matching_day_and_exhausted_rules() {
-    let srv = TestServer::start().await;
+async fn rrule_from_a_non_matching_day_and_exhausted_rules(srv: TestServer) {
     let u = srv.user("alice");
     // 2026-03-03 is a Tuesday: the next MO/WE occurrence strictly after it is Wednesday.
     assert_eq!(
@@ -486,9 +458,7 @@ async fn rrule_from_a_non_matching_day_and_exhausted_rules() {
     assert_eq!(next, Value::Null, "UNTIL has passed");
 }
 
-#[tokio::test]
-async fn created_completed_is_already_complete() {
-    let srv = TestServer::start().await;
+async fn created_completed_is_already_complete(srv: TestServer) {
     let u = srv.user("alice");
     let t = u
         .create(
@@ -507,9 +477,7 @@ async fn created_completed_is_already_complete() {
     assert_eq!(u.list("").await.len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn x_timezone_keeps_the_local_time_across_dst() {
-    let srv = TestServer::start().await;
+async fn x_timezone_keeps_the_local_time_across_dst(srv: TestServer) {
     let alice = srv.user("alice");
     // 2026-03-07 09:00 in New York (EST, UTC-5); clocks spring forward on 2026-03-08.
     let body = json!({"title": "standup", "due_date": "2026-03-07T14:00:00Z",
@@ -546,3 +514,22 @@ async fn x_timezone_keeps_the_local_time_across_dst() {
     let detail: Value = bad.json().await.unwrap();
     assert_eq!(detail["detail"][0]["loc"], json!(["header", "x-timezone"]));
 }
+
+taskstream_tests::api_tests!(
+    monthly_from_jan_31_clamps_without_drift,
+    yearly_from_feb_29,
+    daily_weekly_interval,
+    rrule_weekly_byday,
+    next_task_copies_the_series,
+    null_due_date_still_recurs,
+    non_recurring_gives_no_next_task,
+    completing_twice_changes_nothing,
+    concurrent_completions_create_one_next_task,
+    put_status_completed_is_a_completion,
+    put_completed_with_other_fields_uses_the_new_values,
+    deleting_a_completed_recurring_parent,
+    recurrence_from_completion_uses_the_completion_time,
+    rrule_from_a_non_matching_day_and_exhausted_rules,
+    created_completed_is_already_complete,
+    x_timezone_keeps_the_local_time_across_dst,
+);

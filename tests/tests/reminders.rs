@@ -48,9 +48,7 @@ async fn triggered(user: &User, task_id: &str) -> Vec<Value> {
         .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reminder_fires_once_and_becomes_a_notification() {
-    let srv = TestServer::start().await;
+async fn a_reminder_fires_once_and_becomes_a_notification(srv: TestServer) {
     let alice = srv.user("alice");
     let task = task_reminding_in(&alice, "Call the plumber", 1.0).await;
     let id = id_of(&task);
@@ -73,9 +71,7 @@ async fn a_reminder_fires_once_and_becomes_a_notification() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn updates_rearm_and_deletes_cancel() {
-    let srv = TestServer::start().await;
+async fn updates_rearm_and_deletes_cancel(srv: TestServer) {
     let alice = srv.user("alice");
     // Re-armed from an hour away to a second away.
     let moved = alice
@@ -115,9 +111,7 @@ async fn updates_rearm_and_deletes_cancel() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn completion_cancels_and_the_next_occurrence_reminds() {
-    let srv = TestServer::start().await;
+async fn completion_cancels_and_the_next_occurrence_reminds(srv: TestServer) {
     let alice = srv.user("alice");
     let task = alice
         .create(json!({"title": "drink water", "due_date": reminding_in(2.0), "reminder_offset_minutes": 1,
@@ -241,9 +235,7 @@ fn in_seconds(seconds: f64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn several_reminders_fire_each_once_and_a_notification_snoozes() {
-    let srv = TestServer::start().await;
+async fn several_reminders_fire_each_once_and_a_notification_snoozes(srv: TestServer) {
     let carol = srv.user("carol");
     let first = in_seconds(1.0);
     let second = in_seconds(2.0);
@@ -374,9 +366,7 @@ async fn several_reminders_fire_each_once_and_a_notification_snoozes() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_reminders_field_is_validated() {
-    let srv = TestServer::start().await;
+async fn the_reminders_field_is_validated(srv: TestServer) {
     let dan = srv.user("dan");
     dan.post("/api/tasks", &json!({"title": "t", "due_date": "2031-01-01T00:00:00Z", "reminders": [{"offset_minutes": 0}]}))
         .await
@@ -432,9 +422,7 @@ async fn the_reminders_field_is_validated() {
         .expect_detail(403, "Not authorized to access this resource");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_due_recurrence_creates_the_next_occurrence_when_the_due_date_passes() {
-    let srv = TestServer::start().await;
+async fn on_due_recurrence_creates_the_next_occurrence_when_the_due_date_passes(srv: TestServer) {
     let fay = srv.user("fay");
     let task = fay
         .create(json!({"title": "Water the plants", "due_date": in_seconds(1.5),
@@ -475,3 +463,12 @@ async fn on_due_recurrence_creates_the_next_occurrence_when_the_due_date_passes(
     .await
     .expect_invalid("enum", json!(["body", "recurrence_trigger"]));
 }
+
+taskstream_tests::api_tests!(
+    a_reminder_fires_once_and_becomes_a_notification,
+    updates_rearm_and_deletes_cancel,
+    completion_cancels_and_the_next_occurrence_reminds,
+    several_reminders_fire_each_once_and_a_notification_snoozes,
+    the_reminders_field_is_validated,
+    on_due_recurrence_creates_the_next_occurrence_when_the_due_date_passes,
+);

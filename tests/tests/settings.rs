@@ -4,9 +4,7 @@
 use serde_json::json;
 use taskstream_tests::TestServer;
 
-#[tokio::test]
-async fn settings_default_save_validate_and_stay_per_user() {
-    let server = TestServer::start().await;
+async fn settings_default_save_validate_and_stay_per_user(server: TestServer) {
     let gina = server.user("settings-gina");
     let hank = server.user("settings-hank");
     let defaults = json!({"time_zone": "UTC", "daily_digest": false, "digest_hour": 8});
@@ -61,9 +59,7 @@ async fn settings_default_save_validate_and_stay_per_user() {
     assert_eq!(anonymous.status(), 401);
 }
 
-#[tokio::test]
-async fn the_saved_zone_keeps_recurrence_at_local_time_without_a_header() {
-    let server = TestServer::start().await;
+async fn the_saved_zone_keeps_recurrence_at_local_time_without_a_header(server: TestServer) {
     let ida = server.user("settings-ida");
     ida.put("/api/settings", &json!({"time_zone": "America/New_York"}))
         .await
@@ -100,3 +96,8 @@ async fn the_saved_zone_keeps_recurrence_at_local_time_without_a_header() {
         "2026-11-07T13:00:00Z"
     );
 }
+
+taskstream_tests::api_tests!(
+    settings_default_save_validate_and_stay_per_user,
+    the_saved_zone_keeps_recurrence_at_local_time_without_a_header,
+);

@@ -7,9 +7,7 @@ use taskstream_tests::{TestServer, assert_utc, id_of, utc};
 
 const ZERO: &str = "00000000-0000-4000-8000-000000000000";
 
-#[tokio::test]
-async fn create_minimal_has_defaults() {
-    let srv = TestServer::start().await;
+async fn create_minimal_has_defaults(srv: TestServer) {
     let alice = srv.user("alice");
     let t = alice.create(json!({ "title": "Buy groceries" })).await;
     assert_eq!(t["title"], "Buy groceries");
@@ -38,9 +36,7 @@ async fn create_minimal_has_defaults() {
     );
 }
 
-#[tokio::test]
-async fn create_full_body_round_trips() {
-    let srv = TestServer::start().await;
+async fn create_full_body_round_trips(srv: TestServer) {
     let alice = srv.user("alice");
     let body = json!({
         "title": "  Pay rent  ",
@@ -79,9 +75,7 @@ async fn create_full_body_round_trips() {
     assert_eq!(got.expect(200), &t);
 }
 
-#[tokio::test]
-async fn due_date_input_formats_are_normalised_to_utc_z() {
-    let srv = TestServer::start().await;
+async fn due_date_input_formats_are_normalised_to_utc_z(srv: TestServer) {
     let alice = srv.user("alice");
     let cases = [
         ("2026-01-20T18:00:00Z", "2026-01-20T18:00:00Z"),
@@ -124,9 +118,7 @@ async fn due_date_input_formats_are_normalised_to_utc_z() {
     assert!(diff.abs() <= 1, "nanosecond input came back as {due}");
 }
 
-#[tokio::test]
-async fn remind_at_is_due_minus_offset() {
-    let srv = TestServer::start().await;
+async fn remind_at_is_due_minus_offset(srv: TestServer) {
     let alice = srv.user("alice");
     let cases = [
         ("2026-01-20T18:00:00Z", 1, "2026-01-20T17:59:00Z"),
@@ -148,9 +140,7 @@ async fn remind_at_is_due_minus_offset() {
     assert_eq!(t["remind_at"], "2000-12-31T23:30:00Z");
 }
 
-#[tokio::test]
-async fn tags_are_trimmed_lowercased_deduplicated_in_order() {
-    let srv = TestServer::start().await;
+async fn tags_are_trimmed_lowercased_deduplicated_in_order(srv: TestServer) {
     let alice = srv.user("alice");
     let t = alice
         .create(json!({ "title": "t", "tags": ["B", "a", " b ", "A", "c d", "ÉTÉ", "été"] }))
@@ -173,9 +163,7 @@ async fn tags_are_trimmed_lowercased_deduplicated_in_order() {
     assert_eq!(r.expect(200)["tags"], json!(["work", "home"]));
 }
 
-#[tokio::test]
-async fn title_limits_count_characters() {
-    let srv = TestServer::start().await;
+async fn title_limits_count_characters(srv: TestServer) {
     let alice = srv.user("alice");
     let t = alice.create(json!({ "title": "é".repeat(255) })).await;
     assert_eq!(t["title"].as_str().unwrap().chars().count(), 255);
@@ -188,9 +176,7 @@ async fn title_limits_count_characters() {
     assert_eq!(t["description"], d);
 }
 
-#[tokio::test]
-async fn recurrence_rules_are_stored_upper_case() {
-    let srv = TestServer::start().await;
+async fn recurrence_rules_are_stored_upper_case(srv: TestServer) {
     let alice = srv.user("alice");
     for (input, want) in [
         ("daily", "DAILY"),
@@ -222,9 +208,7 @@ async fn recurrence_rules_are_stored_upper_case() {
     assert_eq!(t["recurrence_rule"], "DAILY");
 }
 
-#[tokio::test]
-async fn get_list_and_not_found() {
-    let srv = TestServer::start().await;
+async fn get_list_and_not_found(srv: TestServer) {
     let alice = srv.user("alice");
     let a = alice.create(json!({ "title": "a" })).await;
     let b = alice.create(json!({ "title": "b" })).await;
@@ -256,9 +240,7 @@ async fn get_list_and_not_found() {
     assert_eq!(r.expect(200)["id"], a["id"]);
 }
 
-#[tokio::test]
-async fn put_is_partial() {
-    let srv = TestServer::start().await;
+async fn put_is_partial(srv: TestServer) {
     let alice = srv.user("alice");
     let t = alice
         .create(json!({
@@ -337,9 +319,7 @@ async fn put_is_partial() {
     assert_eq!(got.expect(200), v);
 }
 
-#[tokio::test]
-async fn put_explicit_null_clears_nullable_fields() {
-    let srv = TestServer::start().await;
+async fn put_explicit_null_clears_nullable_fields(srv: TestServer) {
     let alice = srv.user("alice");
     let t = alice
         .create(json!({
@@ -388,9 +368,7 @@ async fn put_explicit_null_clears_nullable_fields() {
     assert_eq!(v["remind_at"], Value::Null);
 }
 
-#[tokio::test]
-async fn put_adding_offset_and_due_date_together() {
-    let srv = TestServer::start().await;
+async fn put_adding_offset_and_due_date_together(srv: TestServer) {
     let alice = srv.user("alice");
     let t = alice.create(json!({ "title": "t" })).await;
     let r = alice
@@ -403,9 +381,7 @@ async fn put_adding_offset_and_due_date_together() {
     assert_eq!(v["remind_at"], "2026-07-04T09:45:00Z");
 }
 
-#[tokio::test]
-async fn delete_answers_200_with_id_and_deleted() {
-    let srv = TestServer::start().await;
+async fn delete_answers_200_with_id_and_deleted(srv: TestServer) {
     let alice = srv.user("alice");
     let t = alice.create(json!({ "title": "gone" })).await;
     let keep = alice.create(json!({ "title": "kept" })).await;
@@ -428,9 +404,7 @@ async fn delete_answers_200_with_id_and_deleted() {
     assert_eq!(alice.list("").await, vec![keep]);
 }
 
-#[tokio::test]
-async fn complete_plain_task() {
-    let srv = TestServer::start().await;
+async fn complete_plain_task(srv: TestServer) {
     let alice = srv.user("alice");
     let t = alice
         .create(json!({ "title": "once", "due_date": "2026-01-20T18:00:00Z" }))
@@ -458,9 +432,7 @@ async fn complete_plain_task() {
     assert_eq!(r.expect(200)["completed_task"]["status"], "completed");
 }
 
-#[tokio::test]
-async fn status_transitions_are_free() {
-    let srv = TestServer::start().await;
+async fn status_transitions_are_free(srv: TestServer) {
     let alice = srv.user("alice");
     let t = alice
         .create(json!({ "title": "t", "status": "completed" }))
@@ -473,9 +445,7 @@ async fn status_transitions_are_free() {
     }
 }
 
-#[tokio::test]
-async fn unknown_routes_and_methods() {
-    let srv = TestServer::start().await;
+async fn unknown_routes_and_methods(srv: TestServer) {
     let alice = srv.user("alice");
     let t = alice.create(json!({ "title": "t" })).await;
     let id = id_of(&t);
@@ -508,9 +478,7 @@ async fn unknown_routes_and_methods() {
         .expect_detail(405, "Method Not Allowed");
 }
 
-#[tokio::test]
-async fn frontend_style_requests_with_json_content_type_and_no_body() {
-    let srv = TestServer::start().await;
+async fn frontend_style_requests_with_json_content_type_and_no_body(srv: TestServer) {
     let alice = srv.user("alice");
     let t = alice.create(json!({ "title": "fe" })).await;
     let id = id_of(&t);
@@ -525,9 +493,7 @@ async fn frontend_style_requests_with_json_content_type_and_no_body() {
     assert_eq!(r.expect(200), &json!({ "id": id, "deleted": true }));
 }
 
-#[tokio::test]
-async fn concurrent_updates_leave_one_acknowledged_state() {
-    let srv = TestServer::start().await;
+async fn concurrent_updates_leave_one_acknowledged_state(srv: TestServer) {
     let alice = srv.user("alice");
     let t = alice
         .create(json!({ "title": "race", "due_date": "2026-01-01T00:00:00Z" }))
@@ -560,3 +526,23 @@ async fn concurrent_updates_leave_one_acknowledged_state() {
         "final state {last} is none of the acknowledged answers"
     );
 }
+
+taskstream_tests::api_tests!(
+    create_minimal_has_defaults,
+    create_full_body_round_trips,
+    due_date_input_formats_are_normalised_to_utc_z,
+    remind_at_is_due_minus_offset,
+    tags_are_trimmed_lowercased_deduplicated_in_order,
+    title_limits_count_characters,
+    recurrence_rules_are_stored_upper_case,
+    get_list_and_not_found,
+    put_is_partial,
+    put_explicit_null_clears_nullable_fields,
+    put_adding_offset_and_due_date_together,
+    delete_answers_200_with_id_and_deleted,
+    complete_plain_task,
+    status_transitions_are_free,
+    unknown_routes_and_methods,
+    frontend_style_requests_with_json_content_type_and_no_body,
+    concurrent_updates_leave_one_acknowledged_state,
+);

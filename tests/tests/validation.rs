@@ -17,9 +17,7 @@ fn loc_starts(e: &Value, a: &str, b: &str) -> bool {
     loc.len() >= 2 && loc[0] == a && loc[1] == b
 }
 
-#[tokio::test]
-async fn title_rules() {
-    let srv = TestServer::start().await;
+async fn title_rules(srv: TestServer) {
     let u = srv.user("alice");
     create_invalid(&u, json!({}), "missing", "title").await;
     create_invalid(&u, json!({ "description": "no title" }), "missing", "title").await;
@@ -48,9 +46,7 @@ async fn title_rules() {
     assert!(u.list("").await.is_empty(), "nothing may have been created");
 }
 
-#[tokio::test]
-async fn description_rules() {
-    let srv = TestServer::start().await;
+async fn description_rules(srv: TestServer) {
     let u = srv.user("alice");
     create_invalid(
         &u,
@@ -77,9 +73,7 @@ async fn description_rules() {
     assert_eq!(t["description"], Value::Null);
 }
 
-#[tokio::test]
-async fn enum_rules() {
-    let srv = TestServer::start().await;
+async fn enum_rules(srv: TestServer) {
     let u = srv.user("alice");
     for bad in [json!("done"), json!("Pending"), json!(""), json!("active")] {
         create_invalid(&u, json!({ "title": "t", "status": bad }), "enum", "status").await;
@@ -116,9 +110,7 @@ async fn enum_rules() {
     assert_eq!(t["recurrence_rule"], "DAILY");
 }
 
-#[tokio::test]
-async fn due_date_rules() {
-    let srv = TestServer::start().await;
+async fn due_date_rules(srv: TestServer) {
     let u = srv.user("alice");
     for bad in [
         "tomorrow",
@@ -148,9 +140,7 @@ async fn due_date_rules() {
     }
 }
 
-#[tokio::test]
-async fn tags_rules() {
-    let srv = TestServer::start().await;
+async fn tags_rules(srv: TestServer) {
     let u = srv.user("alice");
     create_invalid(
         &u,
@@ -209,9 +199,7 @@ async fn tags_rules() {
     assert_eq!(r.status, 422, "tags null on create: {}", r.text);
 }
 
-#[tokio::test]
-async fn reminder_offset_rules() {
-    let srv = TestServer::start().await;
+async fn reminder_offset_rules(srv: TestServer) {
     let u = srv.user("alice");
     let due = "2026-05-01T12:00:00Z";
     for bad in [0, -1, -60] {
@@ -256,9 +244,7 @@ async fn reminder_offset_rules() {
     assert!(u.list("").await.is_empty());
 }
 
-#[tokio::test]
-async fn bool_rules() {
-    let srv = TestServer::start().await;
+async fn bool_rules(srv: TestServer) {
     let u = srv.user("alice");
     create_invalid(
         &u,
@@ -284,9 +270,7 @@ async fn bool_rules() {
     .await;
 }
 
-#[tokio::test]
-async fn recurrence_rule_rules() {
-    let srv = TestServer::start().await;
+async fn recurrence_rule_rules(srv: TestServer) {
     let u = srv.user("alice");
     for bad in [
         "FORTNIGHTLY",
@@ -318,9 +302,7 @@ async fn recurrence_rule_rules() {
     assert!(u.list("").await.is_empty());
 }
 
-#[tokio::test]
-async fn body_shape_rules() {
-    let srv = TestServer::start().await;
+async fn body_shape_rules(srv: TestServer) {
     let u = srv.user("alice");
     for bad in [
         "{",
@@ -356,9 +338,7 @@ async fn body_shape_rules() {
     assert!(u.list("").await.is_empty());
 }
 
-#[tokio::test]
-async fn several_errors_are_all_reported() {
-    let srv = TestServer::start().await;
+async fn several_errors_are_all_reported(srv: TestServer) {
     let u = srv.user("alice");
     let r = u
         .post("/api/tasks", &json!({ "title": "", "priority": "urgent" }))
@@ -368,9 +348,7 @@ async fn several_errors_are_all_reported() {
     assert!(u.list("").await.is_empty());
 }
 
-#[tokio::test]
-async fn oversized_body_is_413() {
-    let srv = TestServer::start().await;
+async fn oversized_body_is_413(srv: TestServer) {
     let u = srv.user("alice");
     let big = json!({ "title": "t", "description": "x".repeat(70 * 1024) });
     u.post("/api/tasks", &big)
@@ -391,9 +369,7 @@ async fn oversized_body_is_413() {
     assert_eq!(u.list("").await.len(), 1);
 }
 
-#[tokio::test]
-async fn bad_uuid_in_path() {
-    let srv = TestServer::start().await;
+async fn bad_uuid_in_path(srv: TestServer) {
     let u = srv.user("alice");
     for bad in [
         "abc",
@@ -417,9 +393,7 @@ async fn bad_uuid_in_path() {
     }
 }
 
-#[tokio::test]
-async fn put_rules() {
-    let srv = TestServer::start().await;
+async fn put_rules(srv: TestServer) {
     let u = srv.user("alice");
     let t = u.create(json!({ "title": "keep", "tags": ["a"] })).await;
     let id = id_of(&t);
@@ -577,9 +551,7 @@ fn bad_datetimes(tasks: &Value) -> Vec<String> {
     out
 }
 
-#[tokio::test]
-async fn never_a_500_for_client_input() {
-    let srv = TestServer::start().await;
+async fn never_a_500_for_client_input(srv: TestServer) {
     let u = srv.user("alice");
     let t = u
         .create(json!({ "title": "t", "due_date": "2026-01-01T00:00:00Z" }))
@@ -636,9 +608,7 @@ async fn never_a_500_for_client_input() {
     );
 }
 
-#[tokio::test]
-async fn overflowing_reminder_offset_is_not_fatal() {
-    let srv = TestServer::start().await;
+async fn overflowing_reminder_offset_is_not_fatal(srv: TestServer) {
     let u = srv.user("alice");
     let t = u
         .create(json!({ "title": "t", "due_date": "2026-01-01T00:00:00Z" }))
@@ -660,9 +630,7 @@ async fn overflowing_reminder_offset_is_not_fatal() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-#[tokio::test]
-async fn body_limit_is_64_kib() {
-    let srv = TestServer::start().await;
+async fn body_limit_is_64_kib(srv: TestServer) {
     let u = srv.user("alice");
     // A syntactically valid body of exactly `n` bytes (its description is too long, so 422).
     let body_of = |n: usize| {
@@ -704,9 +672,7 @@ async fn body_limit_is_64_kib() {
     u.create(json!({ "title": "still serving" })).await;
 }
 
-#[tokio::test]
-async fn blank_title_is_a_value_error() {
-    let srv = TestServer::start().await;
+async fn blank_title_is_a_value_error(srv: TestServer) {
     let u = srv.user("alice");
     create_invalid(&u, json!({ "title": "   " }), "value_error", "title").await;
     create_invalid(&u, json!({ "title": "\t\n " }), "value_error", "title").await;
@@ -718,9 +684,7 @@ async fn blank_title_is_a_value_error() {
 }
 
 /// NUL cannot be stored by PostgreSQL (cluster mode), so no store accepts it: a 422, never a 500.
-#[tokio::test]
-async fn nul_characters_are_a_value_error_everywhere() {
-    let srv = TestServer::start().await;
+async fn nul_characters_are_a_value_error_everywhere(srv: TestServer) {
     let u = srv.user("alice");
     create_invalid(&u, json!({ "title": "a\u{0}b" }), "value_error", "title").await;
     create_invalid(
@@ -745,3 +709,24 @@ async fn nul_characters_are_a_value_error_everywhere() {
     chat.expect_invalid("value_error", json!(["body", "message"]));
     assert!(u.list("").await.is_empty());
 }
+
+taskstream_tests::api_tests!(
+    title_rules,
+    description_rules,
+    enum_rules,
+    due_date_rules,
+    tags_rules,
+    reminder_offset_rules,
+    bool_rules,
+    recurrence_rule_rules,
+    body_shape_rules,
+    several_errors_are_all_reported,
+    oversized_body_is_413,
+    bad_uuid_in_path,
+    put_rules,
+    never_a_500_for_client_input,
+    overflowing_reminder_offset_is_not_fatal,
+    body_limit_is_64_kib,
+    blank_title_is_a_value_error,
+    nul_characters_are_a_value_error_everywhere,
+);

@@ -4,7 +4,8 @@
 //! inside its transaction; PostgreSQL delivers it at commit (never for a rollback). One dedicated
 //! connection per store `LISTEN`s on the channel. A notification from another store instance on
 //! the same schema wakes the relay (`commit_signal`) and bumps `foreign_commits`, so the reminder
-//! queue of this replica reloads. A burst is coalesced (at most two bumps per [`COALESCE`]), and
+//! queue of this replica reloads. Every commit on the schema, this instance's included, bumps
+//! `schema_commits`, which wakes the live streams (`live.rs`) to read their new rows. A burst is coalesced (at most two bumps per [`COALESCE`]), and
 //! a lost listening connection is re-established with backoff, bumping once after, since commits
 //! may have been missed meanwhile.
 
@@ -55,6 +56,13 @@ impl Origin {
         &self.payload
     }
 
+    /// A commit on this store's schema by any instance, this one included.
+    fn is_same_schema(&self, payload: &str) -> bool {
+        payload
+            .rsplit_once('/')
+            .is_some_and(|(schema, _)| schema == self.schema)
+    }
+
     /// A commit on this store's schema by another instance (schema names have no `/`).
     fn is_foreign(&self, payload: &str) -> bool {
         payload
@@ -73,15 +81,21 @@ impl Drop for AbortOnDrop {
 }
 
 /// Where noticed foreign commits are announced.
-struct Signals {
-    committed: Arc<Notify>,
-    foreign: watch::Sender<u64>,
+pub(crate) struct Signals {
+    pub(crate) committed: Arc<Notify>,
+    pub(crate) foreign: watch::Sender<u64>,
+    pub(crate) schema_commits: watch::Sender<u64>,
 }
 
 impl Signals {
     fn bump(&self) {
         self.committed.notify_one();
         self.foreign
+            .send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    fn bump_schema(&self) {
+        self.schema_commits
             .send_modify(|count| *count = count.wrapping_add(1));
     }
 }
@@ -99,8 +113,7 @@ pub(crate) async fn start<T>(
     config: &Config,
     tls: T,
     origin: Origin,
-    committed: Arc<Notify>,
-    foreign: watch::Sender<u64>,
+    signals: Signals,
 ) -> Result<AbortOnDrop, PgError>
 where
     T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
@@ -111,7 +124,6 @@ where
     let mut config = config.clone();
     config.keepalives_idle(KEEPALIVE_IDLE);
     let first = subscribe(&config, tls.clone()).await?;
-    let signals = Signals { committed, foreign };
     Ok(AbortOnDrop(tokio::spawn(run(
         config, tls, first, origin, signals,
     ))))
@@ -167,14 +179,22 @@ async fn run<T>(
     loop {
         match subscription.payloads.recv().await {
             Some(payload) => {
+                if origin.is_same_schema(&payload) {
+                    // Not coalesced: a live stream waits for exactly this commit.
+                    signals.bump_schema();
+                }
                 if !origin.is_foreign(&payload) {
                     continue;
                 }
                 signals.bump();
                 tokio::time::sleep(COALESCE).await;
-                let mut more = false;
+                let (mut more, mut any) = (false, false);
                 while let Ok(payload) = subscription.payloads.try_recv() {
                     more |= origin.is_foreign(&payload);
+                    any |= origin.is_same_schema(&payload);
+                }
+                if any {
+                    signals.bump_schema();
                 }
                 if more {
                     signals.bump();
@@ -194,6 +214,7 @@ async fn run<T>(
                 };
                 tracing::info!("listening for other replicas' commits again");
                 signals.bump();
+                signals.bump_schema();
             }
         }
     }
@@ -215,5 +236,9 @@ mod tests {
         assert!(!mine.is_foreign(default.payload()));
         assert!(default.is_foreign(Origin::new(None).payload()));
         assert!(!mine.is_foreign("garbage"));
+        assert!(mine.is_same_schema(mine.payload()));
+        assert!(mine.is_same_schema(other.payload()));
+        assert!(!mine.is_same_schema(elsewhere.payload()));
+        assert!(!mine.is_same_schema("garbage"));
     }
 }

@@ -16,7 +16,9 @@ mod activity_rows;
 mod chat_rows;
 mod connect;
 mod error;
+mod jobs;
 mod listen;
+mod live;
 mod relay;
 mod reminder_rows;
 mod rows;
@@ -48,6 +50,8 @@ use taskstream_engine::settings::UserSettings;
 use taskstream_engine::task::{Change, Task, TaskOp, TaskQuery, TaskStatus, ops};
 
 pub use error::PgError;
+pub use jobs::JobPeriod;
+pub use live::PgLiveFeed;
 pub use relay::RelayRound;
 
 use connect::Transport;
@@ -93,9 +97,13 @@ pub struct PostgresStore {
     pool: Pool,
     origin: Origin,
     outbox_lock: i64,
+    /// The schema's name folded into advisory lock keys.
+    schema_hash: i64,
     committed: Arc<Notify>,
     reminder_changes: broadcast::Sender<ReminderChange>,
     foreign_commits: watch::Receiver<u64>,
+    /// Bumped on every commit on the schema, by any replica (the live streams' wake-up).
+    schema_commits: watch::Receiver<u64>,
     /// The `LISTEN` connection's task; dropping the store stops it.
     _listener: AbortOnDrop,
 }
@@ -152,21 +160,22 @@ impl PostgresStore {
         let origin = Origin::new(options.schema.as_deref());
         let committed = Arc::new(Notify::new());
         let (foreign, foreign_commits) = watch::channel(0);
-        let listener = listen::start(
-            &config,
-            tls,
-            origin.clone(),
-            Arc::clone(&committed),
+        let (schema_commits, schema_commits_rx) = watch::channel(0);
+        let signals = listen::Signals {
+            committed: Arc::clone(&committed),
             foreign,
-        )
-        .await?;
+            schema_commits,
+        };
+        let listener = listen::start(&config, tls, origin.clone(), signals).await?;
         Ok(Self {
             pool,
             origin,
             outbox_lock: OUTBOX_LOCK ^ fnv1a(options.schema.as_deref().unwrap_or_default()),
+            schema_hash: fnv1a(options.schema.as_deref().unwrap_or_default()),
             committed,
             reminder_changes: broadcast::channel(REMINDER_CHANGE_BUFFER).0,
             foreign_commits,
+            schema_commits: schema_commits_rx,
             _listener: listener,
         })
     }

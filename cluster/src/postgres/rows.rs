@@ -6,6 +6,7 @@ use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
 use taskstream_engine::event::{EventEnvelope, OutboxEvent};
+use taskstream_engine::live::LIVE_TYPES;
 use taskstream_engine::ports::OutboxRecord;
 use taskstream_engine::recurrence::{Recurrence, parse_zone};
 use taskstream_engine::task::{
@@ -234,6 +235,28 @@ pub(crate) async fn append_events(
     client
         .execute(&insert, &[&ids, &topics, &keys, &types, &envelopes])
         .await?;
+    // The live stream's copy (still under the outbox lock, so its `seq` is in commit order too).
+    let live: Vec<&OutboxEvent> = events
+        .iter()
+        .filter(|event| LIVE_TYPES.contains(&event.envelope.event_type.as_str()))
+        .collect();
+    if !live.is_empty() {
+        let users: Vec<&str> = live
+            .iter()
+            .map(|event| event.envelope.user_id.as_str())
+            .collect();
+        let envelopes: Vec<Json<&EventEnvelope>> =
+            live.iter().map(|event| Json(&event.envelope)).collect();
+        let insert = client
+            .prepare_cached(
+                "INSERT INTO live_events (user_id, envelope)
+                 SELECT user_id, envelope
+                 FROM unnest($1::text[], $2::jsonb[]) WITH ORDINALITY AS e (user_id, envelope, n)
+                 ORDER BY n",
+            )
+            .await?;
+        client.execute(&insert, &[&users, &envelopes]).await?;
+    }
     Ok(())
 }
 

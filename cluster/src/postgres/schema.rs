@@ -156,6 +156,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX api_tokens_by_user ON api_tokens (user_id, created_at);
     "#,
+    // 3: the live stream behind `GET /api/events` (see `live.rs`): the `task.sync` and
+    // `reminder.triggered` envelopes of each commit, numbered in commit order (written under the
+    // outbox lock), kept for a while so a reconnect can resume; and the record of periodic job
+    // runs that makes each run once per period across replicas (see `jobs.rs`).
+    r#"
+    CREATE TABLE live_events (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        user_id text NOT NULL,
+        envelope jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX live_events_by_user ON live_events (user_id, seq);
+    CREATE INDEX live_events_by_age ON live_events (created_at);
+
+    CREATE TABLE job_runs (
+        job text NOT NULL,
+        period text NOT NULL,
+        handled bigint NOT NULL,
+        finished_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (job, period)
+    );
+    "#,
 ];
 
 /// Brings the database (or `schema`, created if missing) to the newest version. Holds the

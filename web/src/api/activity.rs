@@ -204,7 +204,7 @@ pub(crate) async fn events(
         .map(str::to_owned);
     let start = match resume {
         Some(position) => position,
-        None => app.live.position_now()?,
+        None => app.live.position_now().await?,
     };
     let feed = app.live.clone();
     let batches = stream::unfold(Some(start), move |position| {

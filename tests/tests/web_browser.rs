@@ -80,13 +80,22 @@ async fn a_person_manages_tasks_in_the_browser() {
     let srv = TestServer::start().await;
     let browser = Browser::start(1280, 900).await;
     let shots = screenshots();
+    let started = std::time::Instant::now();
 
+    eprintln!(
+        "{:>6.1} s  Sign up (the first account on a fresh install).",
+        started.elapsed().as_secs_f64()
+    );
     // Sign up (the first account on a fresh install).
     browser.goto(&srv.url("/signup")).await;
     browser.wait_css("#password-again").await;
     browser.screenshot(&shots, "signup").await;
     sign_up(&browser, &srv).await;
 
+    eprintln!(
+        "{:>6.1} s  Quick add in the assistant's language.",
+        started.elapsed().as_secs_f64()
+    );
     // Quick add in the assistant's language.
     browser
         .fill(
@@ -107,6 +116,7 @@ async fn a_person_manages_tasks_in_the_browser() {
         "{row}"
     );
 
+    eprintln!("{:>6.1} s  The full form.", started.elapsed().as_secs_f64());
     // The full form.
     browser.click("nav a[href='/tasks/new']").await;
     browser.wait_css("#f-title").await;
@@ -134,6 +144,10 @@ async fn a_person_manages_tasks_in_the_browser() {
     browser.wait_text("Added “Write report”", 10).await;
     browser.screenshot(&shots, "tasks").await;
 
+    eprintln!(
+        "{:>6.1} s  Search filters the list as you type (htmx), and the filter lands in the URL.",
+        started.elapsed().as_secs_f64()
+    );
     // Search filters the list as you type (htmx), and the filter lands in the URL.
     browser.fill("#search", "report").await;
     wait_titles(&browser, "search for report", |titles| {
@@ -144,6 +158,10 @@ async fn a_person_manages_tasks_in_the_browser() {
     browser.goto(&srv.url("/?priority=high&tags=home")).await;
     wait_titles(&browser, "high + #home", |titles| titles == ["Pay rent"]).await;
 
+    eprintln!(
+        "{:>6.1} s  Complete the recurring task: the list says when the next one is; undo takes it back.",
+        started.elapsed().as_secs_f64()
+    );
     // Complete the recurring task: the list says when the next one is; undo takes it back.
     browser.goto(&srv.url("/?search=rent")).await;
     browser.click("#task-list button.complete").await;
@@ -172,6 +190,10 @@ async fn a_person_manages_tasks_in_the_browser() {
     browser.click("#flash button").await;
     browser.wait_text("Reopened", 10).await;
 
+    eprintln!(
+        "{:>6.1} s  Edit from the task's page.",
+        started.elapsed().as_secs_f64()
+    );
     // Edit from the task's page.
     browser.goto(&srv.url("/?search=report")).await;
     browser.click("#task-list a.title").await;
@@ -184,15 +206,27 @@ async fn a_person_manages_tasks_in_the_browser() {
     browser.wait_text("Saved.", 10).await;
     assert!(browser.body_text().await.contains("Write annual report"));
 
+    eprintln!(
+        "{:>6.1} s  Delete, with confirmation.",
+        started.elapsed().as_secs_f64()
+    );
     // Delete, with confirmation.
     browser.click("a[href$='/delete']").await;
     browser.wait_text("cannot be undone", 10).await;
     browser.click("button.danger").await;
     browser.wait_text("Deleted “Write annual report”", 10).await;
 
+    eprintln!(
+        "{:>6.1} s  The chat panel adds a task, and it appears in a list open elsewhere without a reload.",
+        started.elapsed().as_secs_f64()
+    );
     // The chat panel adds a task, and it appears in a list open elsewhere without a reload.
     browser.goto(&srv.url("/")).await;
     browser.wait_css("#quick-add").await;
+    eprintln!(
+        "{:>6.1} s  Let the page's event stream connect before the change happens.",
+        started.elapsed().as_secs_f64()
+    );
     // Let the page's event stream connect before the change happens.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sub = token_subject(&token);
@@ -217,6 +251,10 @@ async fn a_person_manages_tasks_in_the_browser() {
     browser.wait_text("call the bank", 10).await;
     browser.screenshot(&shots, "chat").await;
 
+    eprintln!(
+        "{:>6.1} s  A reminder raises an in-page notification and the bell counts it.",
+        started.elapsed().as_secs_f64()
+    );
     // A reminder raises an in-page notification and the bell counts it.
     browser.goto(&srv.url("/")).await;
     browser.wait_css("#quick-add").await;
@@ -247,6 +285,7 @@ async fn a_person_manages_tasks_in_the_browser() {
     browser.wait_text("Created", 10).await;
     browser.screenshot(&shots, "activity").await;
 
+    eprintln!("{:>6.1} s  Dark mode.", started.elapsed().as_secs_f64());
     // Dark mode.
     browser.goto(&srv.url("/settings")).await;
     browser.click("input[name=theme][value=dark]").await;
@@ -265,6 +304,10 @@ async fn a_person_manages_tasks_in_the_browser() {
     browser.wait_css("#quick-add").await;
     browser.screenshot(&shots, "tasks-dark").await;
 
+    eprintln!(
+        "{:>6.1} s  Sign out: the pages are closed again.",
+        started.elapsed().as_secs_f64()
+    );
     // Sign out: the pages are closed again.
     browser.click("form.signout button").await;
     browser.wait_text("You are signed out.", 10).await;
@@ -272,6 +315,20 @@ async fn a_person_manages_tasks_in_the_browser() {
     browser.goto(&srv.url("/")).await;
     browser.wait_css("#email").await;
     assert!(browser.path().await.starts_with("/login"));
+
+    eprintln!(
+        "{:>6.1} s  Sign in again: back to the list, which is still there.",
+        started.elapsed().as_secs_f64()
+    );
+    // Sign in again: back to the list, which is still there.
+    browser.fill("#email", EMAIL).await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_css("#quick-add").await;
+    wait_titles(&browser, "after signing in", |titles| {
+        titles.iter().any(|title| title == "Pay rent")
+    })
+    .await;
     browser.close().await;
     eprintln!("screenshots in {}", shots.display());
 }

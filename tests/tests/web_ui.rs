@@ -8,6 +8,20 @@ use taskstream_tests::{TestServer, mint_hs256, now};
 
 const PASSWORD: &str = "correct horse battery";
 
+// Each runs on the embedded binary and, with TASKSTREAM_TEST_DATABASE_URL, in cluster mode on
+// PostgreSQL (accounts, sessions and pages are the same on both).
+taskstream_tests::api_tests!(
+    a_fresh_install_sends_visitors_to_sign_up_then_to_sign_in,
+    forms_without_the_csrf_token_are_refused_and_change_nothing,
+    an_expired_or_forged_session_goes_back_to_sign_in,
+    what_users_type_is_escaped_everywhere,
+    pages_carry_security_headers,
+    tasks_can_be_managed_with_plain_forms,
+    sign_in_is_rate_limited,
+    settings_show_tokens_once_and_revoke_them,
+    the_chat_panel_talks_to_the_assistant_without_javascript,
+);
+
 async fn signed_up(srv: &TestServer) -> WebClient {
     let mut web = WebClient::new(srv).await;
     web.sign_up("ada@example.com", PASSWORD).await;
@@ -37,9 +51,7 @@ async fn api_token(srv: &TestServer, email: &str) -> String {
     body["token"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn a_fresh_install_sends_visitors_to_sign_up_then_to_sign_in() {
-    let srv = TestServer::start().await;
+async fn a_fresh_install_sends_visitors_to_sign_up_then_to_sign_in(srv: TestServer) {
     let web = WebClient::new(&srv).await;
     let response = web.get("/").await;
     assert_eq!(response.status(), 303);
@@ -139,9 +151,7 @@ async fn cookies_are_http_only_same_site_and_secure_behind_https() {
     );
 }
 
-#[tokio::test]
-async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
-    let srv = TestServer::start().await;
+async fn forms_without_the_csrf_token_are_refused_and_change_nothing(srv: TestServer) {
     let web = signed_up(&srv).await;
     let response = web.post_raw("/tasks/quick", &[("text", "buy milk")]).await;
     assert_eq!(response.status(), 403);
@@ -163,9 +173,7 @@ async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
     assert!(page.contains("buy milk"));
 }
 
-#[tokio::test]
-async fn an_expired_or_forged_session_goes_back_to_sign_in() {
-    let srv = TestServer::start().await;
+async fn an_expired_or_forged_session_goes_back_to_sign_in(srv: TestServer) {
     let mut web = signed_up(&srv).await;
     let sub = token_subject(web.session.as_deref().unwrap());
     web.session = Some(mint_hs256(
@@ -185,9 +193,7 @@ async fn an_expired_or_forged_session_goes_back_to_sign_in() {
     assert_eq!(web.get("/").await.status(), 303);
 }
 
-#[tokio::test]
-async fn what_users_type_is_escaped_everywhere() {
-    let srv = TestServer::start().await;
+async fn what_users_type_is_escaped_everywhere(srv: TestServer) {
     let web = signed_up(&srv).await;
     let token = api_token(&srv, "ada@example.com").await;
     let evil = "<script>alert('x')</script>";
@@ -218,9 +224,7 @@ async fn what_users_type_is_escaped_everywhere() {
     }
 }
 
-#[tokio::test]
-async fn pages_carry_security_headers() {
-    let srv = TestServer::start().await;
+async fn pages_carry_security_headers(srv: TestServer) {
     let web = signed_up(&srv).await;
     for path in ["/", "/login", "/settings", "/tasks/new"] {
         let response = web.get(path).await;
@@ -255,9 +259,7 @@ async fn pages_carry_security_headers() {
     assert_eq!(web.get("/static/nope.js").await.status(), 404);
 }
 
-#[tokio::test]
-async fn tasks_can_be_managed_with_plain_forms() {
-    let srv = TestServer::start().await;
+async fn tasks_can_be_managed_with_plain_forms(srv: TestServer) {
     let web = signed_up(&srv).await;
     // Settings first: the form reads times in the user's zone.
     let response = web
@@ -462,9 +464,7 @@ async fn other_users_tasks_are_not_found() {
     assert!(!bob.get("/").await.text().await.unwrap().contains("secret"));
 }
 
-#[tokio::test]
-async fn sign_in_is_rate_limited() {
-    let srv = TestServer::start().await;
+async fn sign_in_is_rate_limited(srv: TestServer) {
     let _ada = signed_up(&srv).await;
     let mut web = WebClient::new(&srv).await;
     for _ in 0..5 {
@@ -475,9 +475,7 @@ async fn sign_in_is_rate_limited() {
     assert!(response.headers().contains_key("retry-after"));
 }
 
-#[tokio::test]
-async fn settings_show_tokens_once_and_revoke_them() {
-    let srv = TestServer::start().await;
+async fn settings_show_tokens_once_and_revoke_them(srv: TestServer) {
     let web = signed_up(&srv).await;
     let response = web
         .post("/settings/tokens", &[("name", "backup script")])
@@ -522,9 +520,7 @@ async fn settings_show_tokens_once_and_revoke_them() {
     assert_eq!(tasks.status(), 401, "a revoked token stops working");
 }
 
-#[tokio::test]
-async fn the_chat_panel_talks_to_the_assistant_without_javascript() {
-    let srv = TestServer::start().await;
+async fn the_chat_panel_talks_to_the_assistant_without_javascript(srv: TestServer) {
     let web = signed_up(&srv).await;
     let response = web
         .post(

@@ -89,6 +89,9 @@
   function listen() {
     if (!window.EventSource || !document.getElementById("bell-slot")) return;
     var source = new EventSource("/api/events");
+    // Close the stream when the page goes away: a browser allows only a few connections per
+    // server, and streams left open by earlier pages would hold back the next form post.
+    window.addEventListener("pagehide", function () { source.close(); });
     source.onmessage = function (message) {
       var event;
       try { event = JSON.parse(message.data); } catch (error) { return; }

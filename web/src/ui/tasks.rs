@@ -825,7 +825,7 @@ mod tests {
         let html = render_task_list(&[evil], Tz::UTC, now).unwrap_or_default();
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("<img"), "{html}");
-        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(html.contains("&#60;script&#62;"), "{html}");
     }
 
     #[test]

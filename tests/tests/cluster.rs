@@ -12,65 +12,16 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use taskstream_tests::dapr_sidecar::{DaprSidecar, SidecarConfig};
-use taskstream_tests::{CONSUMER_WAIT, Launch, TestServer, User, eventually, free_port, id_of};
+use taskstream_tests::{
+    CONSUMER_WAIT, Launch, PgSchema, TestServer, User, eventually, free_port, id_of,
+};
 
-const URL_VAR: &str = "TASKSTREAM_TEST_DATABASE_URL";
 const API_TOKEN: &str = "sidecar-api-token";
 const APP_TOKEN: &str = "app-api-token";
 
-/// A schema of the test's own, dropped (best effort) when the test ends, panics included.
-struct Scratch {
-    url: String,
-    schema: String,
-}
-
-impl Scratch {
-    /// `None` (after saying so) when no test database is configured.
-    fn new() -> Option<Self> {
-        match std::env::var(URL_VAR) {
-            Ok(url) if !url.trim().is_empty() => Some(Self {
-                url,
-                schema: format!("ts_cluster_{}", uuid::Uuid::new_v4().simple()),
-            }),
-            _ => {
-                println!("skipping: {URL_VAR} is not set");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let (url, schema) = (self.url.clone(), self.schema.clone());
-        // Its own thread and runtime: this may run inside the test's runtime, or while panicking.
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async move {
-                let plain = url.replace("sslmode=require", "sslmode=prefer");
-                if let Ok((client, connection)) =
-                    tokio_postgres::connect(&plain, tokio_postgres::NoTls).await
-                {
-                    tokio::spawn(connection);
-                    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-                    if let Err(error) = client.batch_execute(&drop).await {
-                        eprintln!("could not drop test schema {schema}: {error}");
-                    }
-                }
-            });
-        })
-        .join();
-    }
-}
-
 /// A sidecar for an app on `app_port` that redelivers every message twice, holds the database
 /// URL as a secret and checks tokens both ways.
-async fn sidecar(scratch: &Scratch, app_port: u16) -> DaprSidecar {
+async fn sidecar(scratch: &PgSchema, app_port: u16) -> DaprSidecar {
     DaprSidecar::start(
         SidecarConfig::new()
             .app_port(app_port)
@@ -81,14 +32,14 @@ async fn sidecar(scratch: &Scratch, app_port: u16) -> DaprSidecar {
             .secret(
                 "kubernetes",
                 "taskstream",
-                &[("database-url", &scratch.url)],
+                &[("database-url", scratch.url())],
             ),
     )
     .await
 }
 
 /// `taskstream serve --mode cluster --role <role>` on `port`, talking to `sidecar`.
-async fn app(scratch: &Scratch, sidecar: &DaprSidecar, role: &str, port: u16) -> TestServer {
+async fn app(scratch: &PgSchema, sidecar: &DaprSidecar, role: &str, port: u16) -> TestServer {
     let args = [
         "--mode",
         "cluster",
@@ -97,7 +48,7 @@ async fn app(scratch: &Scratch, sidecar: &DaprSidecar, role: &str, port: u16) ->
         "--database-url-secret",
         "taskstream/database-url",
         "--database-schema",
-        &scratch.schema,
+        scratch.name(),
     ];
     let envs = [
         ("DAPR_HTTP_PORT", sidecar.port().to_string()),
@@ -112,7 +63,7 @@ async fn app(scratch: &Scratch, sidecar: &DaprSidecar, role: &str, port: u16) ->
             .collect(),
         port: Some(port),
         // One secret per test, so every replica accepts the same tokens.
-        secret: Some(format!("secret-{}", scratch.schema)),
+        secret: Some(format!("secret-{}", scratch.name())),
         ..Launch::default()
     })
     .await
@@ -143,7 +94,7 @@ async fn audited(user: &User) -> BTreeMap<String, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_with_every_role_handles_each_event_exactly_once() {
-    let Some(scratch) = Scratch::new() else {
+    let Some(scratch) = PgSchema::new("cluster") else {
         return;
     };
     let port = free_port();
@@ -313,7 +264,7 @@ async fn subscriptions(srv: &TestServer) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_serves_its_own_routes() {
-    let Some(scratch) = Scratch::new() else {
+    let Some(scratch) = PgSchema::new("cluster") else {
         return;
     };
     let mut running = Vec::new();
@@ -394,7 +345,7 @@ async fn each_role_serves_its_own_routes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_committed_while_the_sidecar_is_down_are_relayed_once_it_is_back() {
-    let Some(scratch) = Scratch::new() else {
+    let Some(scratch) = PgSchema::new("cluster") else {
         return;
     };
     let port = free_port();
@@ -532,7 +483,7 @@ fn share_broker(from: std::sync::Arc<DaprSidecar>, to: Vec<u16>) -> tokio::task:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_roles_with_four_sidecars_handle_each_event_exactly_once() {
-    let Some(scratch) = Scratch::new() else {
+    let Some(scratch) = PgSchema::new("cluster") else {
         return;
     };
     let api_port = free_port();
@@ -660,7 +611,7 @@ async fn bench_cluster_against_embedded() {
     use futures_util::StreamExt;
     use std::time::Instant;
 
-    let Some(scratch) = Scratch::new() else {
+    let Some(scratch) = PgSchema::new("cluster") else {
         return;
     };
     let port = free_port();
@@ -673,7 +624,7 @@ async fn bench_cluster_against_embedded() {
             .secret(
                 "kubernetes",
                 "taskstream",
-                &[("database-url", &scratch.url)],
+                &[("database-url", scratch.url())],
             ),
     )
     .await;
@@ -745,7 +696,7 @@ async fn bench_cluster_against_embedded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_api_replica_streams_every_change_of_its_users() {
-    let Some(scratch) = Scratch::new() else {
+    let Some(scratch) = PgSchema::new("cluster") else {
         return;
     };
     let (port_a, port_b) = (free_port(), free_port());

@@ -99,6 +99,29 @@ impl ActivityRow {
     }
 }
 
+/// The user's audit trail (of one task, or all), newest first, as listed.
+pub(crate) async fn activity_rows(
+    app: &AppState,
+    user: &str,
+    task_id: Option<String>,
+    zone: Tz,
+) -> Result<Vec<ActivityRow>, UiError> {
+    let now = taskstream_engine::time::now();
+    let filter = AuditFilter {
+        task_id,
+        limit: 200,
+        ..AuditFilter::default()
+    };
+    Ok(app
+        .tasks
+        .store()
+        .list_audit(user, &filter)
+        .await?
+        .iter()
+        .map(|entry| ActivityRow::new(entry, zone, now))
+        .collect())
+}
+
 /// One notification as listed.
 pub struct NotificationRow {
     pub id: String,
@@ -261,19 +284,7 @@ pub(crate) async fn activity(
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
     let zone = app.settings.settings(&session.user_id).await?.time_zone;
-    let now = taskstream_engine::time::now();
-    let filter = AuditFilter {
-        limit: 200,
-        ..AuditFilter::default()
-    };
-    let rows = app
-        .tasks
-        .store()
-        .list_audit(&session.user_id, &filter)
-        .await?
-        .iter()
-        .map(|entry| ActivityRow::new(entry, zone, now))
-        .collect();
+    let rows = activity_rows(&app, &session.user_id, None, zone).await?;
     let page = ActivityPage {
         chrome: chrome(&app, &session, &csrf, &headers, "Activity", "activity").await?,
         rows,

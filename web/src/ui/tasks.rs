@@ -8,7 +8,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::json;
-use taskstream_engine::activity::AuditFilter;
 use taskstream_engine::assistant::offline::intent::quick_add as read_quick_add;
 use taskstream_engine::task::input::{parse_new_task, parse_task_patch};
 use taskstream_engine::task::{Task, TaskQuery, TaskStatus};
@@ -16,7 +15,7 @@ use uuid::Uuid;
 
 use super::error::UiError;
 use super::form::{Form, FormKind, task_json};
-use super::pages::{ActivityRow, chrome};
+use super::pages::{ActivityRow, activity_rows, chrome};
 use super::session::{CsrfToken, Session};
 use super::view::{Chrome, TaskFormValues, TaskRow, short_date};
 use crate::AppState;
@@ -434,6 +433,48 @@ fn engine_refusal(error: taskstream_engine::EngineError) -> Result<Vec<String>, 
     }
 }
 
+/// Validates the task form and creates (`target` None) or updates the task: the saved task, or
+/// the reasons to show beside the form.
+async fn apply_form(
+    app: &AppState,
+    user: &str,
+    form: &Form,
+    zone: Tz,
+    target: Option<Uuid>,
+) -> Result<Result<Task, Vec<String>>, UiError> {
+    let kind = if target.is_some() {
+        FormKind::Edit
+    } else {
+        FormKind::Create
+    };
+    let body = match task_json(form, zone, kind) {
+        Ok(body) => body,
+        Err(message) => return Ok(Err(vec![message])),
+    };
+    let saved = match target {
+        None => {
+            let mut draft = match parse_new_task(&body) {
+                Ok(draft) => draft,
+                Err(errors) => return Ok(Err(messages(&errors))),
+            };
+            draft.time_zone = zone;
+            app.tasks.create(user, draft).await
+        }
+        Some(id) => {
+            let mut patch = match parse_task_patch(&body) {
+                Ok(patch) => patch,
+                Err(errors) => return Ok(Err(messages(&errors))),
+            };
+            patch.time_zone = Some(zone);
+            app.tasks.update(user, id, patch).await
+        }
+    };
+    match saved {
+        Ok(task) => Ok(Ok(task)),
+        Err(error) => engine_refusal(error).map(Err),
+    }
+}
+
 /// `POST /tasks`: the full form.
 pub(crate) async fn create(
     State(app): State<AppState>,
@@ -443,43 +484,9 @@ pub(crate) async fn create(
     form: Form,
 ) -> Result<Response, UiError> {
     let zone = zone_of(&app, &session.user_id).await?;
-    let body = match task_json(&form, zone, FormKind::Create) {
-        Ok(body) => body,
-        Err(message) => {
-            return form_refused(
-                &app,
-                &session,
-                &csrf,
-                &headers,
-                None,
-                &form,
-                vec![message],
-                zone,
-            )
-            .await;
-        }
-    };
-    let mut draft = match parse_new_task(&body) {
-        Ok(draft) => draft,
-        Err(errors) => {
-            return form_refused(
-                &app,
-                &session,
-                &csrf,
-                &headers,
-                None,
-                &form,
-                messages(&errors),
-                zone,
-            )
-            .await;
-        }
-    };
-    draft.time_zone = zone;
-    match app.tasks.create(&session.user_id, draft).await {
+    match apply_form(&app, &session.user_id, &form, zone, None).await? {
         Ok(task) => Ok(Redirect::to(&flash_url("added", Some(&task.title))).into_response()),
-        Err(error) => {
-            let errors = engine_refusal(error)?;
+        Err(errors) => {
             form_refused(&app, &session, &csrf, &headers, None, &form, errors, zone).await
         }
     }
@@ -519,48 +526,11 @@ pub(crate) async fn update(
 ) -> Result<Response, UiError> {
     let id = task_id(&raw)?;
     let zone = zone_of(&app, &session.user_id).await?;
-    let shown_id = Some(id.to_string());
-    let body = match task_json(&form, zone, FormKind::Edit) {
-        Ok(body) => body,
-        Err(message) => {
-            return form_refused(
-                &app,
-                &session,
-                &csrf,
-                &headers,
-                shown_id,
-                &form,
-                vec![message],
-                zone,
-            )
-            .await;
-        }
-    };
-    let mut patch = match parse_task_patch(&body) {
-        Ok(patch) => patch,
-        Err(errors) => {
-            return form_refused(
-                &app,
-                &session,
-                &csrf,
-                &headers,
-                shown_id,
-                &form,
-                messages(&errors),
-                zone,
-            )
-            .await;
-        }
-    };
-    patch.time_zone = Some(zone);
-    match app.tasks.update(&session.user_id, id, patch).await {
+    match apply_form(&app, &session.user_id, &form, zone, Some(id)).await? {
         Ok(task) => Ok(Redirect::to(&format!("/tasks/{}?saved=1", task.id)).into_response()),
-        Err(error) => {
-            let errors = engine_refusal(error)?;
-            form_refused(
-                &app, &session, &csrf, &headers, shown_id, &form, errors, zone,
-            )
-            .await
+        Err(errors) => {
+            let shown = Some(id.to_string());
+            form_refused(&app, &session, &csrf, &headers, shown, &form, errors, zone).await
         }
     }
 }
@@ -602,19 +572,7 @@ pub(crate) async fn detail(
             (short_date(row.fire_at, zone, now), state, row.kind.clone())
         })
         .collect();
-    let filter = AuditFilter {
-        task_id: Some(task.id.to_string()),
-        limit: 100,
-        ..AuditFilter::default()
-    };
-    let activity = app
-        .tasks
-        .store()
-        .list_audit(&session.user_id, &filter)
-        .await?
-        .iter()
-        .map(|entry| ActivityRow::new(entry, zone, now))
-        .collect();
+    let activity = activity_rows(&app, &session.user_id, Some(task.id.to_string()), zone).await?;
     html(TaskDetailPage {
         chrome: chrome(&app, &session, &csrf, &headers, &task.title, "tasks").await?,
         task: TaskRow::new(&task, zone, now),

@@ -94,18 +94,22 @@ impl WebClient {
             .expect("POST")
     }
 
-    /// Signs up (or in) and keeps the session cookie; panics unless it worked.
+    /// Posts the sign-up form (the password typed twice).
+    pub async fn post_sign_up(&self, email: &str, password: &str) -> reqwest::Response {
+        self.post(
+            "/signup",
+            &[
+                ("email", email),
+                ("password", password),
+                ("password_again", password),
+            ],
+        )
+        .await
+    }
+
+    /// Signs up and keeps the session cookie; panics unless it worked.
     pub async fn sign_up(&mut self, email: &str, password: &str) {
-        let response = self
-            .post(
-                "/signup",
-                &[
-                    ("email", email),
-                    ("password", password),
-                    ("password_again", password),
-                ],
-            )
-            .await;
+        let response = self.post_sign_up(email, password).await;
         assert_eq!(response.status(), 303, "sign-up should redirect");
         self.session = Some(set_cookie_value(&response, "taskstream_session").expect("session"));
     }
@@ -119,6 +123,33 @@ impl WebClient {
         }
         response
     }
+}
+
+/// An API token for an account, through `POST /api/auth/token`.
+pub async fn api_token(srv: &TestServer, email: &str, password: &str) -> String {
+    let response = srv
+        .client()
+        .post(srv.url("/api/auth/token"))
+        .json(&serde_json::json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("POST /api/auth/token");
+    assert_eq!(response.status(), 200, "sign-in through the API");
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    body["token"].as_str().expect("token").to_owned()
+}
+
+/// `GET path` on the API with a Bearer token, as JSON (asserting 200).
+pub async fn api_get(srv: &TestServer, token: &str, path: &str) -> serde_json::Value {
+    let response = srv
+        .client()
+        .get(srv.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.expect("JSON")
 }
 
 /// `application/x-www-form-urlencoded` of `fields`.

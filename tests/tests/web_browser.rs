@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use taskstream_tests::TestServer;
 use taskstream_tests::browser::{Browser, browser_available};
-use taskstream_tests::web::token_subject;
+use taskstream_tests::web::{self, token_subject};
 
 const EMAIL: &str = "grace@example.com";
 const PASSWORD: &str = "a long enough password";
@@ -35,15 +35,7 @@ async fn sign_up(browser: &Browser, srv: &TestServer) {
 }
 
 async fn api_token(srv: &TestServer) -> String {
-    let response = srv
-        .client()
-        .post(srv.url("/api/auth/token"))
-        .json(&json!({ "email": EMAIL, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    body["token"].as_str().unwrap().to_owned()
+    web::api_token(srv, EMAIL, PASSWORD).await
 }
 
 async fn task_titles(browser: &Browser) -> Vec<String> {
@@ -172,16 +164,7 @@ async fn a_person_manages_tasks_in_the_browser() {
         "{flash}"
     );
     let token = api_token(&srv).await;
-    let all: Value = srv
-        .client()
-        .get(srv.url("/api/tasks?search=rent&status=all"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all = web::api_get(&srv, &token, "/api/tasks?search=rent&status=all").await;
     assert_eq!(
         all.as_array().unwrap().len(),
         2,

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{Value, json};
-use taskstream_tests::web::{WebClient, set_cookie_header, token_subject};
+use taskstream_tests::web::{self, WebClient, set_cookie_header, token_subject};
 use taskstream_tests::{TestServer, mint_hs256, now};
 
 const PASSWORD: &str = "correct horse battery";
@@ -37,18 +37,9 @@ fn location(response: &reqwest::Response) -> String {
         .to_owned()
 }
 
-/// The API token of the signed-up user, through `POST /api/auth/token`.
+/// The API token of a signed-up user.
 async fn api_token(srv: &TestServer, email: &str) -> String {
-    let response = srv
-        .client()
-        .post(srv.url("/api/auth/token"))
-        .json(&json!({ "email": email, "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    body["token"].as_str().unwrap().to_owned()
+    web::api_token(srv, email, PASSWORD).await
 }
 
 async fn a_fresh_install_sends_visitors_to_sign_up_then_to_sign_in(srv: TestServer) {
@@ -69,16 +60,7 @@ async fn a_fresh_install_sends_visitors_to_sign_up_then_to_sign_in(srv: TestServ
 
     // first-only: the second visitor cannot create an account from the UI.
     let mut other = WebClient::new(&srv).await;
-    let response = other
-        .post(
-            "/signup",
-            &[
-                ("email", "eve@example.com"),
-                ("password", PASSWORD),
-                ("password_again", PASSWORD),
-            ],
-        )
-        .await;
+    let response = other.post_sign_up("eve@example.com", PASSWORD).await;
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("closed"));
     // …and the login page now shows the sign-in form.
@@ -110,16 +92,7 @@ async fn a_fresh_install_sends_visitors_to_sign_up_then_to_sign_in(srv: TestServ
 async fn cookies_are_http_only_same_site_and_secure_behind_https() {
     let srv = TestServer::start_with(&["--behind-https"], &[]).await;
     let mut web = WebClient::new(&srv).await;
-    let response = web
-        .post(
-            "/signup",
-            &[
-                ("email", "ada@example.com"),
-                ("password", PASSWORD),
-                ("password_again", PASSWORD),
-            ],
-        )
-        .await;
+    let response = web.post_sign_up("ada@example.com", PASSWORD).await;
     assert_eq!(response.status(), 303);
     let session = set_cookie_header(&response, "taskstream_session").unwrap();
     for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
@@ -296,16 +269,7 @@ async fn tasks_can_be_managed_with_plain_forms(srv: TestServer) {
         .await;
     assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
     let token = api_token(&srv, "ada@example.com").await;
-    let tasks: Value = srv
-        .client()
-        .get(srv.url("/api/tasks"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tasks = web::api_get(&srv, &token, "/api/tasks").await;
     let task = &tasks[0];
     assert_eq!(task["title"], "Water plants");
     assert_eq!(
@@ -348,16 +312,7 @@ async fn tasks_can_be_managed_with_plain_forms(srv: TestServer) {
         .post(&format!("/tasks/{id}/reopen"), &[("next", &next)])
         .await;
     assert_eq!(response.status(), 303);
-    let tasks: Value = srv
-        .client()
-        .get(srv.url("/api/tasks"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tasks = web::api_get(&srv, &token, "/api/tasks").await;
     assert_eq!(
         tasks.as_array().unwrap().len(),
         1,
@@ -443,16 +398,7 @@ async fn other_users_tasks_are_not_found() {
     bob.sign_up("bob@example.com", PASSWORD).await;
     ada.post("/tasks/quick", &[("text", "ada's secret")]).await;
     let token = api_token(&srv, "ada@example.com").await;
-    let tasks: Value = srv
-        .client()
-        .get(srv.url("/api/tasks"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tasks = web::api_get(&srv, &token, "/api/tasks").await;
     let id = tasks[0]["id"].as_str().unwrap();
     assert_eq!(bob.get(&format!("/tasks/{id}")).await.status(), 404);
     assert_eq!(

@@ -944,7 +944,7 @@ pub async fn prepared_fires_end_as_ordinary_ones<S: TaskStore + ?Sized>(store: &
         .filter(|r| r.envelope.event_type == "reminder.triggered")
         .map(|r| (r.key, r.envelope.payload["task_title"].clone(), r.topic))
         .collect();
-    triggered.sort_by(|a, b| a.1.to_string().cmp(&b.1.to_string()));
+    triggered.sort_by_key(|fired| fired.1.to_string());
     assert_eq!(
         triggered,
         [

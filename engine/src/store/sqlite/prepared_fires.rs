@@ -36,17 +36,16 @@ pub(crate) struct PreparedFire {
     fingerprint: [SqlValue; 6],
 }
 
+/// A prepared fire with its (task, fire time).
+pub(crate) type Keyed = ((Uuid, DateTime<Utc>), PreparedFire);
+
 /// Prepared fires by (task, fire time), filled by readers and taken by the fire batch.
 #[derive(Debug, Default)]
 pub(crate) struct PreparedCache(Mutex<HashMap<(Uuid, DateTime<Utc>), PreparedFire>>);
 
 impl PreparedCache {
     /// Keeps `fires`, dropping those whose time passed long ago.
-    pub(crate) fn put(
-        &self,
-        fires: Vec<((Uuid, DateTime<Utc>), PreparedFire)>,
-        now: DateTime<Utc>,
-    ) {
+    pub(crate) fn put(&self, fires: Vec<Keyed>, now: DateTime<Utc>) {
         let Ok(mut cache) = self.0.lock() else {
             return;
         };
@@ -78,7 +77,7 @@ impl PreparedCache {
 pub(crate) fn prepare(
     conn: &Connection,
     due: &[(Uuid, DateTime<Utc>)],
-) -> rusqlite::Result<Vec<((Uuid, DateTime<Utc>), PreparedFire)>> {
+) -> rusqlite::Result<Vec<Keyed>> {
     let sql = format!(
         "SELECT {}, {FINGERPRINT} FROM tasks WHERE id = ?1",
         rows::TASK_COLUMNS

@@ -53,6 +53,7 @@ pub async fn task_store_suite<S: TaskStore + ?Sized>(store: &S) {
     audit_and_notifications_are_once_per_event_and_scoped(store).await;
     reminders_follow_their_tasks(store).await;
     reminders_fire_once_late_or_missed(store).await;
+    prepared_fires_end_as_ordinary_ones(store).await;
     several_reminders_and_snoozes(store).await;
     on_due_recurrence_spawns_once_at_the_due_date(store).await;
     store.ping().await.expect("ping");
@@ -838,6 +839,134 @@ pub async fn reminders_fire_once_late_or_missed<S: TaskStore + ?Sized>(store: &S
         .await
         .expect("fire");
     assert_eq!(moved, FireOutcome::NotArmed);
+}
+
+/// Fires prepared ahead ([`TaskStore::prepare_reminders`]) end exactly as unprepared ones,
+/// whatever happened to the task between the preparation and the deadline.
+pub async fn prepared_fires_end_as_ordinary_ones<S: TaskStore + ?Sized>(store: &S) {
+    use crate::reminder::FireOutcome;
+    let user = fresh_user("prepared");
+    let window = chrono::Duration::hours(24);
+    let fire_at = crate::time::truncate_micros(now() + chrono::Duration::milliseconds(300));
+    let due = (fire_at + chrono::Duration::minutes(10)).to_rfc3339();
+    let body =
+        |title: &str| json!({"title": title, "due_date": due, "reminder_offset_minutes": 10});
+    let mut tasks = Vec::new();
+    for title in ["plain", "renamed", "completed", "moved", "deleted", "fired"] {
+        tasks.push(create(store, &user, body(title)).await);
+    }
+    let ids: Vec<_> = tasks.iter().map(|task| (task.id, fire_at)).collect();
+    assert!(ids.iter().all(|(_, at)| *at == fire_at));
+    let before: std::collections::HashSet<_> = store
+        .pending_events(1_000_000)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|r| r.envelope.event_id)
+        .collect();
+    store.prepare_reminders(ids.clone()).await.expect("prepare");
+
+    let edit = |body: serde_json::Value| TaskOp::Update(parse_task_patch(&body).expect("valid"));
+    let (renamed, completed, moved, deleted, fired) = (
+        tasks[1].id,
+        tasks[2].id,
+        tasks[3].id,
+        tasks[4].id,
+        tasks[5].id,
+    );
+    store
+        .modify(
+            renamed,
+            &user,
+            edit(json!({"title": "renamed later"})),
+            now(),
+        )
+        .await
+        .expect("rename");
+    store
+        .modify(completed, &user, TaskOp::Complete, now())
+        .await
+        .expect("complete");
+    let later = (fire_at + chrono::Duration::hours(1)).to_rfc3339();
+    store
+        .modify(moved, &user, edit(json!({"due_date": later})), now())
+        .await
+        .expect("move");
+    store
+        .modify(deleted, &user, TaskOp::Delete, now())
+        .await
+        .expect("delete");
+    let first = store
+        .fire_reminder(fired, fire_at, fire_at, window)
+        .await
+        .expect("fire");
+    assert_eq!(
+        first,
+        FireOutcome::Fired {
+            late_by: chrono::Duration::zero()
+        }
+    );
+
+    if let Ok(wait) = (fire_at - Utc::now()).to_std() {
+        tokio::time::sleep(wait).await;
+    }
+    let outcomes = store
+        .fire_reminders(ids.clone(), window)
+        .await
+        .expect("fire the batch");
+    let fired_now: Vec<bool> = outcomes
+        .iter()
+        .map(|outcome| matches!(outcome, FireOutcome::Fired { .. }))
+        .collect();
+    assert_eq!(
+        fired_now,
+        [true, true, false, false, false, false],
+        "only the unchanged and the renamed task fire: {outcomes:?}"
+    );
+    assert!(
+        outcomes[2..]
+            .iter()
+            .all(|outcome| *outcome == FireOutcome::NotArmed)
+    );
+    let again = store.fire_reminders(ids, window).await.expect("fire again");
+    assert!(
+        again
+            .iter()
+            .all(|outcome| *outcome == FireOutcome::NotArmed),
+        "never twice"
+    );
+    let mut triggered: Vec<_> = store
+        .pending_events(1_000_000)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .filter(|r| !before.contains(&r.envelope.event_id) && r.envelope.user_id == user)
+        .filter(|r| r.envelope.event_type == "reminder.triggered")
+        .map(|r| (r.key, r.envelope.payload["task_title"].clone(), r.topic))
+        .collect();
+    triggered.sort_by_key(|fired| fired.1.to_string());
+    assert_eq!(
+        triggered,
+        [
+            (fired.to_string(), json!("fired"), "reminders".to_owned()),
+            (
+                tasks[0].id.to_string(),
+                json!("plain"),
+                "reminders".to_owned()
+            ),
+            (
+                renamed.to_string(),
+                json!("renamed later"),
+                "reminders".to_owned()
+            ),
+        ],
+        "one event each, from the task as it is at the deadline"
+    );
+    assert_eq!(
+        armed_for(store, moved).await,
+        [fire_at + chrono::Duration::minutes(50)],
+        "the moved reminder waits for its new time (an hour later, 10 minutes before)"
+    );
 }
 
 /// Every check of the [`crate::ports::ConversationStore`] contract.

@@ -157,3 +157,58 @@ pub fn reminder_triggered(
     }
     OutboxEvent::new(Topic::Reminders, "reminder.triggered", task, payload, at)
 }
+
+/// An on-time `reminder.triggered` serialised ahead of its fire moment (a burst of reminders
+/// due together): only the event id and the timestamp are left to fill in when it fires, so
+/// the fire transaction does no JSON work. Renders exactly what serialising the envelope of
+/// [`reminder_triggered`] gives for a lateness under a second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggeredDraft {
+    /// The outbox key: the task id.
+    pub key: String,
+    user_id: String,
+    payload: String,
+}
+
+impl TriggeredDraft {
+    pub fn new(task: &Task, remind_at: DateTime<Utc>) -> Self {
+        let text = |value: &Value| serde_json::to_string(value).unwrap_or_default();
+        Self {
+            key: task.id.to_string(),
+            user_id: text(&json!(task.user_id)),
+            payload: text(&reminder_payload(task, remind_at)),
+        }
+    }
+
+    /// The envelope JSON of the reminder fired at `at` as event `event_id`.
+    pub fn render(&self, event_id: Uuid, at: DateTime<Utc>) -> String {
+        let source = json!(EVENT_SOURCE);
+        let version = json!(SPEC_VERSION);
+        format!(
+            r#"{{"event_id":"{event_id}","event_type":"reminder.triggered","timestamp":"{}","user_id":{},"payload":{},"source":{source},"specversion":{version}}}"#,
+            format_utc(at),
+            self.user_id,
+            self.payload,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::{NewTask, ops};
+
+    #[test]
+    fn a_triggered_draft_renders_what_the_envelope_serialises_to() {
+        let mut draft = NewTask::titled("say \"hi\" \\ ünïcode");
+        draft.due_date = crate::time::parse_datetime("2031-01-01T10:00:00Z");
+        draft.reminder_offset_minutes = Some(5);
+        let (task, _) = ops::create("user \"q\"", draft, crate::time::now()).expect("valid");
+        let remind_at = task.remind_at.expect("armed");
+        let at = remind_at + chrono::Duration::microseconds(123_456);
+        let event = reminder_triggered(&task, remind_at, at - remind_at, at);
+        let expected = serde_json::to_string(&event.envelope).expect("serialise");
+        let rendered = TriggeredDraft::new(&task, remind_at).render(event.envelope.event_id, at);
+        assert_eq!(rendered, expected);
+    }
+}

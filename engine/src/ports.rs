@@ -135,6 +135,13 @@ pub trait TaskStore: Send + Sync + 'static {
         Ok(outcomes)
     }
 
+    /// Does ahead of time what firing these timers (due in the next seconds) will need, so
+    /// that [`TaskStore::fire_reminders`] at their deadline only checks and marks them. A hint:
+    /// the outcomes are the same with or without it, and a store may ignore it.
+    async fn prepare_reminders(&self, _due: Vec<(Uuid, DateTime<Utc>)>) -> Result<(), EngineError> {
+        Ok(())
+    }
+
     /// Re-arms the reminder of one of the user's notifications `minutes` from `now` as a
     /// one-off (kind `snooze`) and marks the notification read, in one transaction with its
     /// `reminder.scheduled` event. `NotificationNotFound` for anyone else's; `Conflict` when

@@ -5,6 +5,7 @@ mod account_rows;
 mod activity_rows;
 mod chat_rows;
 mod connection;
+mod prepared_fires;
 mod reminder_rows;
 mod rows;
 mod schema;
@@ -44,7 +45,12 @@ pub struct SqliteTaskStore {
     committed: Arc<Notify>,
     reminder_changes: broadcast::Sender<ReminderChange>,
     foreign_commits: watch::Receiver<u64>,
+    /// Fires of reminders due soon, prepared ahead by readers (see [`prepared_fires`]).
+    prepared: Arc<prepared_fires::PreparedCache>,
 }
+
+/// Reminders prepared per read, so a large read-ahead does not hold a reader for long.
+const PREPARE_CHUNK: usize = 1_000;
 
 /// Reminder changes buffered for a slow scheduler before it must reload.
 const REMINDER_CHANGE_BUFFER: usize = 16_384;
@@ -97,6 +103,7 @@ impl SqliteTaskStore {
             committed,
             reminder_changes: broadcast::channel(REMINDER_CHANGE_BUFFER).0,
             foreign_commits,
+            prepared: Arc::default(),
         })
     }
 
@@ -469,12 +476,23 @@ impl TaskStore for SqliteTaskStore {
         due: Vec<(Uuid, DateTime<Utc>)>,
         missed_window: chrono::Duration,
     ) -> Result<Vec<FireOutcome>, EngineError> {
+        let prepared = self.prepared.take(&due);
         let (outcomes, armed) = self
             .write(move |conn| {
                 let mut outcomes = Vec::with_capacity(due.len());
                 let mut armed = Vec::new();
-                for (task_id, fire_at) in due {
+                for ((task_id, fire_at), prepared) in due.into_iter().zip(prepared) {
                     let now = crate::time::now();
+                    let late_by = now - fire_at;
+                    if let Some(prepared) = prepared
+                        && late_by < prepared_fires::ON_TIME
+                        && late_by <= missed_window
+                        && prepared_fires::fire(conn, task_id, fire_at, &prepared, now)
+                            .map_err(sql_error)?
+                    {
+                        outcomes.push(FireOutcome::Fired { late_by });
+                        continue;
+                    }
                     let (outcome, changes) = fire_in(conn, task_id, fire_at, now, missed_window)?;
                     outcomes.push(outcome);
                     armed.extend(changes);
@@ -484,6 +502,17 @@ impl TaskStore for SqliteTaskStore {
             .await?;
         self.announce(armed);
         Ok(outcomes)
+    }
+
+    async fn prepare_reminders(&self, due: Vec<(Uuid, DateTime<Utc>)>) -> Result<(), EngineError> {
+        for chunk in due.chunks(PREPARE_CHUNK) {
+            let chunk = chunk.to_vec();
+            let fires = self
+                .read(move |conn| prepared_fires::prepare(conn, &chunk).map_err(sql_error))
+                .await?;
+            self.prepared.put(fires, crate::time::now());
+        }
+        Ok(())
     }
 
     async fn snooze(
@@ -709,6 +738,56 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
         crate::conformance::task_store_suite(&store).await;
+    }
+
+    /// The read-ahead really is what fires an unchanged reminder, and a prepared fire is
+    /// refused once the timer is gone, so it can never double one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_prepared_fire_checks_then_marks_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
+        let fire_at = crate::time::truncate_micros(Utc::now() + chrono::Duration::hours(1));
+        let mut draft = crate::task::NewTask::titled("prepared");
+        draft.due_date = Some(fire_at + chrono::Duration::minutes(5));
+        draft.reminder_offset_minutes = Some(5);
+        let (task, events) = ops::create("alice", draft, crate::time::now()).expect("valid");
+        let task_id = store.insert(task, events).await.expect("insert").id;
+        store
+            .prepare_reminders(vec![(task_id, fire_at), (Uuid::new_v4(), fire_at)])
+            .await
+            .expect("prepare");
+        assert_eq!(
+            store.prepared.len(),
+            1,
+            "only the armed reminder is prepared"
+        );
+        let prepared = store.prepared.take(&[(task_id, fire_at)]).pop().flatten();
+        let prepared = prepared.expect("prepared");
+        assert_eq!(store.prepared.len(), 0, "taken");
+        let (first, second) = store
+            .write(move |conn| {
+                let fire = |now| {
+                    prepared_fires::fire(conn, task_id, fire_at, &prepared, now).map_err(sql_error)
+                };
+                Ok((fire(fire_at)?, fire(fire_at)?))
+            })
+            .await
+            .expect("fire");
+        assert!(first && !second, "fired once, then refused");
+        let history = store.reminder_history(task_id).await.expect("history");
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].fired_at, Some(fire_at));
+        let events = store.pending_events(100).await.expect("outbox");
+        let triggered: Vec<_> = events
+            .iter()
+            .filter(|r| r.envelope.event_type == "reminder.triggered")
+            .collect();
+        assert_eq!(triggered.len(), 1);
+        assert_eq!(
+            triggered[0].envelope.timestamp,
+            crate::time::format_utc(fire_at)
+        );
+        assert_eq!(triggered[0].envelope.payload["task_title"], "prepared");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

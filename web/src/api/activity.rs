@@ -110,7 +110,7 @@ fn notification_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// Longest snooze: one week.
-const SNOOZE_MAX_MINUTES: i64 = 7 * 24 * 60;
+pub(crate) const SNOOZE_MAX_MINUTES: i64 = 7 * 24 * 60;
 
 /// Snooze body, for the docs.
 #[allow(dead_code)]

@@ -5,15 +5,14 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use taskstream_engine::assistant::Role;
+use taskstream_engine::assistant::chat::MESSAGE_MAX;
 
 use super::error::UiError;
 use super::form::Form;
 use super::session::{CsrfToken, Session};
 use super::view::{Chrome, short_date};
+use super::{html, zone_of};
 use crate::AppState;
-
-/// Longest message, as on the API.
-const MESSAGE_MAX_CHARS: usize = 4000;
 
 /// One message as shown.
 pub struct Bubble {
@@ -40,7 +39,7 @@ struct ChatLog {
 }
 
 async fn bubbles(app: &AppState, user: &str) -> Result<Vec<Bubble>, UiError> {
-    let zone = app.settings.settings(user).await?.time_zone;
+    let zone = zone_of(app, user).await?;
     let now = taskstream_engine::time::now();
     let (_, history) = app.chat.history(user).await?;
     Ok(history
@@ -76,7 +75,7 @@ pub(crate) async fn page(
         bubbles: bubbles(&app, &session.user_id).await?,
         error: None,
     };
-    Ok(Html(page.render()?).into_response())
+    html(page)
 }
 
 /// `POST /chat`: one turn; htmx gets the conversation fragment, a plain form the page.
@@ -88,14 +87,12 @@ pub(crate) async fn send(
     let message = form.text("message");
     let error = if message.is_empty() {
         Some("Type a message first.".to_owned())
-    } else if message.chars().count() > MESSAGE_MAX_CHARS {
-        Some(format!(
-            "Messages are at most {MESSAGE_MAX_CHARS} characters."
-        ))
+    } else if message.chars().count() > MESSAGE_MAX {
+        Some(format!("Messages are at most {MESSAGE_MAX} characters."))
     } else if message.contains('\0') {
         Some("The message contains a NUL character.".to_owned())
     } else {
-        let zone = app.settings.settings(&session.user_id).await?.time_zone;
+        let zone = zone_of(&app, &session.user_id).await?;
         app.chat.send(&session.user_id, zone, message).await?;
         None
     };

@@ -21,6 +21,18 @@ use tower_http::compression::CompressionLayer;
 use crate::AppState;
 
 use assets::ASSET_VERSION;
+use error::UiError;
+
+/// The user's saved time zone: how every UI page reads and shows dates.
+async fn zone_of(app: &AppState, user: &str) -> Result<chrono_tz::Tz, UiError> {
+    Ok(app.settings.settings(user).await?.time_zone)
+}
+
+/// A rendered page as a 200 response.
+fn html(page: impl askama::Template) -> Result<axum::response::Response, UiError> {
+    use axum::response::IntoResponse;
+    Ok(axum::response::Html(page.render()?).into_response())
+}
 
 /// How the UI is served.
 #[derive(Debug, Clone, Copy, Default)]

@@ -16,6 +16,7 @@ use super::error::UiError;
 use super::form::Form;
 use super::session::{CsrfToken, Session, cookie, set_cookie};
 use super::view::{Chrome, short_date};
+use super::{html, zone_of};
 use crate::AppState;
 use crate::extract::QueryPairs;
 
@@ -163,7 +164,7 @@ pub(crate) async fn notifications(
     headers: HeaderMap,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, UiError> {
-    let zone = app.settings.settings(&session.user_id).await?.time_zone;
+    let zone = zone_of(&app, &session.user_id).await?;
     let now = taskstream_engine::time::now();
     let rows = app
         .tasks
@@ -190,7 +191,7 @@ pub(crate) async fn notifications(
         rows,
         notice,
     };
-    Ok(Html(page.render()?).into_response())
+    html(page)
 }
 
 /// The bell reads `chrome.unread`, the same name it has inside every page's frame.
@@ -241,8 +242,7 @@ pub(crate) async fn mark_read(
     Ok(Redirect::to("/notifications").into_response())
 }
 
-/// Snooze choices offered, in minutes.
-const SNOOZE_MAX_MINUTES: i64 = 7 * 24 * 60;
+use crate::api::activity::SNOOZE_MAX_MINUTES;
 
 /// `POST /notifications/{id}/snooze`.
 pub(crate) async fn snooze(
@@ -283,13 +283,13 @@ pub(crate) async fn activity(
     csrf: CsrfToken,
     headers: HeaderMap,
 ) -> Result<Response, UiError> {
-    let zone = app.settings.settings(&session.user_id).await?.time_zone;
+    let zone = zone_of(&app, &session.user_id).await?;
     let rows = activity_rows(&app, &session.user_id, None, zone).await?;
     let page = ActivityPage {
         chrome: chrome(&app, &session, &csrf, &headers, "Activity", "activity").await?,
         rows,
     };
-    Ok(Html(page.render()?).into_response())
+    html(page)
 }
 
 /// A personal API token as the settings page lists it.

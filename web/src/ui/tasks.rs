@@ -18,6 +18,7 @@ use super::form::{Form, FormKind, task_json};
 use super::pages::{ActivityRow, activity_rows, chrome};
 use super::session::{CsrfToken, Session};
 use super::view::{Chrome, TaskFormValues, TaskRow, short_date};
+use super::{html, zone_of};
 use crate::AppState;
 use crate::extract::QueryPairs;
 
@@ -156,14 +157,6 @@ struct TasksPage {
     notice: Option<String>,
     quick_text: String,
     tabs: Vec<(&'static str, &'static str, usize, String)>,
-}
-
-async fn zone_of(app: &AppState, user: &str) -> Result<Tz, UiError> {
-    Ok(app.settings.settings(user).await?.time_zone)
-}
-
-fn html(page: impl Template) -> Result<Response, UiError> {
-    Ok(Html(page.render()?).into_response())
 }
 
 /// `GET /`: the task list.

@@ -53,8 +53,9 @@ pub trait TaskStore: Send + Sync + 'static {
     /// The oldest events not yet relayed, in commit order.
     async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxRecord>, EngineError>;
 
-    /// Removes relayed events (every `seq <= through`); returns how many went.
-    async fn delete_events_through(&self, through: i64) -> Result<u64, EngineError>;
+    /// Removes these relayed events (by `seq`); returns how many went. Exactly these, not every
+    /// older one: an event skipped because it was not yet publishable stays.
+    async fn delete_events(&self, seqs: Vec<i64>) -> Result<u64, EngineError>;
 
     /// Notified after each commit, so the relay wakes on new events instead of polling; also
     /// after a commit by another process is noticed (see [`TaskStore::foreign_commits`]).

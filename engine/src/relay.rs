@@ -27,11 +27,13 @@ impl OutboxRelay {
     /// Moves one batch; returns how many events went.
     pub async fn relay_once(&self) -> Result<usize, EngineError> {
         let batch = self.store.pending_events(BATCH).await?;
-        let Some(last) = batch.last() else {
+        if batch.is_empty() {
             return Ok(0);
-        };
+        }
         self.bus.publish(&batch).await?;
-        self.store.delete_events_through(last.seq).await?;
+        self.store
+            .delete_events(batch.iter().map(|record| record.seq).collect())
+            .await?;
         metrics::counter!("outbox_relayed_events_total").increment(batch.len() as u64);
         Ok(batch.len())
     }

@@ -15,14 +15,16 @@ use crate::error::EngineError;
 use crate::ports::TaskStore;
 use crate::reminder::{FireOutcome, ReminderChange};
 
-/// Reminders taken up in one transaction when many fall due together.
-const FIRE_BATCH: usize = 500;
+/// Reminders taken up in one transaction when many fall due together: large enough that a
+/// burst costs few commits, small enough that the first of them are durable within a few ms.
+const FIRE_BATCH: usize = 2_000;
 /// Pause before retrying reminders whose firing failed (store trouble).
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// Longest sleep with nothing queued (a change wakes it earlier).
 const IDLE: Duration = Duration::from_secs(3600);
-/// How long before their deadline the store is asked to prepare reminders' fires (read their
-/// tasks, render their events), so that a burst due at one instant only checks and marks.
+/// How long before their deadline the store is asked to prepare reminders' fires (the SQLite
+/// store writes their events to the outbox, held until released), so that a burst due at one
+/// instant only marks its timers fired.
 const PREPARE_AHEAD: chrono::Duration = chrono::Duration::seconds(3);
 
 /// Armed reminders ordered by fire time; a task may have several.
@@ -601,6 +603,69 @@ mod tests {
         running.await.expect("scheduler stops");
         assert!(fired, "the reminder fired");
     }
+
+    /// Against the real store, on-time reminders fire from events written ahead: each event
+    /// is stamped with its fire time exactly (the ordinary path stamps the moment it ran), once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_time_reminders_fire_from_events_prepared_ahead() {
+        use crate::store::SqliteTaskStore;
+        use crate::task::{NewTask, ops};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(SqliteTaskStore::open(&dir.path().join("t.db")).expect("open"));
+        let (stop, stopped) = watch::channel(false);
+        let scheduler = ReminderScheduler::new(store.clone(), chrono::Duration::hours(1));
+        let running = tokio::spawn(scheduler.run(stopped));
+        // Two reminders at one instant about two seconds away: inside the read-ahead.
+        let remind_at = crate::time::truncate_micros(Utc::now() + chrono::Duration::seconds(2));
+        let mut ids = Vec::new();
+        for title in ["water the plants", "feed the cat"] {
+            let mut draft = NewTask::titled(title);
+            draft.due_date = Some(remind_at + chrono::Duration::minutes(1));
+            draft.reminder_offset_minutes = Some(1);
+            let (task, events) = ops::create("alice", draft, crate::time::now()).expect("valid");
+            ids.push(store.insert(task, events).await.expect("insert").id);
+        }
+
+        let mut fired = Vec::new();
+        for _ in 0..200 {
+            fired = store
+                .pending_events(100)
+                .await
+                .expect("outbox")
+                .into_iter()
+                .filter(|record| record.envelope.event_type == "reminder.triggered")
+                .collect();
+            if fired.len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.send(true).expect("stop");
+        running.await.expect("scheduler stops");
+        let again: Vec<_> = store
+            .pending_events(100)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .filter(|record| record.envelope.event_type == "reminder.triggered")
+            .collect();
+        assert_eq!(again.len(), 2, "each fired once: {again:?}");
+        for record in &fired {
+            assert_eq!(
+                record.envelope.timestamp,
+                crate::time::format_utc(remind_at),
+                "prepared ahead, stamped with its fire time"
+            );
+            assert!(record.envelope.payload.get("late_by_seconds").is_none());
+        }
+        for id in ids {
+            let history = store.reminder_history(id).await.expect("history");
+            let fired_at = history[0].fired_at.expect("marked fired");
+            assert!(fired_at >= remind_at, "never before its time");
+        }
+    }
 }
 
 /// The queue logic in virtual time: an in-memory reminder source and a paused tokio clock, so
@@ -869,10 +934,17 @@ mod bench {
     /// The store's reminder source, noting when each fire batch came back committed: a
     /// reminder has fired once it is durable, not when its event was stamped.
     /// `TASKSTREAM_BENCH_NO_PREPARE=1` turns the read-ahead off, for comparison.
+    /// A fire batch: handed to the store at, back at, and its size.
+    type Batch = (DateTime<Utc>, DateTime<Utc>, usize);
+
     struct Timed {
         inner: StoreSource,
         prepare: bool,
         committed: std::sync::Mutex<Vec<(DateTime<Utc>, DateTime<Utc>)>>,
+        /// Each fire batch: when it was handed to the store, when it came back, its size.
+        batches: std::sync::Mutex<Vec<Batch>>,
+        /// When each preparation came back.
+        prepared: std::sync::Mutex<Vec<DateTime<Utc>>>,
     }
 
     #[async_trait::async_trait]
@@ -907,11 +979,15 @@ mod bench {
             now: DateTime<Utc>,
             missed_window: chrono::Duration,
         ) -> Result<Vec<FireOutcome>, EngineError> {
+            let started = Utc::now();
             let outcomes = self
                 .inner
                 .fire_batch(due.clone(), now, missed_window)
                 .await?;
             let committed = Utc::now();
+            if let Ok(mut batches) = self.batches.lock() {
+                batches.push((started, committed, due.len()));
+            }
             let mut log = self.committed.lock().expect("lock");
             for ((_, at), outcome) in due.iter().zip(&outcomes) {
                 if matches!(outcome, FireOutcome::Fired { .. }) {
@@ -923,7 +999,11 @@ mod bench {
 
         async fn prepare(&self, due: Vec<(Uuid, DateTime<Utc>)>) -> Result<(), EngineError> {
             if self.prepare {
-                self.inner.prepare(due).await
+                self.inner.prepare(due).await?;
+                if let Ok(mut prepared) = self.prepared.lock() {
+                    prepared.push(Utc::now());
+                }
+                Ok(())
             } else {
                 Ok(())
             }
@@ -984,6 +1064,8 @@ mod bench {
             inner: StoreSource(store.clone()),
             prepare: std::env::var_os("TASKSTREAM_BENCH_NO_PREPARE").is_none(),
             committed: std::sync::Mutex::default(),
+            batches: std::sync::Mutex::default(),
+            prepared: std::sync::Mutex::default(),
         });
         let scheduler = ReminderScheduler::with_source(
             source.clone(),
@@ -1011,14 +1093,6 @@ mod bench {
             .collect();
         let distinct: std::collections::HashSet<_> =
             triggered.iter().map(|r| r.key.clone()).collect();
-        let stamped: Vec<f64> = triggered
-            .iter()
-            .filter_map(|r| {
-                let fired = crate::time::parse_datetime(&r.envelope.timestamp)?;
-                let due = crate::time::parse_datetime(r.envelope.payload["remind_at"].as_str()?)?;
-                Some((fired - due).num_microseconds()? as f64 / 1e3)
-            })
-            .collect();
         let committed: Vec<f64> = source
             .committed
             .lock()
@@ -1027,12 +1101,37 @@ mod bench {
             .filter_map(|(due, at)| Some((*at - *due).num_microseconds()? as f64 / 1e3))
             .collect();
         println!(
-            "burst of 10,000 due at the same instant: fired {} (missed {}, doubled {}); lateness by event timestamp {}; by commit {}",
+            "burst of 10,000 due at the same instant: fired {} (missed {}, doubled {}); lateness (fire committed, durable) {}",
             triggered.len(),
             10_000_usize.saturating_sub(distinct.len()),
             triggered.len() - distinct.len(),
-            summary(stamped),
             summary(committed),
         );
+        let offset =
+            |at: DateTime<Utc>| (at - burst_at).num_microseconds().unwrap_or(0) as f64 / 1e3;
+        let prepared = source.prepared.lock().expect("lock");
+        if let (Some(first), Some(last)) = (prepared.first(), prepared.last()) {
+            println!(
+                "prepared in {} rounds, from {:.0} ms to {:.0} ms relative to the burst",
+                prepared.len(),
+                offset(*first),
+                offset(*last)
+            );
+        }
+        let batches: Vec<String> = source
+            .batches
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(started, _, _)| *started >= burst_at)
+            .map(|(started, committed, size)| {
+                format!(
+                    "{size} at +{:.1}..+{:.1} ms",
+                    offset(*started),
+                    offset(*committed)
+                )
+            })
+            .collect();
+        println!("fire batches: {}", batches.join(", "));
     }
 }

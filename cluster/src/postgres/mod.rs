@@ -191,7 +191,7 @@ impl PostgresStore {
     /// it succeeds and releases them (rolls back) when it fails. Events of one key keep their
     /// order across replicas (see [`RelayRound::deferred`]); events of different keys may
     /// overtake each other. The claim holds one pooled connection and its transaction open while
-    /// `publish` runs. Use this, not `pending_events`/`delete_events_through`, when more than one
+    /// `publish` runs. Use this, not `pending_events`/`delete_events`, when more than one
     /// process relays.
     pub async fn relay_batch<F, Fut>(
         &self,
@@ -490,8 +490,8 @@ impl TaskStore for PostgresStore {
         Ok(rows::pending_events(&self.client().await?, limit).await?)
     }
 
-    async fn delete_events_through(&self, through: i64) -> Result<u64, EngineError> {
-        let removed = rows::delete_events_through(&self.client().await?, through).await?;
+    async fn delete_events(&self, seqs: Vec<i64>) -> Result<u64, EngineError> {
+        let removed = rows::delete_events(&self.client().await?, &seqs).await?;
         self.committed.notify_one();
         Ok(removed)
     }

@@ -198,7 +198,7 @@ pub(crate) async fn has_next_occurrence(
 
 /// Appends events to the outbox. Takes the outbox lock first and holds it to commit, so
 /// sequence numbers are handed out in commit order: a relay never sees a later event before an
-/// earlier one commits (which `delete_events_through` relies on). Call it last in a transaction.
+/// earlier one commits (which relaying in `seq` order relies on). Call it last in a transaction.
 pub(crate) async fn append_events(
     client: &impl GenericClient,
     outbox_lock: i64,
@@ -290,14 +290,14 @@ pub(crate) async fn pending_events(
         .collect()
 }
 
-pub(crate) async fn delete_events_through(
+pub(crate) async fn delete_events(
     client: &impl GenericClient,
-    through: i64,
+    seqs: &[i64],
 ) -> Result<u64, PgError> {
     let statement = client
-        .prepare_cached("DELETE FROM outbox WHERE seq <= $1")
+        .prepare_cached("DELETE FROM outbox WHERE seq = ANY($1)")
         .await?;
-    Ok(client.execute(&statement, &[&through]).await?)
+    Ok(client.execute(&statement, &[&seqs]).await?)
 }
 
 /// `needle` as an ILIKE pattern matching it anywhere, with `\`, `%` and `_` taken literally.

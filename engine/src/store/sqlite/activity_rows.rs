@@ -158,10 +158,13 @@ pub(crate) fn mark_notification_read(
         .optional()
 }
 
-/// Removes relayed events from the outbox.
-pub(crate) fn delete_events_through(conn: &Connection, seq: i64) -> rusqlite::Result<usize> {
-    conn.prepare_cached("DELETE FROM outbox WHERE seq <= ?1")?
-        .execute([seq])
+/// Removes relayed events from the outbox: exactly those, since a held event skipped by the
+/// relay may be released meanwhile.
+pub(crate) fn delete_events(conn: &Connection, seqs: &[i64]) -> rusqlite::Result<usize> {
+    let list = serde_json::to_string(seqs)
+        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+    conn.prepare_cached("DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?1))")?
+        .execute([list])
 }
 
 pub(crate) fn insert_delivery(conn: &Connection, delivery: &Delivery) -> rusqlite::Result<()> {

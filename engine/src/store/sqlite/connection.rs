@@ -8,7 +8,9 @@ use rusqlite::{Connection, OpenFlags};
 use super::rows::sql_error;
 use crate::error::EngineError;
 
-/// Opens the writer: WAL, full fsync on commit (a 2xx means durable), foreign keys on.
+/// Opens the writer: WAL, full fsync on commit (a 2xx means durable), foreign keys on, and
+/// temporary data (the statement journal of each write's savepoint) in memory, never spilled
+/// to a temporary file in the middle of a large write.
 pub(crate) fn open_writer(path: &Path) -> Result<Connection, EngineError> {
     let conn = Connection::open(path).map_err(|error| {
         EngineError::Unavailable(format!("cannot open {}: {error}", path.display()))
@@ -20,9 +22,26 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, EngineError> {
          PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -65536;
          PRAGMA mmap_size = 268435456;
-         PRAGMA wal_autocheckpoint = 4000;",
+         PRAGMA temp_store = MEMORY;",
     )
     .map_err(sql_error)?;
+    // Checkpoints run on their own thread (see `checkpointer`), not inside a commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(sql_error)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Statements kept prepared per connection: every query and write of the store fits.
+const STATEMENT_CACHE: usize = 128;
+
+/// Opens the connection that checkpoints the write-ahead log into the database file.
+pub(crate) fn open_checkpointer(path: &Path) -> Result<Connection, EngineError> {
+    let conn = Connection::open(path).map_err(|error| {
+        EngineError::Unavailable(format!("cannot open {}: {error}", path.display()))
+    })?;
+    conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;")
+        .map_err(sql_error)?;
     Ok(conn)
 }
 
@@ -39,6 +58,7 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, EngineError> {
         "PRAGMA busy_timeout = 5000; PRAGMA query_only = ON; PRAGMA cache_size = -16384; PRAGMA mmap_size = 268435456;",
     )
         .map_err(sql_error)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     register_search(&conn)?;
     Ok(conn)
 }

@@ -4,6 +4,7 @@
 mod account_rows;
 mod activity_rows;
 mod chat_rows;
+mod checkpointer;
 mod connection;
 mod prepared_fires;
 mod reminder_rows;
@@ -41,16 +42,15 @@ pub struct SqliteTaskStore {
     /// `None` only while the store shuts down.
     writer: Option<Sender<WriteJob>>,
     writer_thread: Option<JoinHandle<()>>,
+    checkpoint_thread: Option<JoinHandle<()>>,
     readers: Arc<ReaderPool>,
     committed: Arc<Notify>,
     reminder_changes: broadcast::Sender<ReminderChange>,
     foreign_commits: watch::Receiver<u64>,
-    /// Fires of reminders due soon, prepared ahead by readers (see [`prepared_fires`]).
-    prepared: Arc<prepared_fires::PreparedCache>,
 }
 
-/// Reminders prepared per read, so a large read-ahead does not hold a reader for long.
-const PREPARE_CHUNK: usize = 1_000;
+/// Reminders prepared per write, so a large read-ahead never holds up other writes for long.
+const PREPARE_CHUNK: usize = 500;
 
 /// Reminder changes buffered for a slow scheduler before it must reload.
 const REMINDER_CHANGE_BUFFER: usize = 16_384;
@@ -82,6 +82,7 @@ impl SqliteTaskStore {
     pub fn open(path: &Path) -> Result<Self, EngineError> {
         let mut conn = connection::open_writer(path)?;
         schema::migrate(&mut conn)?;
+        let checkpoint_thread = checkpointer::start(path, &mut conn)?;
         let (sender, jobs) = mpsc::channel();
         let committed = Arc::new(Notify::new());
         let signal = Arc::clone(&committed);
@@ -95,6 +96,7 @@ impl SqliteTaskStore {
         Ok(Self {
             writer: Some(sender),
             writer_thread: Some(writer_thread),
+            checkpoint_thread: Some(checkpoint_thread),
             readers: Arc::new(ReaderPool {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::with_capacity(READERS)),
@@ -103,7 +105,6 @@ impl SqliteTaskStore {
             committed,
             reminder_changes: broadcast::channel(REMINDER_CHANGE_BUFFER).0,
             foreign_commits,
-            prepared: Arc::default(),
         })
     }
 
@@ -248,6 +249,7 @@ fn fire_in(
     if kinds.is_empty() {
         return Ok((FireOutcome::NotArmed, Vec::new()));
     }
+    prepared_fires::withdraw(conn, task_id, fire_at).map_err(sql_error)?;
     let Some(task) = rows::load_task(conn, task_id).map_err(sql_error)? else {
         return Ok((FireOutcome::NotArmed, Vec::new()));
     };
@@ -308,6 +310,12 @@ impl Drop for SqliteTaskStore {
             && thread.join().is_err()
         {
             tracing::error!("store writer panicked during shutdown");
+        }
+        // The writer's connection is closed now, which stops the checkpoint thread.
+        if let Some(thread) = self.checkpoint_thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("store checkpoint thread panicked during shutdown");
         }
     }
 }
@@ -394,9 +402,9 @@ impl TaskStore for SqliteTaskStore {
             .await
     }
 
-    async fn delete_events_through(&self, through: i64) -> Result<u64, EngineError> {
+    async fn delete_events(&self, seqs: Vec<i64>) -> Result<u64, EngineError> {
         self.write(move |conn| {
-            activity_rows::delete_events_through(conn, through)
+            activity_rows::delete_events(conn, &seqs)
                 .map(|n| n as u64)
                 .map_err(sql_error)
         })
@@ -476,19 +484,17 @@ impl TaskStore for SqliteTaskStore {
         due: Vec<(Uuid, DateTime<Utc>)>,
         missed_window: chrono::Duration,
     ) -> Result<Vec<FireOutcome>, EngineError> {
-        let prepared = self.prepared.take(&due);
         let (outcomes, armed) = self
             .write(move |conn| {
                 let mut outcomes = Vec::with_capacity(due.len());
                 let mut armed = Vec::new();
-                for ((task_id, fire_at), prepared) in due.into_iter().zip(prepared) {
+                let mut releaser = prepared_fires::Releaser::new(conn).map_err(sql_error)?;
+                for (task_id, fire_at) in due {
                     let now = crate::time::now();
                     let late_by = now - fire_at;
-                    if let Some(prepared) = prepared
-                        && late_by < prepared_fires::ON_TIME
+                    if late_by < prepared_fires::ON_TIME
                         && late_by <= missed_window
-                        && prepared_fires::fire(conn, task_id, fire_at, &prepared, now)
-                            .map_err(sql_error)?
+                        && releaser.release(task_id, fire_at, now).map_err(sql_error)?
                     {
                         outcomes.push(FireOutcome::Fired { late_by });
                         continue;
@@ -505,12 +511,15 @@ impl TaskStore for SqliteTaskStore {
     }
 
     async fn prepare_reminders(&self, due: Vec<(Uuid, DateTime<Utc>)>) -> Result<(), EngineError> {
-        for chunk in due.chunks(PREPARE_CHUNK) {
+        for (index, chunk) in due.chunks(PREPARE_CHUNK).enumerate() {
             let chunk = chunk.to_vec();
-            let fires = self
-                .read(move |conn| prepared_fires::prepare(conn, &chunk).map_err(sql_error))
-                .await?;
-            self.prepared.put(fires, crate::time::now());
+            self.write(move |conn| {
+                if index == 0 {
+                    prepared_fires::drop_dead(conn, crate::time::now()).map_err(sql_error)?;
+                }
+                prepared_fires::hold(conn, &chunk).map_err(sql_error)
+            })
+            .await?;
         }
         Ok(())
     }
@@ -740,54 +749,243 @@ mod tests {
         crate::conformance::task_store_suite(&store).await;
     }
 
-    /// The read-ahead really is what fires an unchanged reminder, and a prepared fire is
-    /// refused once the timer is gone, so it can never double one.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_prepared_fire_checks_then_marks_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
-        let fire_at = crate::time::truncate_micros(Utc::now() + chrono::Duration::hours(1));
-        let mut draft = crate::task::NewTask::titled("prepared");
+    /// A task with one reminder at `fire_at`, stored; returns its id.
+    async fn reminding(store: &SqliteTaskStore, title: &str, fire_at: DateTime<Utc>) -> Uuid {
+        let mut draft = crate::task::NewTask::titled(title);
         draft.due_date = Some(fire_at + chrono::Duration::minutes(5));
         draft.reminder_offset_minutes = Some(5);
         let (task, events) = ops::create("alice", draft, crate::time::now()).expect("valid");
-        let task_id = store.insert(task, events).await.expect("insert").id;
+        store.insert(task, events).await.expect("insert").id
+    }
+
+    /// Held reminder events in the outbox, released or not: (task id, held fire time).
+    async fn held(store: &SqliteTaskStore) -> Vec<(String, i64)> {
+        store
+            .read(|conn| {
+                let mut statement = conn
+                    .prepare("SELECT partition_key, held_fire_at FROM outbox WHERE held_fire_at IS NOT NULL ORDER BY seq")
+                    .map_err(sql_error)?;
+                let rows = statement
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .map_err(sql_error)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>().map_err(sql_error)
+            })
+            .await
+            .expect("read held")
+    }
+
+    async fn triggered(store: &SqliteTaskStore) -> Vec<crate::ports::OutboxRecord> {
+        store
+            .pending_events(1000)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .filter(|r| r.envelope.event_type == "reminder.triggered")
+            .collect()
+    }
+
+    /// A prepared reminder's event waits in the outbox unseen by the relay, is released by
+    /// its timer firing (once), and then outlives its task.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_held_event_is_released_once_by_its_fire_and_outlives_its_task() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
+        let fire_at = crate::time::truncate_micros(Utc::now() + chrono::Duration::hours(1));
+        let task_id = reminding(&store, "prepared", fire_at).await;
+        let before = store.pending_events(1000).await.expect("outbox").len();
         store
             .prepare_reminders(vec![(task_id, fire_at), (Uuid::new_v4(), fire_at)])
             .await
             .expect("prepare");
+        store
+            .prepare_reminders(vec![(task_id, fire_at)])
+            .await
+            .expect("prepare again");
         assert_eq!(
-            store.prepared.len(),
-            1,
-            "only the armed reminder is prepared"
+            held(&store).await,
+            [(task_id.to_string(), fire_at.timestamp_micros())],
+            "only the armed reminder is held, once"
         );
-        let prepared = store.prepared.take(&[(task_id, fire_at)]).pop().flatten();
-        let prepared = prepared.expect("prepared");
-        assert_eq!(store.prepared.len(), 0, "taken");
+        assert_eq!(
+            store.pending_events(1000).await.expect("outbox").len(),
+            before,
+            "the relay does not see a held event"
+        );
+
+        let window = chrono::Duration::hours(24);
         let (first, second) = store
             .write(move |conn| {
-                let fire = |now| {
-                    prepared_fires::fire(conn, task_id, fire_at, &prepared, now).map_err(sql_error)
-                };
-                Ok((fire(fire_at)?, fire(fire_at)?))
+                let mut releaser = prepared_fires::Releaser::new(conn).map_err(sql_error)?;
+                let first = releaser.release(task_id, fire_at, fire_at);
+                Ok((first, releaser.release(task_id, fire_at, fire_at)))
             })
             .await
+            .expect("release");
+        assert!(first.expect("first") && !second.expect("second"));
+        let again = store
+            .fire_reminders(vec![(task_id, fire_at)], window)
+            .await
             .expect("fire");
-        assert!(first && !second, "fired once, then refused");
+        assert_eq!(again, [FireOutcome::NotArmed], "never twice");
         let history = store.reminder_history(task_id).await.expect("history");
         assert_eq!(history.len(), 1);
         assert_eq!(history[0].fired_at, Some(fire_at));
-        let events = store.pending_events(100).await.expect("outbox");
-        let triggered: Vec<_> = events
-            .iter()
-            .filter(|r| r.envelope.event_type == "reminder.triggered")
-            .collect();
-        assert_eq!(triggered.len(), 1);
+        let fired = triggered(&store).await;
+        assert_eq!(fired.len(), 1, "released, and only once");
         assert_eq!(
-            triggered[0].envelope.timestamp,
+            fired[0].envelope.timestamp,
             crate::time::format_utc(fire_at)
         );
-        assert_eq!(triggered[0].envelope.payload["task_title"], "prepared");
+        assert_eq!(fired[0].envelope.payload["task_title"], "prepared");
+        assert!(fired[0].envelope.payload.get("late_by_seconds").is_none());
+
+        store
+            .modify(task_id, "alice", TaskOp::Delete, crate::time::now())
+            .await
+            .expect("delete");
+        let kept = triggered(&store).await;
+        assert_eq!(
+            kept.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [fired[0].seq],
+            "a released event outlives its task"
+        );
+        assert!(held(&store).await.is_empty(), "and is an ordinary row now");
+    }
+
+    /// Whatever touches a held event's task or its instant withdraws the event, so the fire
+    /// takes the ordinary path; the relay deletes exactly what it published.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn changes_withdraw_held_events_and_the_relay_leaves_them_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
+        let fire_at = crate::time::truncate_micros(Utc::now() + chrono::Duration::hours(1));
+        let renamed = reminding(&store, "renamed", fire_at).await;
+        let deleted = reminding(&store, "deleted", fire_at).await;
+        let shared = reminding(&store, "shared", fire_at).await;
+        let kept = reminding(&store, "kept", fire_at).await;
+        let all = vec![
+            (renamed, fire_at),
+            (deleted, fire_at),
+            (shared, fire_at),
+            (kept, fire_at),
+        ];
+        store.prepare_reminders(all.clone()).await.expect("prepare");
+        assert_eq!(held(&store).await.len(), 4);
+
+        let patch =
+            crate::task::input::parse_task_patch(&serde_json::json!({"title": "new title"}))
+                .expect("valid");
+        store
+            .modify(renamed, "alice", TaskOp::Update(patch), crate::time::now())
+            .await
+            .expect("rename");
+        store
+            .modify(deleted, "alice", TaskOp::Delete, crate::time::now())
+            .await
+            .expect("delete");
+        store
+            .write(move |conn| {
+                conn.execute(
+                    "INSERT INTO reminders (task_id, fire_at, kind, user_id) VALUES (?1, ?2, 'snooze', 'alice')",
+                    rusqlite::params![shared.to_string(), fire_at.timestamp_micros()],
+                )
+                .map_err(sql_error)
+            })
+            .await
+            .expect("a snooze at the same instant");
+        assert_eq!(
+            held(&store).await,
+            [(kept.to_string(), fire_at.timestamp_micros())],
+            "renaming, deleting and sharing the instant withdrew the others"
+        );
+
+        // The relay publishes and deletes what is visible; the held event stays.
+        let visible = store.pending_events(1000).await.expect("outbox");
+        let seqs = visible.iter().map(|r| r.seq).collect();
+        store.delete_events(seqs).await.expect("delete relayed");
+        assert!(store.pending_events(1000).await.expect("outbox").is_empty());
+        assert_eq!(held(&store).await.len(), 1, "the held event is not lost");
+
+        let now = crate::time::now();
+        let outcomes = store
+            .write(move |conn| {
+                let mut releaser = prepared_fires::Releaser::new(conn).map_err(sql_error)?;
+                all.iter()
+                    .map(|&(task_id, at)| {
+                        if releaser.release(task_id, at, now).map_err(sql_error)? {
+                            Ok(None)
+                        } else {
+                            fire_in(conn, task_id, at, now, chrono::Duration::hours(24))
+                                .map(|(outcome, _)| Some(outcome))
+                        }
+                    })
+                    .collect::<Result<Vec<_>, EngineError>>()
+            })
+            .await
+            .expect("fire");
+        assert_eq!(
+            outcomes[0],
+            Some(FireOutcome::Fired {
+                late_by: now - fire_at
+            })
+        );
+        assert_eq!(outcomes[1], Some(FireOutcome::NotArmed));
+        assert_eq!(
+            outcomes[2],
+            Some(FireOutcome::Fired {
+                late_by: now - fire_at
+            })
+        );
+        assert_eq!(outcomes[3], None, "only the untouched one is released");
+        let mut titles: Vec<_> = triggered(&store)
+            .await
+            .into_iter()
+            .map(|r| r.envelope.payload["task_title"].clone())
+            .collect();
+        titles.sort_by_key(|title| title.to_string());
+        assert_eq!(titles, ["kept", "new title", "shared"]);
+    }
+
+    /// A held event never released (its fire came late, or never) is dropped by the next
+    /// preparation; one whose fire is late is withdrawn by the ordinary, late fire.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn late_fires_withdraw_and_dead_held_events_are_dropped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
+        let soon = crate::time::truncate_micros(Utc::now() + chrono::Duration::hours(1));
+        let late = reminding(&store, "late", soon).await;
+        let dead = reminding(&store, "dead", soon).await;
+        store
+            .prepare_reminders(vec![(late, soon), (dead, soon)])
+            .await
+            .expect("prepare");
+        // Five seconds after its time a fire is late: the scheduler takes the ordinary path.
+        let at = soon + chrono::Duration::seconds(5);
+        let (outcome, _) = store
+            .write(move |conn| fire_in(conn, late, soon, at, chrono::Duration::hours(24)))
+            .await
+            .expect("late fire");
+        assert_eq!(
+            outcome,
+            FireOutcome::Fired {
+                late_by: chrono::Duration::seconds(5)
+            }
+        );
+        let late_events = triggered(&store).await;
+        assert_eq!(late_events.len(), 1);
+        assert_eq!(late_events[0].envelope.payload["late_by_seconds"], 5);
+        assert_eq!(
+            held(&store).await,
+            [(dead.to_string(), soon.timestamp_micros())]
+        );
+        store
+            .write(move |conn| {
+                prepared_fires::drop_dead(conn, soon + chrono::Duration::minutes(2))
+                    .map_err(sql_error)
+            })
+            .await
+            .expect("hold nothing, later");
+        assert!(held(&store).await.is_empty(), "the dead one is dropped");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -194,9 +194,12 @@ pub(crate) fn pending_events(
     conn: &Connection,
     limit: usize,
 ) -> rusqlite::Result<Vec<OutboxRecord>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT seq, topic, partition_key, envelope FROM outbox ORDER BY seq LIMIT ?1",
-    )?;
+    // Held reminder events (see `prepared_fires`) wait until released.
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT seq, topic, partition_key, envelope FROM outbox
+         WHERE held_fire_at IS NULL OR {} ORDER BY seq LIMIT ?1",
+        super::prepared_fires::RELEASED
+    ))?;
     let rows = statement.query_map([limit as i64], |row| {
         let envelope: String = row.get(3)?;
         Ok(OutboxRecord {

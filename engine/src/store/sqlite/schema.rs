@@ -177,6 +177,35 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX api_tokens_by_user ON api_tokens (user_id, created_at);
     "#,
+    // 10: reminder events written ahead of their fire time and held back until it (a burst due at
+    // one instant then only marks its timers fired). A held event (`held_fire_at` set) is
+    // released by its gate, the task's `task` timer at that instant, turning fired; until then
+    // the relay skips it, and any change to the task or to the timers at that instant withdraws
+    // it. When the gate row goes (the task deleted), a released event stands on its own.
+    r#"
+    ALTER TABLE outbox ADD COLUMN held_fire_at INTEGER;
+    CREATE INDEX outbox_held ON outbox (partition_key, held_fire_at) WHERE held_fire_at IS NOT NULL;
+    CREATE TRIGGER outbox_held_withdrawn_on_task_change AFTER UPDATE ON tasks BEGIN
+        DELETE FROM outbox WHERE partition_key = OLD.id AND held_fire_at IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM reminders AS gate WHERE gate.task_id = outbox.partition_key
+                AND gate.fire_at = outbox.held_fire_at AND gate.kind = 'task' AND gate.fired_at IS NOT NULL);
+    END;
+    CREATE TRIGGER outbox_held_gate_gone AFTER DELETE ON reminders WHEN OLD.kind = 'task' BEGIN
+        UPDATE outbox SET held_fire_at = NULL
+            WHERE partition_key = OLD.task_id AND held_fire_at = OLD.fire_at AND OLD.fired_at IS NOT NULL;
+        DELETE FROM outbox WHERE partition_key = OLD.task_id AND held_fire_at = OLD.fire_at;
+    END;
+    CREATE TRIGGER outbox_held_instant_shared AFTER INSERT ON reminders WHEN NEW.kind <> 'task' BEGIN
+        DELETE FROM outbox WHERE partition_key = NEW.task_id AND held_fire_at = NEW.fire_at
+            AND NOT EXISTS (SELECT 1 FROM reminders AS gate WHERE gate.task_id = NEW.task_id
+                AND gate.fire_at = NEW.fire_at AND gate.kind = 'task' AND gate.fired_at IS NOT NULL);
+    END;
+    CREATE TRIGGER outbox_held_instant_shared_again AFTER UPDATE ON reminders WHEN NEW.kind <> 'task' BEGIN
+        DELETE FROM outbox WHERE partition_key = NEW.task_id AND held_fire_at = NEW.fire_at
+            AND NOT EXISTS (SELECT 1 FROM reminders AS gate WHERE gate.task_id = NEW.task_id
+                AND gate.fire_at = NEW.fire_at AND gate.kind = 'task' AND gate.fired_at IS NOT NULL);
+    END;
+    "#,
 ];
 
 fn store_error(error: rusqlite::Error) -> EngineError {

@@ -627,15 +627,16 @@ mod tests {
             ids.push(store.insert(task, events).await.expect("insert").id);
         }
 
-        let mut fired = Vec::new();
-        for _ in 0..200 {
-            fired = store
-                .pending_events(100)
-                .await
-                .expect("outbox")
+        let triggered = || async {
+            let events = store.pending_events(100).await.expect("outbox");
+            events
                 .into_iter()
                 .filter(|record| record.envelope.event_type == "reminder.triggered")
-                .collect();
+                .collect::<Vec<_>>()
+        };
+        let mut fired = Vec::new();
+        for _ in 0..200 {
+            fired = triggered().await;
             if fired.len() == 2 {
                 break;
             }
@@ -644,13 +645,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         stop.send(true).expect("stop");
         running.await.expect("scheduler stops");
-        let again: Vec<_> = store
-            .pending_events(100)
-            .await
-            .expect("outbox")
-            .into_iter()
-            .filter(|record| record.envelope.event_type == "reminder.triggered")
-            .collect();
+        let again = triggered().await;
         assert_eq!(again.len(), 2, "each fired once: {again:?}");
         for record in &fired {
             assert_eq!(

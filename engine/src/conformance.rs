@@ -642,6 +642,14 @@ pub async fn audit_and_notifications_are_once_per_event_and_scoped<S: TaskStore 
         store.list_notifications(&alice, 10).await.expect("list"),
         vec![notification.clone()]
     );
+    let unread = |user: String| async move {
+        store
+            .count_unread_notifications(&user)
+            .await
+            .expect("count")
+    };
+    assert_eq!(unread(alice.clone()).await, 1);
+    assert_eq!(unread(bob.clone()).await, 0, "only the user's own");
     assert!(
         store
             .list_notifications(&bob, 10)
@@ -663,6 +671,7 @@ pub async fn audit_and_notifications_are_once_per_event_and_scoped<S: TaskStore 
         .await
         .expect("read");
     assert!(read.read_at.is_some());
+    assert_eq!(unread(alice.clone()).await, 0, "read ones are not counted");
     let again = store
         .mark_notification_read(&alice, notification.id, now())
         .await

@@ -86,6 +86,10 @@ pub trait TaskStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Notification>, EngineError>;
 
+    /// How many of one user's notifications are unread (the bell of every UI page), counted
+    /// by the store rather than by loading them.
+    async fn count_unread_notifications(&self, user_id: &str) -> Result<u64, EngineError>;
+
     /// Logs one delivery attempt of a notification to an outside channel.
     async fn record_delivery(&self, delivery: Delivery) -> Result<(), EngineError>;
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use taskstream_tests::web::{self, WebClient, set_cookie_header, token_subject};
-use taskstream_tests::{TestServer, mint_hs256, now};
+use taskstream_tests::{CONSUMER_WAIT, TestServer, User, eventually, mint_hs256, now};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -408,6 +408,54 @@ async fn other_users_tasks_are_not_found() {
         404
     );
     assert!(!bob.get("/").await.text().await.unwrap().contains("secret"));
+}
+
+/// The bell on every page counts the user's unread notifications, all of them, and a read one
+/// stops counting.
+#[tokio::test]
+async fn the_bell_counts_unread_notifications() {
+    let srv = TestServer::start().await;
+    let web = signed_up(&srv).await;
+    let token = api_token(&srv, "ada@example.com").await;
+    let ada = User {
+        client: srv.client(),
+        base: srv.url(""),
+        sub: token_subject(&token),
+        token,
+    };
+    let bell = || async {
+        let page = web.get("/").await.text().await.unwrap();
+        let start = page.find(r#"id="bell""#).expect("a bell on the page");
+        let end = start + page[start..].find("</a>").expect("the bell's end");
+        page[start..end].to_owned()
+    };
+    assert!(!bell().await.contains("unread"), "nothing yet");
+
+    // Two tasks due in a minute and a second, reminded a minute before: two notifications.
+    let due = (chrono::Utc::now() + chrono::Duration::seconds(61)).to_rfc3339();
+    for title in ["first", "second"] {
+        ada.create(json!({"title": title, "due_date": due, "reminder_offset_minutes": 1}))
+            .await;
+    }
+    let notes = eventually("two reminder notifications", CONSUMER_WAIT * 2, || async {
+        let notes = ada.notifications().await;
+        if notes.len() == 2 {
+            Ok(notes)
+        } else {
+            Err(format!("{} so far", notes.len()))
+        }
+    })
+    .await;
+    let two = bell().await;
+    assert!(two.contains("Notifications, 2 unread"), "{two}");
+    assert!(two.contains(r#"data-unread="2""#), "{two}");
+
+    let id = notes[0]["id"].as_str().unwrap();
+    ada.send("POST", &format!("/api/notifications/{id}/read"), None)
+        .await
+        .expect(200);
+    let one = bell().await;
+    assert!(one.contains("Notifications, 1 unread"), "{one}");
 }
 
 async fn sign_in_is_rate_limited(srv: TestServer) {

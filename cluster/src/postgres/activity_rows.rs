@@ -151,6 +151,17 @@ pub(crate) async fn list_notifications(
         .collect()
 }
 
+pub(crate) async fn count_unread(
+    client: &impl GenericClient,
+    user_id: &str,
+) -> Result<u64, PgError> {
+    let statement = client
+        .prepare_cached("SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read_at IS NULL")
+        .await?;
+    let count: i64 = client.query_one(&statement, &[&user_id]).await?.get(0);
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 /// Marks one of the user's notifications read (keeping the first read time); `None` if the user
 /// has no such notification.
 pub(crate) async fn mark_notification_read(

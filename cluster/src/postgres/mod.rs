@@ -533,6 +533,10 @@ impl TaskStore for PostgresStore {
         Ok(activity_rows::list_notifications(&self.client().await?, user_id, limit).await?)
     }
 
+    async fn count_unread_notifications(&self, user_id: &str) -> Result<u64, EngineError> {
+        Ok(activity_rows::count_unread(&self.client().await?, user_id).await?)
+    }
+
     async fn record_delivery(&self, delivery: Delivery) -> Result<(), EngineError> {
         activity_rows::insert_delivery(&self.client().await?, &delivery).await?;
         self.committed.notify_one();

@@ -178,6 +178,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (job, period)
     );
     "#,
+    // 4: the unread notifications of a user, counted for the bell of every UI page.
+    r#"
+    CREATE INDEX notifications_unread ON notifications (user_id) WHERE read_at IS NULL;
+    "#,
 ];
 
 /// Brings the database (or `schema`, created if missing) to the newest version. Holds the

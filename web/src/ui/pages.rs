@@ -51,15 +51,8 @@ pub(crate) async fn chrome(
     })
 }
 
-async fn unread_count(app: &AppState, user: &str) -> Result<usize, UiError> {
-    Ok(app
-        .tasks
-        .store()
-        .list_notifications(user, NOTIFICATIONS_SHOWN)
-        .await?
-        .iter()
-        .filter(|row| row.read_at.is_none())
-        .count())
+async fn unread_count(app: &AppState, user: &str) -> Result<u64, UiError> {
+    Ok(app.tasks.store().count_unread_notifications(user).await?)
 }
 
 /// One line of an activity list.
@@ -202,7 +195,7 @@ struct Bell {
 }
 
 struct BellCount {
-    unread: usize,
+    unread: u64,
 }
 
 /// `GET /notifications/bell`: the bell alone, for htmx to refresh when something arrives.

@@ -14,7 +14,7 @@ pub struct Chrome {
     pub csrf: String,
     /// Which navigation entry is current.
     pub nav: &'static str,
-    pub unread: usize,
+    pub unread: u64,
     pub theme: String,
     pub asset_version: &'static str,
 }

@@ -139,6 +139,14 @@ pub(crate) fn list_notifications(
     rows.collect()
 }
 
+pub(crate) fn count_unread(conn: &Connection, user_id: &str) -> rusqlite::Result<u64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM notifications WHERE user_id = ?1 AND read_at IS NULL",
+    )?
+    .query_row([user_id], |row| row.get::<_, i64>(0))
+    .map(|count| u64::try_from(count).unwrap_or(0))
+}
+
 /// Marks one of the user's notifications read (keeping the first read time); `None` if the user
 /// has no such notification.
 pub(crate) fn mark_notification_read(

@@ -453,6 +453,12 @@ impl TaskStore for SqliteTaskStore {
         .await
     }
 
+    async fn count_unread_notifications(&self, user_id: &str) -> Result<u64, EngineError> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| activity_rows::count_unread(conn, &user_id).map_err(sql_error))
+            .await
+    }
+
     async fn record_delivery(&self, delivery: Delivery) -> Result<(), EngineError> {
         self.write(move |conn| activity_rows::insert_delivery(conn, &delivery).map_err(sql_error))
             .await

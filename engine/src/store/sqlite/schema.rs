@@ -206,6 +206,10 @@ const MIGRATIONS: &[&str] = &[
                 AND gate.fire_at = NEW.fire_at AND gate.kind = 'task' AND gate.fired_at IS NOT NULL);
     END;
     "#,
+    // 11: the unread notifications of a user, counted for the bell of every UI page.
+    r#"
+    CREATE INDEX notifications_unread ON notifications (user_id) WHERE read_at IS NULL;
+    "#,
 ];
 
 fn store_error(error: rusqlite::Error) -> EngineError {

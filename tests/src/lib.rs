@@ -353,6 +353,14 @@ impl TestServer {
         &self.data_dir
     }
 
+    /// Cluster shape: the PostgreSQL URL and schema the server runs on, for the CLI's
+    /// `--database-url`/`--database-schema`.
+    pub fn database(&self) -> Option<(&str, &str)> {
+        self.cluster
+            .as_ref()
+            .map(|parts| (parts._schema.url(), parts._schema.name()))
+    }
+
     /// A private scratch directory that lives as long as the server.
     pub fn scratch(&self) -> &Path {
         self.root.path()

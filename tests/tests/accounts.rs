@@ -81,6 +81,57 @@ fn acting(srv: &TestServer, sub: &str, token: &str) -> User {
     }
 }
 
+/// `taskstream user add --mode cluster` writes the account to PostgreSQL, where the cluster's
+/// API finds it; skipped (saying so) without a test database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_account_in_cluster_mode_logs_in_on_the_cluster() {
+    let Some(srv) = TestServer::start_cluster().await else {
+        return;
+    };
+    let (url, schema) = srv.database().expect("a cluster server has a database");
+    let cluster = [
+        "--mode",
+        "cluster",
+        "--database-url",
+        url,
+        "--database-schema",
+        schema,
+    ];
+    // The mode flags belong to `user`'s subcommands: they go after `add` / `list`.
+    let add: Vec<&str> = std::iter::once("add")
+        .chain(cluster)
+        .chain(["--email", "Dee@Example.com", "--password-stdin"])
+        .collect();
+    let (ok, stdout, stderr) = user_cli(&srv, &add, &format!("{PASSWORD}\n")).await;
+    assert!(ok, "user add --mode cluster failed: {stderr}");
+    let id = stdout.trim().to_owned();
+    assert!(
+        uuid::Uuid::parse_str(&id).is_ok(),
+        "printed an id: {stdout:?}"
+    );
+    let list: Vec<&str> = std::iter::once("list").chain(cluster).collect();
+    let (ok, stdout, stderr) = user_cli(&srv, &list, "").await;
+    assert!(ok, "user list --mode cluster failed: {stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.starts_with(&format!("{id}\tdee@example.com\t"))),
+        "{stdout}"
+    );
+
+    let r = log_in(
+        &srv,
+        json!({"email": "dee@example.com", "password": PASSWORD}),
+    )
+    .await;
+    let token = r.expect(200)["token"].as_str().unwrap().to_owned();
+    let dee = acting(&srv, &id, &token);
+    let task = dee.create(json!({"title": "on the cluster"})).await;
+    assert_eq!(task["user_id"], id.as_str());
+    let (ok, _, stderr) = user_cli(&srv, &add, "another password\n").await;
+    assert!(!ok && stderr.contains("already exists"), "{stderr}");
+}
+
 #[tokio::test]
 async fn cli_account_logs_in_and_its_token_reaches_the_tasks() {
     let srv = TestServer::start().await;

@@ -141,8 +141,10 @@ pub trait TaskStore: Send + Sync + 'static {
     }
 
     /// Does ahead of time what firing these timers (due in the next seconds) will need, so
-    /// that [`TaskStore::fire_reminders`] at their deadline only checks and marks them. A hint:
-    /// the outcomes are the same with or without it, and a store may ignore it.
+    /// that [`TaskStore::fire_reminders`] at their deadline only marks them (the SQLite store
+    /// writes their events ahead, held back until then). A hint: the outcomes are the same with
+    /// or without it (an event prepared ahead is stamped with its fire time rather than the
+    /// moment it fired, under a second apart), and a store may ignore it.
     async fn prepare_reminders(&self, _due: Vec<(Uuid, DateTime<Utc>)>) -> Result<(), EngineError> {
         Ok(())
     }

@@ -152,10 +152,13 @@ pub async fn run(args: ServeArgs, settings: Settings, started: Instant) -> anyho
         ));
         background.spawn(DaprJobScheduler::new(Arc::clone(&store), jobs).run(stop_rx.clone()));
         periodic = Some(
-            Jobs::start(crate::jobs::cluster_periodic_jobs(
-                Arc::clone(&postgres),
-                settings.notification_retention,
-            ))
+            Jobs::start(crate::jobs::with_schedules(
+                crate::jobs::cluster_periodic_jobs(
+                    Arc::clone(&postgres),
+                    settings.notification_retention,
+                ),
+                &settings.job_schedules,
+            )?)
             .await
             .context("cannot start the periodic jobs")?,
         );

@@ -1,5 +1,6 @@
 //! Configuration: flags > `TASKSTREAM_*` environment > `taskstream.toml` > defaults.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -155,6 +156,18 @@ pub struct ServeArgs {
     )]
     pub notification_retention_days: Option<u32>,
 
+    /// When a periodic job runs instead of its default, as NAME=CRON (six fields, seconds first,
+    /// UTC), e.g. `daily-digest=0 */30 * * * *`; repeatable (`;` between them in the variable).
+    /// Embedded jobs: log-retention, state-expiry, notification-retention, daily-digest;
+    /// cluster (api role): notification-retention, daily-digest, live-events-retention
+    #[arg(
+        long = "job-schedule",
+        env = "TASKSTREAM_JOB_SCHEDULES",
+        value_name = "NAME=CRON",
+        value_delimiter = ';'
+    )]
+    pub job_schedules: Vec<String>,
+
     /// URL that each notification is POSTed to as JSON, besides the in-app list
     #[arg(long, env = "TASKSTREAM_NOTIFY_WEBHOOK_URL", value_name = "URL")]
     pub notify_webhook_url: Option<String>,
@@ -275,6 +288,7 @@ struct FileConfig {
     behind_https: Option<bool>,
     missed_reminder_window_secs: Option<u32>,
     notification_retention_days: Option<u32>,
+    job_schedules: Option<BTreeMap<String, String>>,
     llm_api_key: Option<String>,
     llm_base_url: Option<String>,
     llm_model: Option<String>,
@@ -326,6 +340,8 @@ pub struct Settings {
     pub behind_https: bool,
     pub missed_reminder_window: chrono::Duration,
     pub notification_retention: chrono::Duration,
+    /// Periodic job schedules that replace the defaults, by job name.
+    pub job_schedules: BTreeMap<String, String>,
     /// The language model behind the chat assistant; `None` means the offline assistant.
     pub llm: Option<LlmSettings>,
     pub log_format: LogFormat,
@@ -428,6 +444,7 @@ impl Settings {
                     .or(file.notification_retention_days)
                     .unwrap_or(DEFAULT_NOTIFICATION_RETENTION_DAYS),
             )),
+            job_schedules: job_schedules(&args.job_schedules, file.job_schedules)?,
             llm,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log_level: args
@@ -462,6 +479,21 @@ impl Settings {
             },
         })
     }
+}
+
+/// The file's `[job_schedules]` table with each `--job-schedule NAME=CRON` laid over it.
+fn job_schedules(
+    flags: &[String],
+    file: Option<BTreeMap<String, String>>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut schedules = file.unwrap_or_default();
+    for flag in flags.iter().filter(|flag| !flag.trim().is_empty()) {
+        let Some((name, cron)) = flag.split_once('=') else {
+            bail!("--job-schedule takes NAME=CRON, e.g. daily-digest=0 0 * * * * (got {flag:?})");
+        };
+        schedules.insert(name.trim().to_owned(), cron.trim().to_owned());
+    }
+    Ok(schedules)
 }
 
 /// An API key; its `Debug` form hides it so that settings can be logged.

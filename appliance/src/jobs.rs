@@ -2,6 +2,7 @@
 //! notification retention and the opt-in daily digest; in cluster mode, notification and
 //! live-event retention and the digest, once per period across replicas.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use taskstream_cluster::postgres::{JobPeriod, PostgresStore};
@@ -55,6 +56,26 @@ pub fn periodic_jobs(
             })
         }),
     ]
+}
+
+/// `jobs` with the schedules in `overrides` (by job name) in place of their defaults; a name
+/// that is not one of `jobs` is refused, naming the ones there are.
+pub fn with_schedules(
+    mut jobs: Vec<PeriodicJob>,
+    overrides: &BTreeMap<String, String>,
+) -> anyhow::Result<Vec<PeriodicJob>> {
+    for (name, schedule) in overrides {
+        let Some(job) = jobs.iter_mut().find(|job| job.name == name) else {
+            let known: Vec<&str> = jobs.iter().map(|job| job.name).collect();
+            anyhow::bail!(
+                "no periodic job named {name:?} here (--job-schedule); the jobs are: {}",
+                known.join(", ")
+            );
+        };
+        tracing::info!(job = job.name, %schedule, "periodic job schedule set by configuration");
+        job.schedule.clone_from(schedule);
+    }
+    Ok(jobs)
 }
 
 /// Live events are kept this long for reconnecting streams (cluster mode).

@@ -106,13 +106,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         &background_stopped,
     );
     start_fluvio(&settings, &log, &background_stopped, &mut background).await?;
-    let periodic = Jobs::start(crate::jobs::periodic_jobs(
-        log.clone(),
-        Arc::clone(&state),
-        Arc::clone(&store),
-        Arc::clone(&user_settings),
-        settings.notification_retention,
-    ))
+    let periodic = Jobs::start(crate::jobs::with_schedules(
+        crate::jobs::periodic_jobs(
+            log.clone(),
+            Arc::clone(&state),
+            Arc::clone(&store),
+            Arc::clone(&user_settings),
+            settings.notification_retention,
+        ),
+        &settings.job_schedules,
+    )?)
     .await
     .context("cannot start the periodic jobs")?;
 

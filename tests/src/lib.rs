@@ -462,6 +462,15 @@ impl TestServer {
         }
         self.spawn_and_wait().await;
     }
+
+    /// [`TestServer::restart`] with `args` added after the ones it was started with (a later
+    /// flag overrides an earlier one where the option takes one value).
+    pub async fn restart_adding(&mut self, args: &[&str]) {
+        self.launch
+            .args
+            .extend(args.iter().map(|arg| (*arg).to_owned()));
+        self.restart().await;
+    }
 }
 
 impl Drop for TestServer {

@@ -131,7 +131,13 @@ pub async fn run(args: ServeArgs, settings: Settings, started: Instant) -> anyho
             settings: user_settings,
             tasks: tasks.clone(),
             auth: Arc::new(JwtVerifier::new(secret.as_bytes())),
-            accounts: AccountService::new(account_store, secret.as_bytes(), settings.signup),
+            // Failed log-ins are counted in PostgreSQL, so the limits hold across replicas.
+            accounts: AccountService::with_login_attempts(
+                account_store,
+                secret.as_bytes(),
+                settings.signup,
+                postgres.clone(),
+            ),
             signer: Arc::new(TokenSigner::new(secret.as_bytes())),
             metrics: metrics.clone(),
             live: Arc::new(postgres.live_feed()),

@@ -141,6 +141,15 @@ async fn passes_the_account_store_conformance_suite() {
     conformance::account_store_suite(&store).await;
 }
 
+#[tokio::test]
+async fn counts_failed_log_ins_as_the_in_memory_limiter_does() {
+    let Some(scratch) = Scratch::new() else {
+        return;
+    };
+    let store = scratch.store().await;
+    conformance::login_attempts_suite(&store).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_starting_together_migrate_once() {
     let Some(scratch) = Scratch::new() else {

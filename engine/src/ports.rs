@@ -324,3 +324,19 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Records that a token was used at `now`.
     async fn touch_api_token(&self, token_id: &str, now: DateTime<Utc>) -> Result<(), EngineError>;
 }
+
+/// Where failed log-ins are counted (see [`crate::accounts`] for the limits). The default
+/// counts in memory, which serves one process; a store shared by several replicas counts for
+/// all of them, so spreading guesses over the replicas does not multiply the allowance.
+#[async_trait]
+pub trait LoginAttempts: Send + Sync + 'static {
+    /// Seconds to wait when `email` or `client` ("" when unknown) used up its failures within
+    /// the window; `None` when the attempt may go ahead.
+    async fn blocked_for(&self, email: &str, client: &str) -> Result<Option<u64>, EngineError>;
+
+    /// Counts one failed attempt against the email and the client.
+    async fn failed(&self, email: &str, client: &str) -> Result<(), EngineError>;
+
+    /// Forgets the email's failures after a successful log-in (the client's stay).
+    async fn succeeded(&self, email: &str) -> Result<(), EngineError>;
+}

@@ -757,3 +757,44 @@ async fn every_api_replica_streams_every_change_of_its_users() {
     let stray = bob_on_b.next(Duration::from_millis(300)).await;
     assert!(stray.is_none(), "alice's events on bob's stream: {stray:?}");
 }
+
+/// Failed log-ins are counted in PostgreSQL: guesses spread over two api replicas use up one
+/// allowance, and the account is then refused on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_log_ins_count_across_api_replicas() {
+    let Some(scratch) = PgSchema::new("cluster") else {
+        return;
+    };
+    let (port_a, port_b) = (free_port(), free_port());
+    let sidecar_a = sidecar(&scratch, port_a).await;
+    let replica_a = app(&scratch, &sidecar_a, "api", port_a).await;
+    let sidecar_b = sidecar(&scratch, port_b).await;
+    let replica_b = app(&scratch, &sidecar_b, "api", port_b).await;
+    let password = "correct horse battery";
+    let mut web = taskstream_tests::web::WebClient::new(&replica_a).await;
+    web.sign_up("kim@example.com", password).await;
+
+    let log_in = |srv: &TestServer, password: &str| {
+        let request = srv
+            .client()
+            .post(srv.url("/api/auth/token"))
+            .json(&json!({"email": "kim@example.com", "password": password}));
+        async move { request.send().await.unwrap() }
+    };
+    for (n, replica) in [&replica_a, &replica_a, &replica_a, &replica_b, &replica_b]
+        .into_iter()
+        .enumerate()
+    {
+        let response = log_in(replica, "wrong guess").await;
+        assert_eq!(response.status(), 401, "guess {n}");
+    }
+    for (name, replica) in [("a", &replica_a), ("b", &replica_b)] {
+        let response = log_in(replica, password).await;
+        assert_eq!(
+            response.status(),
+            429,
+            "five failures across the replicas: refused on {name}"
+        );
+        assert!(response.headers().contains_key("retry-after"));
+    }
+}

@@ -19,6 +19,7 @@ mod error;
 mod jobs;
 mod listen;
 mod live;
+mod login_rows;
 mod relay;
 mod reminder_rows;
 mod rows;
@@ -43,7 +44,7 @@ use taskstream_engine::activity::{AuditEntry, AuditFilter, Delivery, Notificatio
 use taskstream_engine::assistant::ChatMessage;
 use taskstream_engine::event::OutboxEvent;
 use taskstream_engine::ports::{
-    AccountStore, ConversationStore, OutboxRecord, SettingsStore, TaskStore,
+    AccountStore, ConversationStore, LoginAttempts, OutboxRecord, SettingsStore, TaskStore,
 };
 use taskstream_engine::reminder::{self, FireOutcome, ReminderChange, Snoozed};
 use taskstream_engine::settings::UserSettings;
@@ -685,6 +686,21 @@ impl SettingsStore for PostgresStore {
                 .await?;
         self.committed.notify_one();
         Ok(removed)
+    }
+}
+
+#[async_trait]
+impl LoginAttempts for PostgresStore {
+    async fn blocked_for(&self, email: &str, client: &str) -> Result<Option<u64>, EngineError> {
+        Ok(login_rows::blocked_for(&self.client().await?, email, client).await?)
+    }
+
+    async fn failed(&self, email: &str, client: &str) -> Result<(), EngineError> {
+        Ok(login_rows::failed(&self.client().await?, email, client).await?)
+    }
+
+    async fn succeeded(&self, email: &str) -> Result<(), EngineError> {
+        Ok(login_rows::succeeded(&self.client().await?, email).await?)
     }
 }
 

@@ -182,6 +182,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX notifications_unread ON notifications (user_id) WHERE read_at IS NULL;
     "#,
+    // 5: failed log-ins, counted by every replica against the same limits (see `login_rows.rs`).
+    r#"
+    CREATE TABLE login_failures (
+        kind text NOT NULL CHECK (kind IN ('email', 'client')),
+        key text NOT NULL,
+        at timestamptz NOT NULL DEFAULT clock_timestamp()
+    );
+    CREATE INDEX login_failures_by_key ON login_failures (kind, key, at);
+    CREATE INDEX login_failures_by_age ON login_failures (at);
+    "#,
 ];
 
 /// Brings the database (or `schema`, created if missing) to the newest version. Holds the

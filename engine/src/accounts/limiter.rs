@@ -1,10 +1,14 @@
 //! In-memory limit on failed log-ins: a sliding window per email and per client address, so
 //! password guessing costs the attacker time while a user who mistypes twice notices nothing.
-//! Kept per process: in cluster mode each replica counts on its own.
+//! Kept per process: the embedded shape's [`LoginAttempts`]; cluster replicas share theirs in
+//! PostgreSQL.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::error::EngineError;
+use crate::ports::LoginAttempts;
 
 /// How long a failure counts.
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -24,7 +28,7 @@ struct Failures {
 
 /// Counts recent failures; see the module docs.
 #[derive(Default)]
-pub(crate) struct LoginLimiter {
+pub struct LoginLimiter {
     failures: Mutex<Failures>,
 }
 
@@ -72,6 +76,23 @@ fn record(map: &mut HashMap<String, VecDeque<Instant>>, key: &str, limit: usize,
 fn seconds(wait: Duration) -> u64 {
     let whole = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     whole.max(1)
+}
+
+#[async_trait::async_trait]
+impl LoginAttempts for LoginLimiter {
+    async fn blocked_for(&self, email: &str, client: &str) -> Result<Option<u64>, EngineError> {
+        Ok(self.check(email, client, Instant::now()).err())
+    }
+
+    async fn failed(&self, email: &str, client: &str) -> Result<(), EngineError> {
+        LoginLimiter::failed(self, email, client, Instant::now());
+        Ok(())
+    }
+
+    async fn succeeded(&self, email: &str) -> Result<(), EngineError> {
+        LoginLimiter::succeeded(self, email);
+        Ok(())
+    }
 }
 
 impl LoginLimiter {
@@ -122,6 +143,11 @@ mod tests {
     use super::*;
 
     const MINUTE: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn counts_as_every_login_attempts_store_must() {
+        crate::conformance::login_attempts_suite(&LoginLimiter::default()).await;
+    }
 
     #[test]
     fn the_sixth_attempt_for_an_email_waits_until_the_first_failure_expires() {

@@ -10,18 +10,17 @@ mod token;
 
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use ring::rand::SystemRandom;
 
 use crate::error::EngineError;
-use crate::ports::AccountStore;
+use crate::ports::{AccountStore, LoginAttempts};
 
 pub use credentials::{
     EMAIL_MAX_BYTES, PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, check_password, normalize_email,
 };
-pub use limiter::{CLIENT_LIMIT, EMAIL_LIMIT, WINDOW as ATTEMPT_WINDOW};
+pub use limiter::{CLIENT_LIMIT, EMAIL_LIMIT, LoginLimiter, WINDOW as ATTEMPT_WINDOW};
 pub use token::{TOKEN_LEN, TOKEN_PREFIX};
 
 /// Longest personal token name, in characters.
@@ -199,7 +198,7 @@ struct Inner {
     store: Arc<dyn AccountStore>,
     token_key: token::TokenKey,
     policy: SignupPolicy,
-    limiter: limiter::LoginLimiter,
+    limiter: Arc<dyn LoginAttempts>,
     random: SystemRandom,
     /// A real hash of a random password, verified against when the email is unknown so that
     /// the answer takes as long as for a known one. Made on first use.
@@ -227,12 +226,28 @@ impl AccountService {
         token_key_material: &[u8],
         policy: SignupPolicy,
     ) -> Self {
+        Self::with_login_attempts(
+            store,
+            token_key_material,
+            policy,
+            Arc::new(limiter::LoginLimiter::default()),
+        )
+    }
+
+    /// [`AccountService::new`] counting failed log-ins in `attempts` (shared by replicas)
+    /// instead of in this process's memory.
+    pub fn with_login_attempts(
+        store: Arc<dyn AccountStore>,
+        token_key_material: &[u8],
+        policy: SignupPolicy,
+        attempts: Arc<dyn LoginAttempts>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 token_key: token::TokenKey::derive(token_key_material),
                 policy,
-                limiter: limiter::LoginLimiter::default(),
+                limiter: attempts,
                 random: SystemRandom::new(),
                 dummy_hash: Arc::new(OnceLock::new()),
             }),
@@ -311,7 +326,7 @@ impl AccountService {
     ) -> Result<Account, AccountError> {
         let key = email.trim().to_lowercase();
         let limiter = &self.inner.limiter;
-        if let Err(retry_after_secs) = limiter.check(&key, client, Instant::now()) {
+        if let Some(retry_after_secs) = limiter.blocked_for(&key, client).await? {
             tracing::info!(client, "log-in refused: too many failed attempts");
             return Err(AccountError::TooManyAttempts { retry_after_secs });
         }
@@ -337,11 +352,15 @@ impl AccountService {
         .await?;
         match record {
             Some(record) if matches => {
-                limiter.succeeded(&key);
+                if let Err(error) = limiter.succeeded(&key).await {
+                    tracing::warn!(%error, "could not clear the failed log-ins of an account");
+                }
                 Ok(record.account())
             }
             _ => {
-                limiter.failed(&key, client, Instant::now());
+                if let Err(error) = limiter.failed(&key, client).await {
+                    tracing::warn!(%error, "could not count a failed log-in");
+                }
                 tracing::info!(client, "log-in failed");
                 Err(AccountError::InvalidCredentials)
             }

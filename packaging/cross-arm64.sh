@@ -46,7 +46,9 @@ if [ "${SKIP_SERVE:-0}" != 1 ]; then
   echo "== qemu-aarch64 taskstream serve: /health and /ready"
   data="$(mktemp -d)"
   port=$((20000 + RANDOM % 20000))
-  run serve --data-dir "$data" --http-addr "127.0.0.1:$port" \
+  # qemu itself in the background (not the `run` function, whose subshell would be the pid
+  # killed at exit while the server lived on).
+  qemu-aarch64 -L /usr/aarch64-linux-gnu "$bin" serve --data-dir "$data" --http-addr "127.0.0.1:$port" \
     --fluvio-sc-addr "127.0.0.1:$((port + 1))" --fluvio-spu-addr "127.0.0.1:$((port + 2))" >"$data/log" 2>&1 &
   pid=$!
   trap 'kill "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT

@@ -69,6 +69,27 @@ async fn app(scratch: &PgSchema, sidecar: &DaprSidecar, role: &str, port: u16) -
     .await
 }
 
+/// Two `api` replicas on one schema, each with its own sidecar.
+struct TwoReplicas {
+    a: TestServer,
+    b: TestServer,
+    /// Declared last: the sidecars stop after the apps.
+    _sidecars: (DaprSidecar, DaprSidecar),
+}
+
+async fn two_api_replicas(scratch: &PgSchema) -> TwoReplicas {
+    let (port_a, port_b) = (free_port(), free_port());
+    let sidecar_a = sidecar(scratch, port_a).await;
+    let a = app(scratch, &sidecar_a, "api", port_a).await;
+    let sidecar_b = sidecar(scratch, port_b).await;
+    let b = app(scratch, &sidecar_b, "api", port_b).await;
+    TwoReplicas {
+        a,
+        b,
+        _sidecars: (sidecar_a, sidecar_b),
+    }
+}
+
 /// A due date whose one-minute reminder fires `seconds` from now.
 fn reminding_in(seconds: f64) -> String {
     let at =
@@ -699,11 +720,8 @@ async fn every_api_replica_streams_every_change_of_its_users() {
     let Some(scratch) = PgSchema::new("cluster") else {
         return;
     };
-    let (port_a, port_b) = (free_port(), free_port());
-    let sidecar_a = sidecar(&scratch, port_a).await;
-    let replica_a = app(&scratch, &sidecar_a, "api", port_a).await;
-    let sidecar_b = sidecar(&scratch, port_b).await;
-    let replica_b = app(&scratch, &sidecar_b, "api", port_b).await;
+    let replicas = two_api_replicas(&scratch).await;
+    let (replica_a, replica_b) = (&replicas.a, &replicas.b);
     let come = Duration::from_secs(10);
 
     let mut alice_on_a = replica_a.user("alice").events(None).await;
@@ -765,13 +783,10 @@ async fn failed_log_ins_count_across_api_replicas() {
     let Some(scratch) = PgSchema::new("cluster") else {
         return;
     };
-    let (port_a, port_b) = (free_port(), free_port());
-    let sidecar_a = sidecar(&scratch, port_a).await;
-    let replica_a = app(&scratch, &sidecar_a, "api", port_a).await;
-    let sidecar_b = sidecar(&scratch, port_b).await;
-    let replica_b = app(&scratch, &sidecar_b, "api", port_b).await;
+    let replicas = two_api_replicas(&scratch).await;
+    let (replica_a, replica_b) = (&replicas.a, &replicas.b);
     let password = "correct horse battery";
-    let mut web = taskstream_tests::web::WebClient::new(&replica_a).await;
+    let mut web = taskstream_tests::web::WebClient::new(replica_a).await;
     web.sign_up("kim@example.com", password).await;
 
     let log_in = |srv: &TestServer, password: &str| {
@@ -781,14 +796,14 @@ async fn failed_log_ins_count_across_api_replicas() {
             .json(&json!({"email": "kim@example.com", "password": password}));
         async move { request.send().await.unwrap() }
     };
-    for (n, replica) in [&replica_a, &replica_a, &replica_a, &replica_b, &replica_b]
+    for (n, replica) in [replica_a, replica_a, replica_a, replica_b, replica_b]
         .into_iter()
         .enumerate()
     {
         let response = log_in(replica, "wrong guess").await;
         assert_eq!(response.status(), 401, "guess {n}");
     }
-    for (name, replica) in [("a", &replica_a), ("b", &replica_b)] {
+    for (name, replica) in [("a", replica_a), ("b", replica_b)] {
         let response = log_in(replica, password).await;
         assert_eq!(
             response.status(),

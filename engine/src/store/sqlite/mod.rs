@@ -796,7 +796,8 @@ mod tests {
     async fn a_held_event_is_released_once_by_its_fire_and_outlives_its_task() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
-        let fire_at = crate::time::truncate_micros(Utc::now() + chrono::Duration::hours(1));
+        // Just past, as at a fire: a held event is never released before its time.
+        let fire_at = crate::time::truncate_micros(Utc::now() - chrono::Duration::seconds(2));
         let task_id = reminding(&store, "prepared", fire_at).await;
         let before = store.pending_events(1000).await.expect("outbox").len();
         store
@@ -864,7 +865,8 @@ mod tests {
     async fn changes_withdraw_held_events_and_the_relay_leaves_them_alone() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
-        let fire_at = crate::time::truncate_micros(Utc::now() + chrono::Duration::hours(1));
+        // Just past, as at a fire: a held event is never released before its time.
+        let fire_at = crate::time::truncate_micros(Utc::now() - chrono::Duration::seconds(2));
         let renamed = reminding(&store, "renamed", fire_at).await;
         let deleted = reminding(&store, "deleted", fire_at).await;
         let shared = reminding(&store, "shared", fire_at).await;

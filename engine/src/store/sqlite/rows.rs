@@ -194,13 +194,16 @@ pub(crate) fn pending_events(
     conn: &Connection,
     limit: usize,
 ) -> rusqlite::Result<Vec<OutboxRecord>> {
-    // Held reminder events (see `prepared_fires`) wait until released.
+    // Held reminder events (see `prepared_fires`) wait until released, which is never before
+    // their fire time: the cheap time test spares the release check for the many held ahead of
+    // a burst.
     let mut statement = conn.prepare_cached(&format!(
         "SELECT seq, topic, partition_key, envelope FROM outbox
-         WHERE held_fire_at IS NULL OR {} ORDER BY seq LIMIT ?1",
+         WHERE held_fire_at IS NULL OR (held_fire_at <= ?2 AND {}) ORDER BY seq LIMIT ?1",
         super::prepared_fires::RELEASED
     ))?;
-    let rows = statement.query_map([limit as i64], |row| {
+    let now = chrono::Utc::now().timestamp_micros();
+    let rows = statement.query_map([limit as i64, now], |row| {
         let envelope: String = row.get(3)?;
         Ok(OutboxRecord {
             seq: row.get(0)?,

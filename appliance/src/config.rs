@@ -687,4 +687,23 @@ mod tests {
             assert!(resolve_llm(args, key("k"), LlmChoices::default()).is_err());
         }
     }
+
+    #[test]
+    fn job_schedule_flags_override_the_file_table() -> anyhow::Result<()> {
+        let file: FileConfig = toml::from_str(
+            "[job_schedules]\ndaily-digest = \"0 0 * * * *\"\nlog-retention = \"0 5 * * * *\"\n",
+        )?;
+        let flags = ["daily-digest = 0 */30 * * * *".to_owned(), " ".to_owned()];
+        let schedules = job_schedules(&flags, file.job_schedules)?;
+        assert_eq!(
+            schedules.get("daily-digest").map(String::as_str),
+            Some("0 */30 * * * *")
+        );
+        assert_eq!(
+            schedules.get("log-retention").map(String::as_str),
+            Some("0 5 * * * *")
+        );
+        assert!(job_schedules(&["daily-digest".to_owned()], None).is_err());
+        Ok(())
+    }
 }

@@ -472,3 +472,75 @@ taskstream_tests::api_tests!(
     the_reminders_field_is_validated,
     on_due_recurrence_creates_the_next_occurrence_when_the_due_date_passes,
 );
+
+/// A sample of `name` (unlabelled, or the first labelled one) on `/metrics`.
+async fn metric(srv: &TestServer, name: &str) -> Option<f64> {
+    let text = srv
+        .client()
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+/// `/metrics` counts what the reminders did: an on-time one fired from an event prepared ahead
+/// (with its lateness in the histogram), then, across a restart, a late one and a missed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminder_metrics_count_fires_late_and_missed_ones() {
+    let mut srv = TestServer::start_with(&["--missed-reminder-window-secs", "10"], &[]).await;
+    let alice = srv.user("alice");
+    let on_time = task_reminding_in(&alice, "on time", 1.0).await;
+    wait_notified(&alice, &id_of(&on_time)).await;
+    for name in [
+        "reminders_fired_total",
+        "reminders_prepared_total",
+        "reminders_fired_prepared_total",
+        "reminder_fire_lateness_seconds_count",
+    ] {
+        let value = metric(&srv, name).await;
+        assert!(value.is_some_and(|n| n >= 1.0), "{name}: {value:?}");
+    }
+    assert!(
+        metric(&srv, "reminder_fire_lateness_seconds_bucket")
+            .await
+            .is_some(),
+        "lateness is a histogram with buckets (dashboards sum them across pods)"
+    );
+    assert!(metric(&srv, "reminders_pending").await.is_some());
+
+    // Down for twelve seconds: one reminder is more than the ten-second window late (missed),
+    // the other a few seconds (fired late).
+    let missed = task_reminding_in(&alice, "missed", 0.2).await;
+    let late = task_reminding_in(&alice, "late", 8.0).await;
+    srv.sigkill();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    srv.restart().await;
+    let alice = srv.user("alice");
+    wait_notified(&alice, &id_of(&late)).await;
+    let missed_id = id_of(&missed);
+    eventually("the missed reminder recorded", CONSUMER_WAIT, || async {
+        let notes = alice.notifications().await;
+        if notes
+            .iter()
+            .any(|n| n["task_id"] == missed_id.as_str() && n["kind"] == "missed_reminder")
+        {
+            Ok(())
+        } else {
+            Err("no missed_reminder notification yet".to_owned())
+        }
+    })
+    .await;
+    for name in ["reminders_late_total", "reminders_missed_total"] {
+        let value = metric(&srv, name).await;
+        assert!(value.is_some_and(|n| n >= 1.0), "{name}: {value:?}");
+    }
+}

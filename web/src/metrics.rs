@@ -16,12 +16,23 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
-/// Installs the process-wide recorder; call once at start-up.
+/// Reminder lateness buckets in seconds: on time is milliseconds (a burst, tens of them); after
+/// downtime, seconds to the missed window.
+const LATENESS_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0, 3600.0, 86400.0,
+];
+
+/// Installs the process-wide recorder; call once at start-up. Histograms the dashboards
+/// aggregate across pods get buckets (quantile summaries cannot be summed).
 pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
     PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("http_request_duration_seconds".to_owned()),
             LATENCY_BUCKETS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("reminder_fire_lateness_seconds".to_owned()),
+            LATENESS_BUCKETS,
         )?
         .install_recorder()
 }

@@ -490,11 +490,12 @@ impl TaskStore for SqliteTaskStore {
         due: Vec<(Uuid, DateTime<Utc>)>,
         missed_window: chrono::Duration,
     ) -> Result<Vec<FireOutcome>, EngineError> {
-        let (outcomes, armed) = self
+        let (outcomes, armed, released) = self
             .write(move |conn| {
                 let mut outcomes = Vec::with_capacity(due.len());
                 let mut armed = Vec::new();
                 let mut releaser = prepared_fires::Releaser::new(conn).map_err(sql_error)?;
+                let mut released = 0_u64;
                 for (task_id, fire_at) in due {
                     let now = crate::time::now();
                     let late_by = now - fire_at;
@@ -503,15 +504,17 @@ impl TaskStore for SqliteTaskStore {
                         && releaser.release(task_id, fire_at, now).map_err(sql_error)?
                     {
                         outcomes.push(FireOutcome::Fired { late_by });
+                        released += 1;
                         continue;
                     }
                     let (outcome, changes) = fire_in(conn, task_id, fire_at, now, missed_window)?;
                     outcomes.push(outcome);
                     armed.extend(changes);
                 }
-                Ok((outcomes, armed))
+                Ok((outcomes, armed, released))
             })
             .await?;
+        metrics::counter!("reminders_fired_prepared_total").increment(released);
         self.announce(armed);
         Ok(outcomes)
     }
@@ -525,7 +528,8 @@ impl TaskStore for SqliteTaskStore {
                 }
                 prepared_fires::hold(conn, &chunk).map_err(sql_error)
             })
-            .await?;
+            .await
+            .map(|held| metrics::counter!("reminders_prepared_total").increment(held as u64))?;
         }
         Ok(())
     }

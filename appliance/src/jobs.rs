@@ -23,7 +23,6 @@ pub fn periodic_jobs(
     settings: Arc<dyn SettingsStore>,
     notification_retention: chrono::Duration,
 ) -> Vec<PeriodicJob> {
-    let digest_settings = Arc::clone(&settings);
     vec![
         PeriodicJob::new("log-retention", "0 5 * * * *", move || {
             let log = log.clone();
@@ -37,25 +36,36 @@ pub fn periodic_jobs(
             let state = Arc::clone(&state);
             Box::pin(async move { state.purge_expired().await })
         }),
-        PeriodicJob::new("notification-retention", "0 30 3 * * *", move || {
-            let settings = Arc::clone(&settings);
-            Box::pin(async move {
-                let now = chrono::Utc::now();
-                settings
-                    .purge_notifications(
-                        now - READ_NOTIFICATION_RETENTION,
-                        now - notification_retention,
-                    )
-                    .await
-            })
-        }),
-        PeriodicJob::new("daily-digest", "0 0 * * * *", move || {
-            let (tasks, settings) = (Arc::clone(&tasks), Arc::clone(&digest_settings));
-            Box::pin(async move {
-                jobs::daily_digest(tasks.as_ref(), settings.as_ref(), chrono::Utc::now()).await
-            })
-        }),
+        notification_retention_job(Arc::clone(&settings), notification_retention),
+        daily_digest_job(tasks, settings),
     ]
+}
+
+/// Deletes read notifications after [`READ_NOTIFICATION_RETENTION`] and every notification
+/// after `retention`; daily at 03:30.
+fn notification_retention_job(
+    settings: Arc<dyn SettingsStore>,
+    retention: chrono::Duration,
+) -> PeriodicJob {
+    PeriodicJob::new("notification-retention", "0 30 3 * * *", move || {
+        let settings = Arc::clone(&settings);
+        Box::pin(async move {
+            let now = chrono::Utc::now();
+            settings
+                .purge_notifications(now - READ_NOTIFICATION_RETENTION, now - retention)
+                .await
+        })
+    })
+}
+
+/// The opt-in digest of overdue tasks; hourly, each user's at their own local hour.
+fn daily_digest_job(tasks: Arc<dyn TaskStore>, settings: Arc<dyn SettingsStore>) -> PeriodicJob {
+    PeriodicJob::new("daily-digest", "0 0 * * * *", move || {
+        let (tasks, settings) = (Arc::clone(&tasks), Arc::clone(&settings));
+        Box::pin(async move {
+            jobs::daily_digest(tasks.as_ref(), settings.as_ref(), chrono::Utc::now()).await
+        })
+    })
 }
 
 /// `jobs` with the schedules in `overrides` (by job name) in place of their defaults; a name
@@ -96,35 +106,14 @@ pub fn cluster_periodic_jobs(
 ) -> Vec<PeriodicJob> {
     let (tasks, settings): (Arc<dyn TaskStore>, Arc<dyn SettingsStore>) =
         (store.clone(), store.clone());
-    let digest_settings = Arc::clone(&settings);
     let live = Arc::clone(&store);
     vec![
         once(
             &store,
             JobPeriod::Day,
-            PeriodicJob::new("notification-retention", "0 30 3 * * *", move || {
-                let settings = Arc::clone(&settings);
-                Box::pin(async move {
-                    let now = chrono::Utc::now();
-                    settings
-                        .purge_notifications(
-                            now - READ_NOTIFICATION_RETENTION,
-                            now - notification_retention,
-                        )
-                        .await
-                })
-            }),
+            notification_retention_job(Arc::clone(&settings), notification_retention),
         ),
-        once(
-            &store,
-            JobPeriod::Hour,
-            PeriodicJob::new("daily-digest", "0 0 * * * *", move || {
-                let (tasks, settings) = (Arc::clone(&tasks), Arc::clone(&digest_settings));
-                Box::pin(async move {
-                    jobs::daily_digest(tasks.as_ref(), settings.as_ref(), chrono::Utc::now()).await
-                })
-            }),
-        ),
+        once(&store, JobPeriod::Hour, daily_digest_job(tasks, settings)),
         once(
             &store,
             JobPeriod::Hour,

@@ -221,6 +221,8 @@ impl LocalServer {
                 "--fluvio-spu-addr",
                 "127.0.0.1:0",
             ])
+            // The bench measures the store, not the per-user write limit.
+            .args(["--task-writes-per-second", "0"])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

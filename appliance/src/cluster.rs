@@ -105,7 +105,7 @@ pub async fn run(args: ServeArgs, settings: Settings, started: Instant) -> anyho
             .context("cannot connect to PostgreSQL (DATABASE_URL)")?,
     );
     let store: Arc<dyn TaskStore> = postgres.clone();
-    let tasks = TaskService::new(Arc::clone(&store));
+    let tasks = TaskService::new(Arc::clone(&store)).with_write_limit(settings.task_write_limit);
     let app_token = AppToken::from_env();
     let probes: Vec<(&'static str, Arc<dyn Probe>)> = vec![
         ("store", Arc::new(tasks.clone())),
@@ -208,18 +208,21 @@ pub async fn run(args: ServeArgs, settings: Settings, started: Instant) -> anyho
         "cluster mode: listening on http://{address}"
     );
     let mut server_stop = stop_rx.clone();
-    // Connect info gives the log-in limiter the client's address.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = server_stop.wait_for(|stopping| *stopping).await;
-    });
+    let server = crate::http_server::serve(
+        listener,
+        app,
+        settings.http_header_read_timeout,
+        async move {
+            let _ = server_stop.wait_for(|stopping| *stopping).await;
+        },
+    );
     let forced = async move {
         let mut stop_rx = stop_rx;
         let _ = stop_rx.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     tokio::select! {
-        result = server => result.context("the HTTP server failed")?,
+        () = server => {}
         () = forced => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway"),
     }
     tracing::debug!("waiting up to {BACKGROUND_GRACE:?} for the relay and the job scheduler");

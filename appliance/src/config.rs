@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use taskstream_engine::accounts::SignupPolicy;
 use taskstream_engine::assistant::llm::{GROQ_BASE_URL, GROQ_FALLBACK_MODEL, GROQ_PRIMARY_MODEL};
+use taskstream_engine::write_limit::WriteLimit;
 
 /// Default HTTP listen address: loopback only, so a laptop install is not exposed by accident.
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -19,6 +20,8 @@ pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
 pub const DEFAULT_MISSED_REMINDER_WINDOW_SECS: u32 = 86_400;
 /// Notifications stay three months unless configured otherwise.
 pub const DEFAULT_NOTIFICATION_RETENTION_DAYS: u32 = 90;
+/// Seconds a client has to send a request's headers.
+pub const DEFAULT_HTTP_HEADER_TIMEOUT_SECS: u32 = 30;
 /// A chat completion of a large model with tools takes seconds; one that takes half a minute
 /// is stuck.
 pub const DEFAULT_LLM_TIMEOUT_SECS: u64 = 30;
@@ -156,6 +159,33 @@ pub struct ServeArgs {
     )]
     pub notification_retention_days: Option<u32>,
 
+    /// A client must send a request's headers within this many seconds of starting it (or of
+    /// the connection going idle), or the connection is closed: slow clients cannot hold
+    /// connections open by trickling bytes [default: 30]
+    #[arg(
+        long,
+        env = "TASKSTREAM_HTTP_HEADER_TIMEOUT_SECS",
+        value_name = "SECONDS",
+        value_parser = clap::value_parser!(u32).range(1..=3600)
+    )]
+    pub http_header_timeout_secs: Option<u32>,
+
+    /// Task writes (create, update, complete, delete, through any door) one user may make at
+    /// once before the steady rate applies; further writes get 429 with Retry-After
+    /// [default: 1000]
+    #[arg(
+        long,
+        env = "TASKSTREAM_TASK_WRITE_BURST",
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub task_write_burst: Option<u32>,
+
+    /// Task writes per second and user once the burst is spent; 0 turns the limit off
+    /// [default: 100]
+    #[arg(long, env = "TASKSTREAM_TASK_WRITES_PER_SECOND", value_name = "N")]
+    pub task_writes_per_second: Option<u32>,
+
     /// When a periodic job runs instead of its default, as NAME=CRON (six fields, seconds first,
     /// UTC), e.g. `daily-digest=0 */30 * * * *`; repeatable (`;` between them in the variable).
     /// Embedded jobs: log-retention, state-expiry, notification-retention, daily-digest;
@@ -288,6 +318,9 @@ struct FileConfig {
     behind_https: Option<bool>,
     missed_reminder_window_secs: Option<u32>,
     notification_retention_days: Option<u32>,
+    http_header_timeout_secs: Option<u32>,
+    task_write_burst: Option<u32>,
+    task_writes_per_second: Option<u32>,
     job_schedules: Option<BTreeMap<String, String>>,
     llm_api_key: Option<String>,
     llm_base_url: Option<String>,
@@ -305,6 +338,39 @@ struct FileConfig {
     secret_store: Option<String>,
     database_schema: Option<String>,
     signup: Option<String>,
+}
+
+/// The header-read timeout; the flag's range holds for the file's value too.
+fn header_timeout(secs: Option<u32>) -> anyhow::Result<std::time::Duration> {
+    let secs = secs.unwrap_or(DEFAULT_HTTP_HEADER_TIMEOUT_SECS);
+    if !(1..=3600).contains(&secs) {
+        bail!("http_header_timeout_secs must be between 1 and 3600, not {secs}");
+    }
+    Ok(std::time::Duration::from_secs(u64::from(secs)))
+}
+
+/// The write limit from its two settings: a rate of 0 turns it off; a burst of 0 is refused.
+fn task_write_limit(
+    burst: Option<u32>,
+    per_second: Option<u32>,
+) -> anyhow::Result<Option<WriteLimit>> {
+    let burst = burst.unwrap_or(WriteLimit::DEFAULT.burst);
+    if burst == 0 {
+        bail!(
+            "task_write_burst must be at least 1 (turn the limit off with task_writes_per_second = 0)"
+        );
+    }
+    Ok(match per_second {
+        Some(0) => None,
+        Some(rate) => Some(WriteLimit {
+            burst,
+            per_second: f64::from(rate),
+        }),
+        None => Some(WriteLimit {
+            burst,
+            ..WriteLimit::DEFAULT
+        }),
+    })
 }
 
 fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -340,6 +406,10 @@ pub struct Settings {
     pub behind_https: bool,
     pub missed_reminder_window: chrono::Duration,
     pub notification_retention: chrono::Duration,
+    /// How long a client may take to send a request's headers.
+    pub http_header_read_timeout: std::time::Duration,
+    /// Per-user limit on task writes; `None` when turned off.
+    pub task_write_limit: Option<WriteLimit>,
     /// Periodic job schedules that replace the defaults, by job name.
     pub job_schedules: BTreeMap<String, String>,
     /// The language model behind the chat assistant; `None` means the offline assistant.
@@ -444,6 +514,14 @@ impl Settings {
                     .or(file.notification_retention_days)
                     .unwrap_or(DEFAULT_NOTIFICATION_RETENTION_DAYS),
             )),
+            http_header_read_timeout: header_timeout(
+                args.http_header_timeout_secs
+                    .or(file.http_header_timeout_secs),
+            )?,
+            task_write_limit: task_write_limit(
+                args.task_write_burst.or(file.task_write_burst),
+                args.task_writes_per_second.or(file.task_writes_per_second),
+            )?,
             job_schedules: job_schedules(&args.job_schedules, file.job_schedules)?,
             llm,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),

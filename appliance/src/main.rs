@@ -5,6 +5,7 @@ mod bench;
 mod cluster;
 mod config;
 mod data_dir;
+mod http_server;
 mod jobs;
 mod llm;
 mod mcp;

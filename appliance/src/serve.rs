@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use taskstream_engine::TaskService;
 use taskstream_engine::accounts::AccountService;
 use taskstream_engine::assistant::offline::OfflineAssistant;
@@ -64,6 +63,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     data_dir::ensure(&settings.data_dir)?;
     let _lock = data_dir::lock(&settings.data_dir)?;
+    for file in [data_dir::DATABASE_FILE, EVENT_LOG_FILE, STATE_FILE] {
+        data_dir::private_file(&settings.data_dir.join(file))?;
+    }
     let secret = match &settings.jwt_secret {
         Some(secret) => secret.clone(),
         None => data_dir::load_or_create_secret(&settings.data_dir)?,
@@ -92,7 +94,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         RedbStateStore::open(&state_path)
             .with_context(|| format!("cannot open the state store {}", state_path.display()))?,
     );
-    let tasks = TaskService::new(Arc::clone(&store));
+    let tasks = TaskService::new(Arc::clone(&store)).with_write_limit(settings.task_write_limit);
 
     let (stop_background, background_stopped) = watch::channel(false);
     let effects = EffectApplier::new(tasks.clone())
@@ -157,26 +159,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "listening on http://{address} (API /api, docs /docs, metrics /metrics)"
     );
 
-    // No Nagle delay: small responses and SSE frames go out at once instead of waiting for the
-    // peer's delayed ACK (a 35-45 ms tail in commit-to-live latency without it).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
-    // Connect info gives the log-in limiter the client's address.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        wait_for_signal().await;
-        let _ = stop_tx.send(true);
-    });
+    let server = crate::http_server::serve(
+        listener,
+        app,
+        settings.http_header_read_timeout,
+        async move {
+            wait_for_signal().await;
+            let _ = stop_tx.send(true);
+        },
+    );
     let forced = async move {
         let mut stop_rx = stop_rx;
         let _ = stop_rx.wait_for(|stopping| *stopping).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     tokio::select! {
-        result = server => result.context("the HTTP server failed")?,
+        () = server => {}
         () = forced => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway"),
     }
     let _ = stop_background.send(true);

@@ -136,6 +136,7 @@ async fn open(target: &TargetArgs) -> anyhow::Result<AccountService> {
         Mode::Embedded => {
             data_dir::ensure(&settings.data_dir)?;
             let database = settings.data_dir.join(data_dir::DATABASE_FILE);
+            data_dir::private_file(&database)?;
             Arc::new(
                 SqliteTaskStore::open(&database).with_context(|| {
                     format!("cannot open the task store {}", database.display())

@@ -1334,7 +1334,8 @@ pub async fn on_due_recurrence_spawns_once_at_the_due_date<S: TaskStore + ?Sized
         [at("2031-10-08T09:00:00Z")]
     );
 
-    // After downtime the series catches up even past the missed window, one step per fire.
+    // After downtime the series catches up even past the missed window, in one step: the next
+    // occurrence is the first one still ahead, never a backlog of past ones.
     let late = create(
         store,
         &user,
@@ -1346,11 +1347,26 @@ pub async fn on_due_recurrence_spawns_once_at_the_due_date<S: TaskStore + ?Sized
         armed_for(store, late.id).await,
         [at("2020-01-01T21:00:00Z")]
     );
+    let fired_at = now();
     let caught_up = store
-        .fire_reminder(late.id, at("2020-01-01T21:00:00Z"), now(), window)
+        .fire_reminder(late.id, at("2020-01-01T21:00:00Z"), fired_at, window)
         .await
         .expect("fire");
-    assert!(matches!(caught_up, FireOutcome::Recurred { .. }));
+    let FireOutcome::Recurred { next } = caught_up else {
+        panic!("expected the next occurrence, got {caught_up:?}");
+    };
+    let next = store.get(next).await.expect("get").expect("next exists");
+    let due = next.due_date.expect("due date");
+    assert!(
+        due > fired_at && due <= fired_at + chrono::Duration::days(1),
+        "the next occurrence is the first one ahead: {due}"
+    );
+    assert_eq!(due.format("%H:%M").to_string(), "21:00", "same time of day");
+    assert_eq!(
+        armed_for(store, next.id).await,
+        [due],
+        "its timer waits for its own due date"
+    );
 }
 
 /// Every check of the [`crate::ports::AccountStore`] contract. Needs a store without accounts.

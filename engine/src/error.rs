@@ -82,6 +82,9 @@ pub enum EngineError {
     /// The request is valid but the state does not allow it (e.g. snoozing a finished task).
     #[error("{0}")]
     Conflict(String),
+    /// The user made more writes than the configured limit allows; retry after the seconds given.
+    #[error("Too many task changes; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("store unavailable: {0}")]
     Unavailable(String),
     #[error("store failure: {0}")]

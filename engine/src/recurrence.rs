@@ -103,7 +103,39 @@ fn validate_rrule(body: &str) -> Result<(), InvalidRule> {
             "Invalid RRULE: DTSTART comes from the task's due date".to_owned(),
         ));
     }
-    rrule_set(DateTime::<Utc>::UNIX_EPOCH, body, Tz::UTC).map(|_| ())
+    let set = rrule_set(DateTime::<Utc>::UNIX_EPOCH, body, Tz::UTC)?;
+    if !at_most_hourly(body, &set) {
+        return Err(InvalidRule(
+            "Invalid RRULE: a task may repeat at most once an hour (no SECONDLY or MINUTELY, and \
+             no BYMINUTE/BYSECOND lists that fire more often)"
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Shortest gap a rule may leave between two occurrences. Each occurrence is a task in the
+/// store (and an `on_due` series makes them on its own), so a rule firing every second would
+/// fill it: one once wrote 4,090 tasks in 25 seconds.
+const MIN_GAP: Duration = Duration::hours(1);
+
+/// Occurrences inspected for the gap check: a rule's BY* lists repeat within its period, and
+/// 200 occurrences cover a day of an hourly rule's expansion many times over.
+const GAP_SAMPLE: u16 = 200;
+
+fn at_most_hourly(body: &str, set: &rrule::RRuleSet) -> bool {
+    let freq = body
+        .split(';')
+        .filter_map(|part| part.split_once('='))
+        .find(|(key, _)| key.trim() == "FREQ")
+        .map(|(_, value)| value.trim());
+    if matches!(freq, Some("SECONDLY" | "MINUTELY")) {
+        return false;
+    }
+    let dates = set.clone().all(GAP_SAMPLE).dates;
+    dates
+        .windows(2)
+        .all(|pair| pair[1].signed_duration_since(pair[0]) >= MIN_GAP)
 }
 
 /// The instant a wall-clock time in `zone` names: the earlier one when the clock is turned back
@@ -156,6 +188,20 @@ impl Recurrence {
         current: DateTime<Utc>,
         zone: Tz,
     ) -> Option<(DateTime<Utc>, u32)> {
+        self.next_occurrence_after(anchor, current_index, current, current, zone)
+    }
+
+    /// Like [`Self::next_occurrence`], skipping every occurrence up to `not_before` as well: a
+    /// series that fell behind catches up with one occurrence, never a backlog of past ones.
+    pub fn next_occurrence_after(
+        &self,
+        anchor: DateTime<Utc>,
+        current_index: u32,
+        current: DateTime<Utc>,
+        not_before: DateTime<Utc>,
+        zone: Tz,
+    ) -> Option<(DateTime<Utc>, u32)> {
+        let current = current.max(not_before);
         match self {
             Self::RRule(body) => {
                 let set = rrule_set(anchor, body, zone).ok()?;
@@ -248,6 +294,55 @@ mod tests {
                 "{bad:?} should be rejected"
             );
         }
+    }
+
+    #[test]
+    fn rules_firing_more_than_hourly_are_rejected() {
+        for bad in [
+            "RRULE:FREQ=SECONDLY",
+            "RRULE:FREQ=MINUTELY;INTERVAL=30",
+            "RRULE:FREQ=HOURLY;BYMINUTE=0,30",
+            "RRULE:FREQ=DAILY;BYHOUR=9;BYMINUTE=0,1,2",
+            "RRULE:FREQ=DAILY;BYSECOND=0,1",
+        ] {
+            let error = bad.parse::<Recurrence>().expect_err(bad);
+            assert!(error.0.contains("at most once an hour"), "{bad}: {error}");
+        }
+        for good in [
+            "RRULE:FREQ=HOURLY",
+            "RRULE:FREQ=HOURLY;INTERVAL=2",
+            "RRULE:FREQ=DAILY;BYHOUR=9,17",
+            "RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
+            "RRULE:FREQ=MONTHLY;BYMONTHDAY=1",
+        ] {
+            assert!(
+                good.parse::<Recurrence>().is_ok(),
+                "{good} should be accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn catching_up_skips_every_missed_occurrence() {
+        let anchor = at("2026-01-01T09:00:00Z");
+        let now = at("2026-01-10T12:00:00Z");
+        let daily: Recurrence = "DAILY".parse().expect("valid");
+        assert_eq!(
+            daily.next_occurrence_after(anchor, 0, anchor, now, Tz::UTC),
+            Some((at("2026-01-11T09:00:00Z"), 10))
+        );
+        let hourly: Recurrence = "RRULE:FREQ=HOURLY".parse().expect("valid");
+        assert_eq!(
+            hourly
+                .next_occurrence_after(anchor, 0, anchor, now, Tz::UTC)
+                .map(|(date, _)| date),
+            Some(at("2026-01-10T13:00:00Z"))
+        );
+        // Nothing missed: the same as the plain next occurrence.
+        assert_eq!(
+            daily.next_occurrence_after(anchor, 0, anchor, anchor, Tz::UTC),
+            daily.next_occurrence(anchor, 0, anchor, Tz::UTC)
+        );
     }
 
     #[test]

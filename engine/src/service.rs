@@ -8,11 +8,15 @@ use crate::error::EngineError;
 use crate::ports::TaskStore;
 use crate::task::{NewTask, Task, TaskOp, TaskPatch, TaskQuery, ops};
 use crate::time;
+use crate::write_limit::{WriteLimit, WriteLimiter};
 
 /// Applies the task rules and persists through the store port.
 #[derive(Clone)]
 pub struct TaskService {
     store: Arc<dyn TaskStore>,
+    /// Per-user limit on the writes users make (create, update, complete, delete); the
+    /// consumers' own repairs are not counted. `None`: unlimited.
+    writes: Option<Arc<WriteLimiter>>,
 }
 
 /// The result of a completion: the task and, for a recurring one, its next occurrence.
@@ -24,7 +28,26 @@ pub struct Completion {
 
 impl TaskService {
     pub fn new(store: Arc<dyn TaskStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            writes: None,
+        }
+    }
+
+    /// Limits each user's writes to `limit` (`None`: no limit).
+    pub fn with_write_limit(mut self, limit: Option<WriteLimit>) -> Self {
+        self.writes = limit.map(|limit| Arc::new(WriteLimiter::new(limit)));
+        self
+    }
+
+    fn allow_write(&self, user_id: &str) -> Result<(), EngineError> {
+        match &self.writes {
+            Some(limiter) => limiter.take(user_id).map_err(|retry_after_secs| {
+                tracing::warn!(user = %user_id, retry_after_secs, "task write limit reached");
+                EngineError::RateLimited { retry_after_secs }
+            }),
+            None => Ok(()),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn TaskStore> {
@@ -32,6 +55,7 @@ impl TaskService {
     }
 
     pub async fn create(&self, user_id: &str, draft: NewTask) -> Result<Task, EngineError> {
+        self.allow_write(user_id)?;
         let (task, events) = ops::create(user_id, draft, time::now())?;
         self.store.insert(task, events).await
     }
@@ -56,6 +80,7 @@ impl TaskService {
         id: Uuid,
         patch: TaskPatch,
     ) -> Result<Task, EngineError> {
+        self.allow_write(user_id)?;
         let change = self
             .store
             .modify(id, user_id, TaskOp::Update(patch), time::now())
@@ -64,6 +89,7 @@ impl TaskService {
     }
 
     pub async fn complete(&self, user_id: &str, id: Uuid) -> Result<Completion, EngineError> {
+        self.allow_write(user_id)?;
         let change = self
             .store
             .modify(id, user_id, TaskOp::Complete, time::now())
@@ -89,6 +115,7 @@ impl TaskService {
     }
 
     pub async fn delete(&self, user_id: &str, id: Uuid) -> Result<Task, EngineError> {
+        self.allow_write(user_id)?;
         let change = self
             .store
             .modify(id, user_id, TaskOp::Delete, time::now())

@@ -37,6 +37,8 @@ const SERVER_ENV: &[&str] = &[
     "TASKSTREAM_LOG_FORMAT",
     "TASKSTREAM_LOG_LEVEL",
     "TASKSTREAM_SIGNUP",
+    "TASKSTREAM_TASK_WRITE_BURST",
+    "TASKSTREAM_TASK_WRITES_PER_SECOND",
     "JWT_SECRET",
     "CORS_ORIGINS",
     // A developer's real key must never make a test talk to a real provider.

@@ -2,7 +2,11 @@
 
 use axum::Router;
 use axum::routing::get;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, RefOr};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -21,7 +25,7 @@ use crate::api::{accounts, activity, chat, settings, tasks};
         crate::health::health, crate::health::ready, crate::metrics::render,
     ),
     components(schemas(tasks::TaskCreate, tasks::TaskUpdate, chat::ChatRequest, activity::SnoozeRequest, accounts::TokenRequest, accounts::NewTokenRequest)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &EnforcedLimits),
     tags((name = "tasks", description = "Tasks of the authenticated user"), (name = "activity", description = "Audit trail, notifications and the live event stream of the authenticated user"), (name = "chat", description = "The assistant: plain language in, task operations out"), (name = "settings", description = "Time zone and daily digest of the authenticated user"), (name = "auth", description = "Local accounts: log-in tokens and personal API tokens"), (name = "health"))
 )]
 pub struct ApiDoc;
@@ -40,6 +44,92 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Adds the answers the middleware and extractors give on every route, so the document lists
+/// each status a client can get: 401 wherever a token is required, 413 and 422 for bodies,
+/// 429 for task writes (the per-user write limit).
+struct EnforcedLimits;
+
+fn detail_response(description: &str) -> RefOr<Response> {
+    let detail = ObjectBuilder::new()
+        .property("detail", ObjectBuilder::new().schema_type(Type::String))
+        .required("detail");
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", Content::new(Some(detail)))
+            .build(),
+    )
+}
+
+fn with_header(response: RefOr<Response>, name: &str, description: &str) -> RefOr<Response> {
+    match response {
+        RefOr::T(mut response) => {
+            let mut header = Header::new(ObjectBuilder::new().schema_type(Type::String));
+            header.description = Some(description.to_owned());
+            response.headers.insert(name.to_owned(), RefOr::T(header));
+            RefOr::T(response)
+        }
+        other => other,
+    }
+}
+
+impl Modify for EnforcedLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                (&mut item.get, false),
+                (&mut item.put, true),
+                (&mut item.post, true),
+                (&mut item.delete, true),
+                (&mut item.patch, true),
+            ];
+            for (operation, writes) in operations {
+                let Some(operation) = operation else { continue };
+                let responses = &mut operation.responses.responses;
+                let secured = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|requirements| !requirements.is_empty());
+                if secured {
+                    responses.insert(
+                        "401".to_owned(),
+                        with_header(
+                            detail_response(
+                                "No token, or one that is invalid, expired or revoked \
+                                 (`Not authenticated`, `Invalid token`, `Token expired`, \
+                                 `Invalid token payload`)",
+                            ),
+                            "WWW-Authenticate",
+                            "`Bearer`",
+                        ),
+                    );
+                }
+                if operation.request_body.is_some() {
+                    responses
+                        .entry("413".to_owned())
+                        .or_insert_with(|| detail_response("The body is larger than 64 KiB"));
+                    responses
+                        .entry("422".to_owned())
+                        .or_insert_with(|| detail_response("The body or a parameter is invalid"));
+                }
+                if writes && path.starts_with("/api/tasks") {
+                    responses.insert(
+                        "429".to_owned(),
+                        with_header(
+                            detail_response(
+                                "The user's task write limit is spent (`--task-write-burst`, \
+                                 `--task-writes-per-second`)",
+                            ),
+                            "Retry-After",
+                            "Seconds until the next write is allowed",
+                        ),
+                    );
+                }
+            }
+        }
     }
 }
 

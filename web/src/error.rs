@@ -109,6 +109,16 @@ fn engine_response(error: EngineError) -> Response {
             StatusCode::FORBIDDEN,
             "Not authorized to access this resource",
         ),
+        EngineError::RateLimited { retry_after_secs } => {
+            let mut response = detail(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Too many task changes; retry in {retry_after_secs} s"),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response
+        }
         EngineError::Unavailable(reason) => {
             tracing::error!(%reason, "store unavailable");
             detail(

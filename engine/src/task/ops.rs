@@ -254,12 +254,18 @@ fn ensure_next(task: Task, has_next: bool, now: DateTime<Utc>) -> Change {
     if task.status != TaskStatus::Completed || has_next {
         return Change::unchanged(task);
     }
-    with_next_occurrence(task, now)
+    // The repair of a completion: the same next occurrence the completion would have made.
+    with_next_occurrence(task, now, None)
 }
 
-/// Adds the task's next occurrence (and its events) without changing the task itself.
-fn with_next_occurrence(task: Task, now: DateTime<Utc>) -> Change {
-    let Some(next) = next_occurrence(&task, now) else {
+/// Adds the task's next occurrence (and its events) without changing the task itself; due
+/// after `not_before` when given.
+fn with_next_occurrence(
+    task: Task,
+    now: DateTime<Utc>,
+    not_before: Option<DateTime<Utc>>,
+) -> Change {
+    let Some(next) = next_occurrence_after(&task, now, not_before) else {
         return Change::unchanged(task);
     };
     let mut events = task_events(TaskAction::Created, &next, now);
@@ -282,11 +288,22 @@ fn spawn_on_due(task: Task, has_next: bool, now: DateTime<Utc>) -> Change {
     {
         return Change::unchanged(task);
     }
-    with_next_occurrence(task, now)
+    // An `on_due` series spawns on its own, so it catches up: its next occurrence is the first
+    // one after `now`, never one already past (which would spawn again at once, and again).
+    with_next_occurrence(task, now, Some(now))
 }
 
 /// The next occurrence of a recurring task, or `None` when it does not recur or its series ended.
 pub fn next_occurrence(task: &Task, now: DateTime<Utc>) -> Option<Task> {
+    next_occurrence_after(task, now, None)
+}
+
+/// [`next_occurrence`], due after `not_before` when one is given.
+fn next_occurrence_after(
+    task: &Task,
+    now: DateTime<Utc>,
+    not_before: Option<DateTime<Utc>>,
+) -> Option<Task> {
     if !task.is_recurring {
         return None;
     }
@@ -295,8 +312,13 @@ pub fn next_occurrence(task: &Task, now: DateTime<Utc>) -> Option<Task> {
         (None, _) => (None, None, 0),
         (Some(due), RecurrenceFrom::Due) => {
             let anchor = task.series_anchor.unwrap_or(due);
-            let (next, index) =
-                rule.next_occurrence(anchor, task.occurrence_index, due, task.time_zone)?;
+            let (next, index) = rule.next_occurrence_after(
+                anchor,
+                task.occurrence_index,
+                due,
+                not_before.unwrap_or(due),
+                task.time_zone,
+            )?;
             (Some(next), Some(anchor), index)
         }
         (Some(due), RecurrenceFrom::Completion) => {

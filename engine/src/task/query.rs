@@ -10,6 +10,13 @@ use crate::error::{FieldError, Loc, ValidationErrors};
 pub const SEARCH_MAX: usize = 255;
 /// Largest page a client may ask for.
 pub const LIMIT_MAX: u32 = 1000;
+/// The page a list gets when it asks for none: the reference had no pagination, so clients
+/// that never send `limit` still see all of a normal task list, but one request can no longer
+/// pull tens of megabytes.
+pub const LIMIT_DEFAULT: u32 = 500;
+/// Most tags one filter may name. A task holds at most [`super::input::TAGS_MAX`] tags, so a
+/// longer filter could never match; refusing it also keeps the SQL expression bounded.
+pub const FILTER_TAGS_MAX: usize = super::input::TAGS_MAX;
 
 /// Which statuses a list shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,7 +118,27 @@ impl TaskQuery {
                         .split(',')
                         .map(|tag| tag.trim().to_lowercase())
                         .filter(|tag| !tag.is_empty());
-                    query.tags = super::input::dedupe_tags(tags.collect());
+                    let tags = super::input::dedupe_tags(tags.collect());
+                    if tags.len() > FILTER_TAGS_MAX {
+                        errors.push(
+                            FieldError::new(
+                                "too_long",
+                                loc(key),
+                                format!(
+                                    "A filter may name at most {FILTER_TAGS_MAX} tags, not {}",
+                                    tags.len()
+                                ),
+                                input,
+                            )
+                            .with_ctx(serde_json::json!({
+                                "field_type": "List",
+                                "max_length": FILTER_TAGS_MAX,
+                                "actual_length": tags.len(),
+                            })),
+                        );
+                    } else {
+                        query.tags = tags;
+                    }
                 }
                 "has_due_date" | "is_recurring" => match parse_bool(value) {
                     Some(flag) if key == "has_due_date" => query.has_due_date = Some(flag),
@@ -218,5 +245,20 @@ mod tests {
         .expect_err("invalid");
         let kinds: Vec<&str> = errors.0.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, ["enum", "enum", "enum", "bool_parsing"]);
+    }
+
+    #[test]
+    fn a_tag_filter_longer_than_a_task_can_hold_is_rejected() {
+        let at_most: Vec<String> = (0..FILTER_TAGS_MAX).map(|n| format!("t{n}")).collect();
+        let query = TaskQuery::from_pairs([("tags", at_most.join(",").as_str())]).expect("valid");
+        assert_eq!(query.tags.len(), FILTER_TAGS_MAX);
+        // Duplicates collapse before counting.
+        let doubled = format!("{},{}", at_most.join(","), at_most.join(",").to_uppercase());
+        assert!(TaskQuery::from_pairs([("tags", doubled.as_str())]).is_ok());
+        let too_many: Vec<String> = (0..=FILTER_TAGS_MAX).map(|n| format!("t{n}")).collect();
+        let errors =
+            TaskQuery::from_pairs([("tags", too_many.join(",").as_str())]).expect_err("too many");
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(errors.0[0].kind, "too_long");
     }
 }

@@ -2,9 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use taskstream_engine::task::input::{parse_new_task, parse_task_patch};
+use taskstream_engine::task::query::LIMIT_DEFAULT;
 use taskstream_engine::task::{TaskQuery, TaskView};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -114,19 +116,44 @@ pub(crate) async fn create(
         ("is_recurring" = Option<bool>, Query),
         ("sort" = Option<String>, Query, description = "created_at (default) | due_date | priority | title"),
         ("order" = Option<String>, Query, description = "desc (default) | asc"),
-        ("limit" = Option<u32>, Query, description = "1–1000; all when absent"),
-        ("offset" = Option<u32>, Query),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 1–1000; 500 when absent. A full page that has more after it carries a `Link: <…>; rel=\"next\"` header"),
+        ("offset" = Option<u32>, Query, description = "Tasks to skip (default 0)"),
     ),
-    responses((status = 200, body = Vec<TaskView>), (status = 401), (status = 422)))]
+    responses(
+        (status = 200, body = Vec<TaskView>, headers(("Link" = String, description = "`<URL>; rel=\"next\"` when more tasks follow this page"))),
+        (status = 401), (status = 422)))]
 pub(crate) async fn list(
     State(app): State<AppState>,
     AuthUser(user): AuthUser,
     QueryPairs(pairs): QueryPairs,
-) -> Result<Json<Vec<TaskView>>, ApiError> {
-    let query = TaskQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+) -> Result<Response, ApiError> {
+    let mut query = TaskQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(|errors| ApiError::Validation(errors.located_in("query")))?;
-    let tasks = app.tasks.list(&user, &query).await?;
-    Ok(Json(tasks.iter().map(|task| task.view()).collect()))
+    let limit = query.limit.unwrap_or(LIMIT_DEFAULT);
+    // One task more than the page tells whether another page follows, without a COUNT.
+    query.limit = Some(limit.saturating_add(1));
+    let mut tasks = app.tasks.list(&user, &query).await?;
+    let more = tasks.len() > limit as usize;
+    tasks.truncate(limit as usize);
+    let mut response =
+        Json(tasks.iter().map(|task| task.view()).collect::<Vec<_>>()).into_response();
+    if more && let Ok(link) = HeaderValue::from_str(&next_page_link(&pairs, query.offset, limit)) {
+        response.headers_mut().insert(header::LINK, link);
+    }
+    Ok(response)
+}
+
+/// `<…>; rel="next"` for the page after this one, keeping every other query parameter.
+fn next_page_link(pairs: &[(String, String)], offset: u32, limit: u32) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in pairs {
+        if key != "limit" && key != "offset" {
+            query.append_pair(key, value);
+        }
+    }
+    query.append_pair("limit", &limit.to_string());
+    query.append_pair("offset", &offset.saturating_add(limit).to_string());
+    format!("</api/tasks?{}>; rel=\"next\"", query.finish())
 }
 
 /// One task.

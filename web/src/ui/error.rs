@@ -21,6 +21,9 @@ pub enum UiError {
     /// The input was refused; the message says why.
     #[error("{0}")]
     BadRequest(String),
+    /// The user's task write limit is spent.
+    #[error("too many task changes; retry in {retry_after_secs} s")]
+    TooManyWrites { retry_after_secs: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -43,6 +46,9 @@ impl From<EngineError> for UiError {
                 UiError::BadRequest("A reminder needs a due date".to_owned())
             }
             EngineError::Conflict(message) => UiError::BadRequest(message),
+            EngineError::RateLimited { retry_after_secs } => {
+                UiError::TooManyWrites { retry_after_secs }
+            }
             other => UiError::Internal(other.to_string()),
         }
     }
@@ -125,6 +131,19 @@ impl IntoResponse for UiError {
                 "That did not work",
                 &message,
             ),
+            UiError::TooManyWrites { retry_after_secs } => {
+                let mut response = page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Slow down",
+                    &format!(
+                        "You changed a great many tasks in a short time. Wait {retry_after_secs} s and try again."
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                response
+            }
             UiError::Internal(reason) => {
                 tracing::error!(%reason, "web UI request failed");
                 let mut response = page(

@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use taskstream_engine::accounts::SignupPolicy;
 use taskstream_engine::assistant::llm::{GROQ_BASE_URL, GROQ_FALLBACK_MODEL, GROQ_PRIMARY_MODEL};
+use taskstream_engine::fluvio;
 use taskstream_engine::write_limit::WriteLimit;
 
 /// Default HTTP listen address: loopback only, so a laptop install is not exposed by accident.
@@ -130,10 +131,40 @@ pub struct ServeArgs {
     )]
     pub fluvio_spu_advertised_addr: Option<String>,
 
-    /// Make the appliance's own topics (task-events, reminders, task-updates) read-only to
-    /// Fluvio clients: they can consume them, not produce to or delete them
-    #[arg(long, env = "TASKSTREAM_FLUVIO_READ_ONLY")]
-    pub fluvio_read_only: bool,
+    /// The appliance's own topics (task-events, reminders, task-updates) are read-only to
+    /// Fluvio clients: they can consume them, not produce to or delete them. On by default;
+    /// `--fluvio-read-only=false` lets clients produce to them (and delete them with force).
+    /// Topics a client creates are always fully writable [default: true]
+    #[arg(
+        long,
+        env = "TASKSTREAM_FLUVIO_READ_ONLY",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub fluvio_read_only: Option<bool>,
+
+    /// Close a Fluvio connection that sends no request for this many seconds while it has no
+    /// open watch or fetch stream (a consumer tailing a topic is never idle); 0 never closes
+    /// idle connections [default: 300]
+    #[arg(
+        long,
+        env = "TASKSTREAM_FLUVIO_IDLE_TIMEOUT_SECS",
+        value_name = "SECONDS"
+    )]
+    pub fluvio_idle_timeout_secs: Option<u64>,
+
+    /// Open connections one IP address may hold on each Fluvio listener; further ones are
+    /// closed at once (a global cap of 1024 per listener applies too) [default: 64]
+    #[arg(
+        long,
+        env = "TASKSTREAM_FLUVIO_MAX_CONNECTIONS_PER_PEER",
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub fluvio_max_connections_per_peer: Option<u32>,
 
     /// A TLS-terminating proxy serves taskstream over HTTPS: web UI cookies get `Secure`, and
     /// the proxy's X-Forwarded-For names the client for sign-in rate limiting
@@ -315,6 +346,8 @@ struct FileConfig {
     fluvio_spu_addr: Option<String>,
     fluvio_spu_advertised_addr: Option<String>,
     fluvio_read_only: Option<bool>,
+    fluvio_idle_timeout_secs: Option<u64>,
+    fluvio_max_connections_per_peer: Option<u32>,
     behind_https: Option<bool>,
     missed_reminder_window_secs: Option<u32>,
     notification_retention_days: Option<u32>,
@@ -402,7 +435,11 @@ pub struct Settings {
     pub fluvio_sc_addr: String,
     pub fluvio_spu_addr: String,
     pub fluvio_spu_advertised_addr: Option<String>,
+    /// The appliance's own topics are read-only to Fluvio clients (default on).
     pub fluvio_read_only: bool,
+    /// `None`: idle Fluvio connections stay open.
+    pub fluvio_idle_timeout: Option<std::time::Duration>,
+    pub fluvio_max_connections_per_peer: usize,
     pub behind_https: bool,
     pub missed_reminder_window: chrono::Duration,
     pub notification_retention: chrono::Duration,
@@ -502,7 +539,26 @@ impl Settings {
                 .fluvio_spu_advertised_addr
                 .clone()
                 .or(file.fluvio_spu_advertised_addr),
-            fluvio_read_only: args.fluvio_read_only || file.fluvio_read_only.unwrap_or(false),
+            fluvio_read_only: args
+                .fluvio_read_only
+                .or(file.fluvio_read_only)
+                .unwrap_or(true),
+            fluvio_idle_timeout: match args
+                .fluvio_idle_timeout_secs
+                .or(file.fluvio_idle_timeout_secs)
+            {
+                Some(0) => None,
+                Some(secs) => Some(std::time::Duration::from_secs(secs)),
+                None => Some(fluvio::DEFAULT_IDLE_TIMEOUT),
+            },
+            fluvio_max_connections_per_peer: match args
+                .fluvio_max_connections_per_peer
+                .or(file.fluvio_max_connections_per_peer)
+            {
+                Some(0) => bail!("fluvio_max_connections_per_peer must be at least 1"),
+                Some(max) => usize::try_from(max).unwrap_or(usize::MAX),
+                None => fluvio::DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            },
             behind_https: args.behind_https || file.behind_https.unwrap_or(false),
             missed_reminder_window: chrono::Duration::seconds(i64::from(
                 args.missed_reminder_window_secs
@@ -782,6 +838,76 @@ mod tests {
             Some("0 5 * * * *")
         );
         assert!(job_schedules(&["daily-digest".to_owned()], None).is_err());
+        Ok(())
+    }
+
+    /// `serve` arguments as clap parses them (environment variables included).
+    fn serve_args(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let argv = std::iter::once("serve").chain(args.iter().copied());
+        <Wrapper as clap::Parser>::try_parse_from(argv).map(|wrapper| wrapper.serve)
+    }
+
+    #[test]
+    fn fluvio_limits_default_to_read_only_with_an_idle_timeout_and_a_peer_cap() -> anyhow::Result<()>
+    {
+        let dir = tempfile::tempdir()?;
+        let empty = dir.path().join("empty.toml");
+        std::fs::write(&empty, "")?;
+        let empty = empty.to_string_lossy().into_owned();
+        let settings = Settings::resolve(&serve_args(&["--config", &empty])?)?;
+        assert!(settings.fluvio_read_only, "read-only unless opted out");
+        assert_eq!(
+            settings.fluvio_idle_timeout,
+            Some(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(settings.fluvio_max_connections_per_peer, 64);
+
+        // The file turns read-only off and sets the limits; flags beat the file.
+        let file = dir.path().join("taskstream.toml");
+        std::fs::write(
+            &file,
+            "fluvio_read_only = false\nfluvio_idle_timeout_secs = 0\nfluvio_max_connections_per_peer = 8\n",
+        )?;
+        let file = file.to_string_lossy().into_owned();
+        let settings = Settings::resolve(&serve_args(&["--config", &file])?)?;
+        assert!(!settings.fluvio_read_only);
+        assert_eq!(settings.fluvio_idle_timeout, None, "0 means never");
+        assert_eq!(settings.fluvio_max_connections_per_peer, 8);
+        let settings = Settings::resolve(&serve_args(&[
+            "--config",
+            &file,
+            "--fluvio-read-only",
+            "--fluvio-idle-timeout-secs",
+            "2",
+            "--fluvio-max-connections-per-peer",
+            "3",
+        ])?)?;
+        assert!(settings.fluvio_read_only, "a bare flag means true");
+        assert_eq!(
+            settings.fluvio_idle_timeout,
+            Some(std::time::Duration::from_secs(2))
+        );
+        assert_eq!(settings.fluvio_max_connections_per_peer, 3);
+        let settings = Settings::resolve(&serve_args(&[
+            "--config",
+            &empty,
+            "--fluvio-read-only=false",
+        ])?)?;
+        assert!(!settings.fluvio_read_only);
+        let settings =
+            Settings::resolve(&serve_args(&["--config", &empty, "--fluvio-read-only=no"])?)?;
+        assert!(!settings.fluvio_read_only);
+
+        assert!(serve_args(&["--fluvio-max-connections-per-peer", "0"]).is_err());
+        let zero = dir.path().join("zero.toml");
+        std::fs::write(&zero, "fluvio_max_connections_per_peer = 0\n")?;
+        let zero = zero.to_string_lossy().into_owned();
+        assert!(Settings::resolve(&serve_args(&["--config", &zero])?).is_err());
         Ok(())
     }
 }

@@ -11,7 +11,7 @@ use taskstream_engine::assistant::{Assistant, ChatService, Tools};
 use taskstream_engine::consumers::apply::{EffectApplier, RetryPolicy};
 use taskstream_engine::consumers::{self, runner};
 use taskstream_engine::event::Topic;
-use taskstream_engine::fluvio::{self, FluvioConfig};
+use taskstream_engine::fluvio::{self, ConnectionLimits, FluvioConfig};
 use taskstream_engine::jobs::Jobs;
 use taskstream_engine::live::LogLiveFeed;
 use taskstream_engine::log::{EventLog, LogConfig, LogError, Retention};
@@ -207,21 +207,24 @@ async fn start_fluvio(
         .fluvio_spu_advertised_addr
         .clone()
         .unwrap_or_else(|| spu_address.to_string());
-    tracing::info!(sc = %sc_address, spu = %spu_address, advertised = %advertised, "Fluvio listeners up");
+    tracing::info!(sc = %sc_address, spu = %spu_address, advertised = %advertised, read_only = settings.fluvio_read_only, "Fluvio listeners up");
     let config = FluvioConfig {
         spu_advertised_addr: advertised,
         read_only: settings.fluvio_read_only,
+        limits: ConnectionLimits {
+            idle_timeout: settings.fluvio_idle_timeout,
+            max_connections_per_peer: settings.fluvio_max_connections_per_peer,
+        },
     };
-    let (sc_log, sc_stopped) = (log.clone(), stopped.clone());
+    let (sc_log, sc_stopped, sc_config) = (log.clone(), stopped.clone(), config.clone());
     background.spawn(async move {
-        if let Err(error) = fluvio::serve_sc(sc, sc_log, config, sc_stopped).await {
+        if let Err(error) = fluvio::serve_sc(sc, sc_log, sc_config, sc_stopped).await {
             tracing::error!(%error, "the Fluvio SC listener failed");
         }
     });
-    let (spu_log, spu_stopped, read_only) =
-        (log.clone(), stopped.clone(), settings.fluvio_read_only);
+    let (spu_log, spu_stopped) = (log.clone(), stopped.clone());
     background.spawn(async move {
-        if let Err(error) = fluvio::serve_spu_with(spu, spu_log, read_only, spu_stopped).await {
+        if let Err(error) = fluvio::serve_spu(spu, spu_log, config, spu_stopped).await {
             tracing::error!(%error, "the Fluvio SPU listener failed");
         }
     });

@@ -51,13 +51,11 @@ impl Broker {
         let sc = TcpListener::bind("127.0.0.1:0").await?;
         let spu = TcpListener::bind("127.0.0.1:0").await?;
         let sc_addr = sc.local_addr()?.to_string();
-        let config = FluvioConfig {
-            spu_advertised_addr: spu.local_addr()?.to_string(),
-            read_only: false,
-        };
+        // The defaults: the appliance's own topics are read-only to Fluvio clients.
+        let config = FluvioConfig::new(spu.local_addr()?.to_string());
         let (stop, shutdown) = watch::channel(false);
-        tokio::spawn(serve_sc(sc, log.clone(), config, shutdown.clone()));
-        tokio::spawn(serve_spu(spu, log.clone(), shutdown));
+        tokio::spawn(serve_sc(sc, log.clone(), config.clone(), shutdown.clone()));
+        tokio::spawn(serve_spu(spu, log.clone(), config, shutdown));
         Ok(Self {
             log,
             sc_addr,
@@ -348,20 +346,31 @@ async fn compressed_batches_are_stored_and_served_as_sent() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tailing_consumer_receives_later_appends() -> TestResult {
     let broker = Broker::start().await?;
+    // A topic of the client's own: the appliance's topics are read-only to Fluvio producers.
+    let admin = broker.admin().await?;
+    bounded(
+        "create",
+        admin.create(
+            "ticker".to_owned(),
+            false,
+            TopicSpec::new_computed(1, 1, None),
+        ),
+    )
+    .await??;
     let fluvio = broker.client().await?;
-    let producer = bounded("producer", fluvio.topic_producer("reminders")).await??;
+    let producer = bounded("producer", fluvio.topic_producer("ticker")).await??;
     bounded("send", producer.send("old", "before")).await??;
     bounded("flush", producer.flush()).await??;
 
     let config = ConsumerConfigExt::builder()
-        .topic("reminders")
+        .topic("ticker")
         .partition(0)
         .offset_start(Offset::end())
         .build()?;
     let mut stream = bounded("open consumer", fluvio.consumer_with_config(config)).await??;
     // Let the consumer's stream reach the server before anything new is appended, so the
     // server has to wake it (not just answer the first fetch).
-    let start = broker.log.end_offset("reminders", 0)?;
+    let start = broker.log.end_offset("ticker", 0)?;
     let next = tokio::spawn(async move {
         bounded("tail", stream.next()).await.map(|item| {
             item.map(|record| record.map(|record| (record.offset(), record.value().to_vec())))
@@ -377,7 +386,7 @@ async fn a_tailing_consumer_receives_later_appends() -> TestResult {
 
     // An append by the application itself (not through Fluvio) wakes a tail too.
     let config = ConsumerConfigExt::builder()
-        .topic("reminders")
+        .topic("ticker")
         .partition(0)
         .offset_start(Offset::absolute(start as i64 + 1)?)
         .build()?;
@@ -390,7 +399,7 @@ async fn a_tailing_consumer_receives_later_appends() -> TestResult {
     broker
         .log
         .append(
-            "reminders",
+            "ticker",
             vec![NewRecord {
                 key: Some(b"app".to_vec()),
                 value: b"from the app".to_vec(),

@@ -22,7 +22,7 @@ use fluvio_protocol::api::RequestMessage;
 use fluvio_protocol::link::versions::ApiVersionsRequest;
 use fluvio_protocol::{Decoder, Encoder};
 use libfuzzer_sys::fuzz_target;
-use taskstream_engine::fluvio::{FluvioConfig, RawBatches, serve_sc, serve_spu};
+use taskstream_engine::fluvio::{ConnectionLimits, FluvioConfig, RawBatches, serve_sc, serve_spu};
 use taskstream_engine::log::{EventLog, LogConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -60,12 +60,18 @@ fn harness() -> &'static Harness {
                 sc.local_addr().expect("sc addr"),
                 spu.local_addr().expect("spu addr"),
             );
+            // Writable appliance topics (more code reached) and no idle timeout or per-peer
+            // cap: every input gets a fresh connection from the same address.
             let config = FluvioConfig {
-                spu_advertised_addr: addrs.1.to_string(),
                 read_only: false,
+                limits: ConnectionLimits {
+                    idle_timeout: None,
+                    max_connections_per_peer: usize::MAX,
+                },
+                ..FluvioConfig::new(addrs.1.to_string())
             };
-            tokio::spawn(serve_sc(sc, log.clone(), config, shutdown.clone()));
-            tokio::spawn(serve_spu(spu, log, shutdown));
+            tokio::spawn(serve_sc(sc, log.clone(), config.clone(), shutdown.clone()));
+            tokio::spawn(serve_spu(spu, log, config, shutdown));
             addrs
         });
         Harness {

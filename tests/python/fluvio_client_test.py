@@ -1,6 +1,7 @@
 """The official Python `fluvio` client (PyPI, 0.21: SPU protocol version 24) against the real
-`taskstream serve`: list the appliance's topics, create a topic, produce and consume it back, and
-consume task events made over REST.
+`taskstream serve`: list the appliance's topics, create a topic, produce and consume it back,
+consume task events made over REST, and be refused (clearly) when producing to an appliance
+topic, which is read-only to Fluvio clients by default.
 
 Run by .ci/run in a venv:  python tests/python/fluvio_client_test.py <path to taskstream binary>
 Prints one `N passed, N failed` line and exits non-zero on any failure.
@@ -115,9 +116,24 @@ def test_consumes_task_events_made_over_rest(server):
     assert envelope["payload"]["title"] == "seen from Python"
 
 
+def test_producing_to_an_appliance_topic_is_refused_by_default(server):
+    fluvio = Fluvio.connect_with_config(FluvioConfig.new(server.sc))
+    producer = fluvio.topic_producer("task-events")
+    output = producer.send(b"", b"forged event")
+    try:
+        producer.flush()
+        output.wait()
+    except Exception as error:  # noqa: BLE001 - the client raises FluvioError (or a subclass)
+        message = str(error)
+        assert "read-only" in message and "--fluvio-read-only=false" in message, message
+    else:
+        raise AssertionError("producing to task-events was accepted")
+
+
 def main():
     tests = [test_lists_the_appliance_topics, test_produce_and_consume_round_trip,
-             test_consumes_task_events_made_over_rest]
+             test_consumes_task_events_made_over_rest,
+             test_producing_to_an_appliance_topic_is_refused_by_default]
     passed = failed = 0
     server = Server()
     try:

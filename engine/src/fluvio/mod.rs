@@ -24,6 +24,8 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+use std::time::Duration;
+
 use crate::log::EventLog;
 
 pub use wire::RawBatches;
@@ -35,14 +37,54 @@ pub const PLATFORM_VERSION: &str = "0.18.1";
 /// The system topic the clients expect for consumer offsets (`fluvio-types` `CONSUMER_REPLICA_KEY`).
 pub const CONSUMER_OFFSET_TOPIC: &str = "consumer-offset";
 
-/// Settings of the SC listener.
+/// Default idle timeout: long enough for a client that produces every few minutes to keep its
+/// connection, short enough that abandoned connections do not pile up. Connections with an
+/// open watch or fetch stream are never idle.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default cap of open connections from one IP address, per listener. An official client holds
+/// one SC and one SPU connection (an admin handle one more SC connection).
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 64;
+
+/// Settings of the SC and SPU listeners.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FluvioConfig {
     /// `host:port` clients should dial for the SPU (announced in the SPU metadata).
     pub spu_advertised_addr: String,
     /// Makes the appliance's own topics (task-events, reminders, task-updates) read-only to
-    /// Fluvio clients: produce is refused and even a forced delete is.
+    /// Fluvio clients: produce is refused and even a forced delete is. On by default: the
+    /// appliance's consumers trust those topics, so writing to them is an explicit opt-out.
     pub read_only: bool,
+    pub limits: ConnectionLimits,
+}
+
+impl FluvioConfig {
+    /// The defaults: read-only appliance topics and [`ConnectionLimits::default`].
+    pub fn new(spu_advertised_addr: impl Into<String>) -> Self {
+        Self {
+            spu_advertised_addr: spu_advertised_addr.into(),
+            read_only: true,
+            limits: ConnectionLimits::default(),
+        }
+    }
+}
+
+/// Limits on the connections of each listener (on top of the fixed global cap of 1024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A connection that sends no request for this long while it has no open stream and no
+    /// request in progress is closed; `None` keeps idle connections open.
+    pub idle_timeout: Option<Duration>,
+    /// Open connections from one IP address; further ones are closed at once.
+    pub max_connections_per_peer: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            max_connections_per_peer: DEFAULT_MAX_CONNECTIONS_PER_PEER,
+        }
+    }
 }
 
 /// Serves the SC (admin/metadata) protocol on `listener` until `shutdown` turns true.
@@ -54,7 +96,7 @@ pub async fn serve_sc(
 ) -> std::io::Result<()> {
     let state = sc::ScState::new(log, &config)?;
     let refresher = tokio::spawn(sc::refresh_loop(state.clone(), shutdown.clone()));
-    let result = conn::serve("sc", listener, shutdown, move |connection| {
+    let result = conn::serve("sc", listener, config.limits, shutdown, move |connection| {
         sc::handle_connection(state.clone(), connection)
     })
     .await;
@@ -62,26 +104,22 @@ pub async fn serve_sc(
     result
 }
 
-/// Serves the SPU (produce/fetch/offsets) protocol on `listener` until `shutdown` turns true.
+/// Serves the SPU (produce/fetch/offsets) protocol on `listener` until `shutdown` turns true;
+/// with `config.read_only`, producing to the appliance's own topics is refused.
 pub async fn serve_spu(
     listener: tokio::net::TcpListener,
     log: EventLog,
+    config: FluvioConfig,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    serve_spu_with(listener, log, false, shutdown).await
-}
-
-/// [`serve_spu`], with the appliance's own topics read-only to producers when `read_only`.
-pub async fn serve_spu_with(
-    listener: tokio::net::TcpListener,
-    log: EventLog,
-    read_only: bool,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    let state = spu::SpuState::new(log).with_read_only(read_only);
-    conn::serve("spu", listener, shutdown, move |connection| {
-        spu::handle_connection(state.clone(), connection)
-    })
+    let state = spu::SpuState::new(log).with_read_only(config.read_only);
+    conn::serve(
+        "spu",
+        listener,
+        config.limits,
+        shutdown,
+        move |connection| spu::handle_connection(state.clone(), connection),
+    )
     .await
 }
 

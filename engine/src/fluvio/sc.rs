@@ -596,7 +596,8 @@ async fn delete_topic(state: &ScState, name: String, force: bool) -> Status {
                 name,
             },
             Some(
-                "this topic belongs to the appliance, which is read-only to Fluvio clients"
+                "this topic belongs to the appliance and is read-only to Fluvio clients \
+                 (taskstream --fluvio-read-only=false allows a forced delete)"
                     .to_owned(),
             ),
         );
@@ -727,12 +728,18 @@ fn start_watch(
     use fluvio_sc_schema::tableformat::TableFormatSpec;
 
     let out = conn.out.clone();
+    // Every watch is an open stream until the connection ends: the client keeps it registered
+    // and waits on it, so it keeps the connection from being idle.
+    let busy = conn.activity.busy();
     if TryEncodableFrom::<WatchRequest<TopicSpec>>::downcast(watch)
         .map_err(bad)?
         .is_some()
     {
         let task = run_watch(state.clone(), out, correlation_id, version, topic_view);
-        conn.tasks.spawn(task);
+        conn.tasks.spawn(async move {
+            let _busy = busy;
+            task.await;
+        });
         return Ok(());
     }
     if TryEncodableFrom::<WatchRequest<PartitionSpec>>::downcast(watch)
@@ -740,7 +747,10 @@ fn start_watch(
         .is_some()
     {
         let task = run_watch(state.clone(), out, correlation_id, version, partition_view);
-        conn.tasks.spawn(task);
+        conn.tasks.spawn(async move {
+            let _busy = busy;
+            task.await;
+        });
         return Ok(());
     }
     if TryEncodableFrom::<WatchRequest<SpuSpec>>::downcast(watch)
@@ -750,7 +760,13 @@ fn start_watch(
         // The SPU never changes: one full update, and the stream stays open with nothing more.
         let update = MetadataUpdate::with_all(0, vec![state.inner.spu.clone()]);
         conn.tasks.spawn(async move {
-            let _ = send_watch(&out, correlation_id, version, update).await;
+            let _busy = busy;
+            if send_watch(&out, correlation_id, version, update)
+                .await
+                .is_ok()
+            {
+                out.closed().await;
+            }
         });
         return Ok(());
     }
@@ -759,7 +775,10 @@ fn start_watch(
             if TryEncodableFrom::<WatchRequest<$spec>>::downcast(watch).map_err(bad)?.is_some() {
                 let update = MetadataUpdate::<$spec>::with_all(0, Vec::new());
                 conn.tasks.spawn(async move {
-                    let _ = send_watch(&out, correlation_id, version, update).await;
+                    let _busy = busy;
+                    if send_watch(&out, correlation_id, version, update).await.is_ok() {
+                        out.closed().await;
+                    }
                 });
                 return Ok(());
             }

@@ -41,7 +41,7 @@ use fluvio_spu_schema::server::update_offset::{
 use tokio::sync::{mpsc, watch};
 
 use super::CONSUMER_OFFSET_TOPIC;
-use super::conn::{Closed, Connection, REQUEST_TIMEOUT, Request, Responder};
+use super::conn::{Busy, Closed, Connection, REQUEST_TIMEOUT, Request, Responder};
 use super::sc::platform_version;
 use super::wire::RawBatches;
 use crate::log::{EventLog, LogError};
@@ -220,7 +220,7 @@ async fn dispatch(
     conn: &mut Connection,
     sessions: &Sessions,
     next_stream: &AtomicU32,
-    produce_queue: &mpsc::Sender<Request>,
+    produce_queue: &mpsc::Sender<(Request, Busy)>,
     request: Request,
 ) -> Result<(), Failure> {
     const VERSIONS: u16 = SpuServerApiKey::ApiVersion as u16;
@@ -240,7 +240,12 @@ async fn dispatch(
             out.send(id, &api_versions(), version).await?;
         }
         PRODUCE => {
-            produce_queue.send(request).await.map_err(|_| Closed)?;
+            // In progress until answered: a slow append does not make the connection idle.
+            let busy = conn.activity.busy();
+            produce_queue
+                .send((request, busy))
+                .await
+                .map_err(|_| Closed)?;
         }
         FETCH => {
             // The Kafka-style one-shot fetch: the clients consume with StreamFetch instead.
@@ -334,8 +339,12 @@ fn api_versions() -> ApiVersionsResponse {
 }
 
 /// Handles the connection's produce requests one after the other, in arrival order.
-async fn produce_worker(state: SpuState, out: Responder, mut requests: mpsc::Receiver<Request>) {
-    while let Some(request) = requests.recv().await {
+async fn produce_worker(
+    state: SpuState,
+    out: Responder,
+    mut requests: mpsc::Receiver<(Request, Busy)>,
+) {
+    while let Some((request, _busy)) = requests.recv().await {
         let (id, version) = (request.correlation_id(), request.version());
         let produce: ProduceRequest<RawBatches> = match request.decode() {
             Ok(produce) => produce,
@@ -460,7 +469,7 @@ async fn produce_entry(
 ) -> Result<u64, ErrorCode> {
     if state.read_only && super::is_appliance_topic(topic) {
         return Err(ErrorCode::Other(format!(
-            "topic {topic} belongs to the appliance and is read-only to Fluvio clients (--fluvio-read-only)"
+            "topic {topic} belongs to the appliance and is read-only to Fluvio clients; produce to a topic of your own, or start taskstream with --fluvio-read-only=false"
         )));
     }
     if let Some(problem) = records.malformed {
@@ -607,6 +616,8 @@ async fn start_stream(
         sessions: Arc::clone(sessions),
         id: stream_id,
     };
+    // A tailing consumer may wait for hours on a quiet topic: the stream keeps it from idling.
+    let busy = conn.activity.busy();
     let stream = Stream {
         log: state.log.clone(),
         out: conn.out.clone(),
@@ -622,6 +633,7 @@ async fn start_stream(
     let start = u64::try_from(fetch.fetch_offset).unwrap_or(0);
     conn.tasks.spawn(async move {
         let _guard = guard;
+        let _busy = busy;
         stream.run(start, ack_updates).await;
     });
     Ok(())

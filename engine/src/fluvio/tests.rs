@@ -52,12 +52,10 @@ async fn broker() -> Result<Broker, Box<dyn std::error::Error>> {
     let spu = TcpListener::bind("127.0.0.1:0").await?;
     let (sc_addr, spu_addr) = (sc.local_addr()?, spu.local_addr()?);
     let (stop, shutdown) = watch::channel(false);
-    let config = FluvioConfig {
-        spu_advertised_addr: spu_addr.to_string(),
-        read_only: false,
-    };
-    tokio::spawn(serve_sc(sc, log.clone(), config, shutdown.clone()));
-    tokio::spawn(serve_spu(spu, log.clone(), shutdown));
+    // The defaults: the appliance's topics are read-only to Fluvio clients.
+    let config = FluvioConfig::new(spu_addr.to_string());
+    tokio::spawn(serve_sc(sc, log.clone(), config.clone(), shutdown.clone()));
+    tokio::spawn(serve_spu(spu, log.clone(), config, shutdown));
     Ok(Broker {
         log,
         sc: sc_addr,
@@ -149,14 +147,25 @@ fn entry(partition: u32, batches: Vec<Vec<u8>>) -> PartitionProduceData<RawBatch
     }
 }
 
+/// A client-made topic (one partition), as a Fluvio create would make it.
+async fn own_topic(broker: &Broker, name: &str) -> TestResult {
+    let retention = crate::log::Retention {
+        max_age: Duration::from_secs(86_400),
+        max_bytes: None,
+    };
+    broker.log.create_topic(name, 1, retention).await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn produce_answers_every_entry_in_order() -> TestResult {
     let broker = broker().await?;
+    own_topic(&broker, "orders").await?;
     let mut spu = Wire::connect(broker.spu).await?;
     let request = ProduceRequest::<RawBatches> {
         topics: vec![
             TopicProduceData {
-                name: "task-events".to_owned(),
+                name: "orders".to_owned(),
                 partitions: vec![
                     entry(0, vec![batch(&["a", "b"])?]),
                     entry(0, vec![batch(&["c"])?]),
@@ -202,12 +211,39 @@ async fn produce_answers_every_entry_in_order() -> TestResult {
     );
     let values: Vec<_> = broker
         .log
-        .read("task-events", 0, 0, 100)
+        .read("orders", 0, 0, 100)
         .await?
         .into_iter()
         .map(|record| String::from_utf8_lossy(&record.value).into_owned())
         .collect();
     assert_eq!(values, ["a", "b", "c", "d", "e", "f"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn producing_to_an_appliance_topic_is_refused_by_default_with_a_clear_error() -> TestResult {
+    let broker = broker().await?;
+    let mut spu = Wire::connect(broker.spu).await?;
+    let request = ProduceRequest::<RawBatches> {
+        topics: vec![TopicProduceData {
+            name: "task-events".to_owned(),
+            partitions: vec![entry(0, vec![batch(&["forged"])?])],
+            data: PhantomData,
+        }],
+        ..Default::default()
+    };
+    spu.send(0, 25, &request).await?;
+    let (_, response): (i32, ProduceResponse) = spu.reply(25).await?;
+    let code = &response.responses[0].partitions[0].error_code;
+    assert!(
+        matches!(code, ErrorCode::Other(message) if message.contains("read-only") && message.contains("--fluvio-read-only=false")),
+        "{code:?}"
+    );
+    assert_eq!(
+        broker.log.end_offset("task-events", 0)?,
+        0,
+        "nothing written"
+    );
     Ok(())
 }
 

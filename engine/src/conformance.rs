@@ -1557,6 +1557,53 @@ pub async fn account_store_suite<S: crate::ports::AccountStore + ?Sized>(store: 
         "revoked tokens are not listed"
     );
     assert_eq!(store.api_tokens(&bo.id).await.expect("tokens"), [bos]);
+
+    // Ended sign-in sessions: known until their tokens expire, then dropped on the next insert.
+    let (short, long, fresh) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    assert!(
+        !store.session_revoked(&short).await.expect("revoked?"),
+        "a session is live until revoked"
+    );
+    store
+        .revoke_session(&short, &ann.id, t0 + chrono::Duration::hours(1), t0)
+        .await
+        .expect("revoke session");
+    store
+        .revoke_session(&long, &ann.id, t0 + chrono::Duration::days(7), t0)
+        .await
+        .expect("revoke session");
+    assert!(store.session_revoked(&short).await.expect("revoked?"));
+    assert!(store.session_revoked(&long).await.expect("revoked?"));
+    store
+        .revoke_session(&short, &ann.id, t0 + chrono::Duration::hours(1), t0)
+        .await
+        .expect("revoking twice is fine");
+    assert!(
+        !store.session_revoked(&fresh).await.expect("revoked?"),
+        "only the revoked session is"
+    );
+    store
+        .revoke_session(
+            &fresh,
+            "an-api-only-user",
+            t0 + chrono::Duration::days(8),
+            t0 + chrono::Duration::hours(2),
+        )
+        .await
+        .expect("revoke a session of a user without an account");
+    assert!(store.session_revoked(&fresh).await.expect("revoked?"));
+    assert!(
+        !store.session_revoked(&short).await.expect("revoked?"),
+        "a session whose token expired is dropped when another is revoked"
+    );
+    assert!(
+        store.session_revoked(&long).await.expect("revoked?"),
+        "a session whose token is still valid is kept"
+    );
 }
 
 /// The failed log-in limits as every [`crate::ports::LoginAttempts`] must count them: the

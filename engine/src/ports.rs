@@ -323,6 +323,20 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Records that a token was used at `now`.
     async fn touch_api_token(&self, token_id: &str, now: DateTime<Utc>) -> Result<(), EngineError>;
+
+    /// Marks the sign-in session `session_id` (the `sid` of the JWTs this server signs) ended
+    /// until `expires_at`, when its token expires anyway; revoking it again changes nothing.
+    /// Drops the rows of sessions that expired before `now`, so the table stays small.
+    async fn revoke_session(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError>;
+
+    /// Whether the session was revoked (and not yet dropped as expired).
+    async fn session_revoked(&self, session_id: &str) -> Result<bool, EngineError>;
 }
 
 /// Where failed log-ins are counted (see [`crate::accounts`] for the limits). The default

@@ -1,9 +1,13 @@
-//! Authentication: every failure mode of the Bearer JWT check, with the exact 401 details.
+//! Authentication: every failure mode of the Bearer JWT check, with the exact 401 details;
+//! ending a session through the API; what a personal token may not do.
 #![allow(clippy::unwrap_used)]
 
 use jsonwebtoken::Algorithm;
-use serde_json::json;
+use serde_json::{Value, json};
+use taskstream_tests::web::{WebClient, api_token};
 use taskstream_tests::{Resp, TestServer, b64url, mint, mint_hs256, now};
+
+const PASSWORD: &str = "correct horse battery";
 
 const ZERO: &str = "00000000-0000-4000-8000-000000000000";
 
@@ -163,27 +167,124 @@ async fn valid_tokens_are_accepted(srv: TestServer) {
     let r = call(&srv, "GET", "/api/tasks", Some(&format!("Bearer {fe}"))).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json, json!([]));
-    // exp is only checked when present.
-    let no_exp = mint_hs256(srv.secret(), &json!({ "sub": "alice" }));
-    let r = call(
-        &srv,
-        "POST",
-        "/api/tasks",
-        Some(&format!("Bearer {no_exp}")),
-    )
-    .await;
+    // The harness's own tokens.
+    let alice = format!("Bearer {}", srv.token("alice"));
+    let r = call(&srv, "POST", "/api/tasks", Some(&alice)).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json["user_id"], "alice");
-    // The harness's own tokens.
-    let r = call(
-        &srv,
-        "GET",
-        "/api/tasks",
-        Some(&format!("Bearer {}", srv.token("alice"))),
-    )
-    .await;
+    let r = call(&srv, "GET", "/api/tasks", Some(&alice)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json.as_array().unwrap().len(), 1);
+}
+
+async fn tokens_without_a_numeric_exp_are_invalid(srv: TestServer) {
+    // Such a token would never expire, so it is refused like a forged one.
+    for claims in [
+        json!({ "sub": "alice" }),
+        json!({ "sub": "alice", "exp": "9999999999" }),
+        json!({ "sub": "alice", "exp": null }),
+        json!({ "sub": "alice", "exp": -1 }),
+    ] {
+        let t = mint_hs256(srv.secret(), &claims);
+        for (m, p) in routes() {
+            let r = call(&srv, m, &p, Some(&format!("Bearer {t}"))).await;
+            expect_401(&r, "Invalid token");
+        }
+    }
+    let r = call(&srv, "GET", "/api/tasks", None).await;
+    expect_401(&r, "Not authenticated");
+}
+
+/// An account signed up through the web UI, and a JWT of it from `POST /api/auth/token`.
+async fn account_jwt(srv: &TestServer) -> String {
+    let mut web = WebClient::new(srv).await;
+    web.sign_up("kim@example.com", PASSWORD).await;
+    api_token(srv, "kim@example.com", PASSWORD).await
+}
+
+async fn post_with(srv: &TestServer, path: &str, token: &str, body: &Value) -> Resp {
+    Resp::from(
+        srv.client()
+            .post(srv.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+async fn api_logout_ends_the_session(srv: TestServer) {
+    let jwt = account_jwt(&srv).await;
+    let other = api_token(&srv, "kim@example.com", PASSWORD).await;
+    let bearer = format!("Bearer {jwt}");
+    assert_eq!(
+        call(&srv, "GET", "/api/tasks", Some(&bearer)).await.status,
+        200
+    );
+
+    let r = post_with(&srv, "/api/auth/logout", &jwt, &json!({})).await;
+    assert_eq!(r.expect(200), &json!({ "logged_out": true }));
+    for (m, p) in routes() {
+        expect_401(&call(&srv, m, &p, Some(&bearer)).await, "Invalid token");
+    }
+    expect_401(
+        &post_with(&srv, "/api/auth/logout", &jwt, &json!({})).await,
+        "Invalid token",
+    );
+    // Another sign-in of the same account is another session.
+    let r = call(&srv, "GET", "/api/tasks", Some(&format!("Bearer {other}"))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // The frontend's tokens carry no session: nothing this server could end.
+    post_with(&srv, "/api/auth/logout", &srv.token("alice"), &json!({}))
+        .await
+        .expect(400);
+    let r = Resp::from(
+        srv.client()
+            .post(srv.url("/api/auth/logout"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    expect_401(&r, "Not authenticated");
+}
+
+async fn personal_tokens_cannot_mint_tokens(srv: TestServer) {
+    let jwt = account_jwt(&srv).await;
+    let created = post_with(&srv, "/api/auth/tokens", &jwt, &json!({ "name": "ci" })).await;
+    let personal = created.expect(201)["token"].as_str().unwrap().to_owned();
+    assert!(personal.starts_with("tsk_"), "{personal}");
+
+    let r = post_with(
+        &srv,
+        "/api/auth/tokens",
+        &personal,
+        &json!({ "name": "more" }),
+    )
+    .await;
+    r.expect_detail(
+        403,
+        "Personal API tokens cannot create tokens; sign in with a password",
+    );
+    // Still a working token for everything else, but not a session to log out.
+    let listed = call(
+        &srv,
+        "GET",
+        "/api/auth/tokens",
+        Some(&format!("Bearer {personal}")),
+    )
+    .await;
+    assert_eq!(
+        listed.expect(200).as_array().unwrap().len(),
+        1,
+        "nothing minted"
+    );
+    post_with(&srv, "/api/auth/logout", &personal, &json!({}))
+        .await
+        .expect(400);
 }
 
 async fn public_endpoints_need_no_token(srv: TestServer) {
@@ -205,4 +306,7 @@ taskstream_tests::api_tests!(
     not_yet_valid_token_is_rejected,
     valid_tokens_are_accepted,
     public_endpoints_need_no_token,
+    tokens_without_a_numeric_exp_are_invalid,
+    api_logout_ends_the_session,
+    personal_tokens_cannot_mint_tokens,
 );

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use taskstream_tests::web::{self, WebClient, set_cookie_header, token_subject};
-use taskstream_tests::{CONSUMER_WAIT, TestServer, User, eventually, mint_hs256, now};
+use taskstream_tests::{CONSUMER_WAIT, Resp, TestServer, User, eventually, mint_hs256, now, query};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -20,6 +20,8 @@ taskstream_tests::api_tests!(
     sign_in_is_rate_limited,
     settings_show_tokens_once_and_revoke_them,
     the_chat_panel_talks_to_the_assistant_without_javascript,
+    sign_in_follows_next_only_to_this_site,
+    signing_out_ends_the_session_everywhere,
 );
 
 async fn signed_up(srv: &TestServer) -> WebClient {
@@ -639,4 +641,136 @@ async fn bench_task_list_page() {
         at(0.99).as_secs_f64() * 1e3,
         times[times.len() - 1].as_secs_f64() * 1e3
     );
+}
+
+/// Where sign-in may send the browser back to (`next`): only a path of this site. Each attack
+/// once made the `Location` another host (browsers drop tab and newline, read `\` as `/` and
+/// resolve dot segments) or, with CR/LF, a 500.
+const NEXT_ATTACKS: &[&str] = &[
+    "/\t/evil.example",
+    "/ /evil.com",
+    "/.//evil.com",
+    "/./\\evil",
+    "/../evil.com",
+    "/%2e//evil.com",
+    "//evil.com",
+    "/\\evil.com",
+    "https://evil.example/",
+    "javascript:alert(1)",
+    "/\r\nSet-Cookie: pwned=1",
+    "/\n/evil.com",
+    "/x\r\nLocation: //evil.com",
+];
+
+/// The `next` the sign-in page's form will post (its hidden field).
+fn hidden_next(page: &str) -> String {
+    page.split(r#"name="next" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("<no next field>")
+        .replace("&amp;", "&")
+}
+
+/// Signs in through the form with `next` in its hidden field.
+async fn sign_in_then(web: &WebClient, next: &str) -> reqwest::Response {
+    web.post(
+        "/login",
+        &[
+            ("email", "ada@example.com"),
+            ("password", PASSWORD),
+            ("next", next),
+        ],
+    )
+    .await
+}
+
+async fn sign_in_follows_next_only_to_this_site(srv: TestServer) {
+    let web = signed_up(&srv).await;
+    for attack in NEXT_ATTACKS {
+        let response = sign_in_then(&web, attack).await;
+        assert_eq!(response.status(), 303, "POST /login next={attack:?}");
+        assert_eq!(location(&response), "/", "POST /login next={attack:?}");
+        assert!(
+            set_cookie_header(&response, "pwned").is_none(),
+            "no header injected by {attack:?}"
+        );
+        let response = web
+            .get(&format!("/login?{}", query(&[("next", attack)])))
+            .await;
+        assert_eq!(response.status(), 200, "GET /login next={attack:?}");
+        assert_eq!(
+            hidden_next(&response.text().await.unwrap()),
+            "/",
+            "GET /login next={attack:?}"
+        );
+    }
+    // The report's own URL, spelled as a browser sends it.
+    let response = web.get("/login?next=/%09/evil.example").await;
+    assert_eq!(hidden_next(&response.text().await.unwrap()), "/");
+
+    // A link of this site survives, through the page and the sign-in.
+    let response = web.get("/login?next=%2Ftasks%3Fstatus%3Dactive").await;
+    assert_eq!(
+        hidden_next(&response.text().await.unwrap()),
+        "/tasks?status=active"
+    );
+    let response = sign_in_then(&web, "/tasks?status=active").await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/tasks?status=active");
+    // Non-ASCII is percent-encoded, not a 500.
+    let response = sign_in_then(&web, "/t\u{e2}ches").await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/t%C3%A2ches");
+}
+
+/// `GET /api/tasks` with `token` as a Bearer token or as the session cookie.
+async fn tasks_with(srv: &TestServer, token: &str, as_cookie: bool) -> Resp {
+    let request = srv.client().get(srv.url("/api/tasks"));
+    let request = if as_cookie {
+        request.header("cookie", format!("taskstream_session={token}"))
+    } else {
+        request.bearer_auth(token)
+    };
+    Resp::from(request.send().await.unwrap()).await
+}
+
+async fn signing_out_ends_the_session_everywhere(srv: TestServer) {
+    let mut web = signed_up(&srv).await;
+    let copied = web.session.clone().unwrap();
+    let mut elsewhere = WebClient::new(&srv).await;
+    assert_eq!(
+        elsewhere.log_in("ada@example.com", PASSWORD).await.status(),
+        303
+    );
+    for as_cookie in [false, true] {
+        tasks_with(&srv, &copied, as_cookie).await.expect(200);
+    }
+
+    let response = web.post("/logout", &[]).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/login?bye=1");
+
+    // A copy of the cookie (kept by malware, a shared machine, a proxy log) is dead too.
+    for as_cookie in [false, true] {
+        tasks_with(&srv, &copied, as_cookie)
+            .await
+            .expect_detail(401, "Invalid token");
+    }
+    web.session = Some(copied.clone());
+    let response = web.get("/settings").await;
+    assert_eq!(response.status(), 303, "the UI asks to sign in again");
+    assert_eq!(location(&response), "/login?next=%2Fsettings");
+    // Signing out again with the dead cookie is harmless.
+    assert_eq!(web.post("/logout", &[]).await.status(), 303);
+
+    // Only that session ended: the other sign-in still works.
+    assert_eq!(elsewhere.get("/").await.status(), 200);
+    tasks_with(&srv, elsewhere.session.as_deref().unwrap(), false)
+        .await
+        .expect(200);
+    // Signing in again opens a new session.
+    web.session = None;
+    assert_eq!(web.log_in("ada@example.com", PASSWORD).await.status(), 303);
+    assert_ne!(web.session.as_deref(), Some(copied.as_str()));
+    assert_eq!(web.get("/").await.status(), 200);
 }

@@ -5,6 +5,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
+use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
@@ -24,26 +25,44 @@ pub struct JwtVerifier {
 struct Claims {
     #[serde(default)]
     sub: Option<Value>,
+    #[serde(default)]
+    exp: Option<Value>,
+    #[serde(default)]
+    sid: Option<Value>,
+}
+
+/// What a valid JWT says about its holder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedJwt {
+    /// The user id.
+    pub sub: String,
+    /// The sign-in session, in tokens this server signed; the frontend's tokens have none.
+    pub sid: Option<String>,
+    /// When the token stops being valid anyway (its `exp`).
+    pub expires_at: DateTime<Utc>,
 }
 
 impl JwtVerifier {
     pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        // Only HS256; exp and nbf are checked when present, with no leeway (like the reference).
+        // Only HS256, with no leeway (like the reference). `exp` is required and must be a
+        // number: without the requirement the crate skips a missing or non-numeric `exp`, so
+        // such a token would never expire. `nbf` is checked when present.
         validation.algorithms = vec![Algorithm::HS256];
         validation.leeway = 0;
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.validate_aud = false;
-        validation.required_spec_claims.clear();
+        validation.set_required_spec_claims(&["exp"]);
         Self {
             key: DecodingKey::from_secret(secret),
             validation,
         }
     }
 
-    /// The user id (`sub`) of a valid token.
-    pub fn verify(&self, token: &str) -> Result<String, ApiError> {
+    /// The claims of a valid token. A revoked session is not detected here (that needs the
+    /// store): see [`verify_jwt`].
+    pub fn verify(&self, token: &str) -> Result<VerifiedJwt, ApiError> {
         let data =
             decode::<Claims>(token, &self.key, &self.validation).map_err(|error| {
                 match error.kind() {
@@ -51,11 +70,44 @@ impl JwtVerifier {
                     _ => ApiError::Unauthorized("Invalid token"),
                 }
             })?;
-        match data.claims.sub {
-            Some(Value::String(sub)) if !sub.is_empty() => Ok(sub),
-            _ => Err(ApiError::Unauthorized("Invalid token payload")),
-        }
+        let Claims { sub, exp, sid } = data.claims;
+        let sub = match sub {
+            Some(Value::String(sub)) if !sub.is_empty() => sub,
+            _ => return Err(ApiError::Unauthorized("Invalid token payload")),
+        };
+        let sid = match sid {
+            None => None,
+            Some(Value::String(sid)) if !sid.is_empty() => Some(sid),
+            Some(_) => return Err(ApiError::Unauthorized("Invalid token")),
+        };
+        // The validation above already required a non-negative integer `exp`.
+        let exp = exp
+            .as_ref()
+            .and_then(Value::as_u64)
+            .ok_or(ApiError::Unauthorized("Invalid token"))?;
+        let expires_at = i64::try_from(exp)
+            .ok()
+            .and_then(|exp| DateTime::from_timestamp(exp, 0))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        Ok(VerifiedJwt {
+            sub,
+            sid,
+            expires_at,
+        })
     }
+}
+
+/// Verifies a JWT and, when it names a sign-in session, that the session was not ended
+/// (`Invalid token` if it was, like any other token that no longer counts). Tokens without a
+/// session id (the frontend's, `taskstream token`'s) need no look-up.
+pub(crate) async fn verify_jwt(state: &AppState, token: &str) -> Result<VerifiedJwt, ApiError> {
+    let jwt = state.auth.verify(token)?;
+    if let Some(sid) = &jwt.sid
+        && state.accounts.session_revoked(sid).await?
+    {
+        return Err(ApiError::Unauthorized("Invalid token"));
+    }
+    Ok(jwt)
 }
 
 /// Signs the HS256 tokens `POST /api/auth/token` and the UI hand out, with the same secret
@@ -69,6 +121,8 @@ struct SignedClaims<'a> {
     sub: &'a str,
     iat: i64,
     exp: i64,
+    /// A random session id (UUID v4), so that signing out can end this token alone.
+    sid: String,
 }
 
 impl TokenSigner {
@@ -85,8 +139,9 @@ impl TokenSigner {
             sub,
             iat: issued,
             exp: issued.saturating_add(ttl.num_seconds()),
+            sid: uuid::Uuid::new_v4().to_string(),
         };
-        // HS256 with an HMAC key over three plain fields has no failure mode: encoding errors
+        // HS256 with an HMAC key over four plain fields has no failure mode: encoding errors
         // come only from unserialisable claims or an RSA/EC key of the wrong kind.
         #[allow(clippy::expect_used)]
         encode(&Header::new(Algorithm::HS256), &claims, &self.key)
@@ -110,12 +165,8 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .map(|(_, value)| value.trim().trim_matches('"'))
 }
 
-/// The authenticated caller; every task query is scoped to this id.
-///
-/// Accepted credentials, in order: `Authorization: Bearer tsk_…` (a personal token),
-/// `Authorization: Bearer <JWT>`, and, only for `GET` and `HEAD` requests without an
-/// `Authorization` header, the JWT in the [`SESSION_COOKIE`]. Writes never accept the cookie,
-/// so a cross-site form cannot act for a signed-in user.
+/// The authenticated caller's user id; every task query is scoped to it. See [`Caller`] for
+/// the credentials accepted.
 pub struct AuthUser(pub String);
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -125,10 +176,55 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        Caller::from_request_parts(parts, state)
+            .await
+            .map(|caller| AuthUser(caller.user_id))
+    }
+}
+
+/// Which credential authenticated a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A personal API token (`tsk_…`).
+    PersonalToken,
+    /// A JWT, from the `Authorization` header or the session cookie.
+    Jwt(VerifiedJwt),
+}
+
+/// The authenticated caller and the credential it showed, for the routes where that matters
+/// (a personal token may not mint tokens; only a session can be logged out).
+///
+/// Accepted credentials, in order: `Authorization: Bearer tsk_…` (a personal token),
+/// `Authorization: Bearer <JWT>`, and, only for `GET` and `HEAD` requests without an
+/// `Authorization` header, the JWT in the [`SESSION_COOKIE`]. Writes never accept the cookie,
+/// so a cross-site form cannot act for a signed-in user. A JWT of an ended session is refused.
+pub struct Caller {
+    pub user_id: String,
+    pub credential: Credential,
+}
+
+impl Caller {
+    fn from_jwt(jwt: VerifiedJwt) -> Self {
+        Caller {
+            user_id: jwt.sub.clone(),
+            credential: Credential::Jwt(jwt),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(header) = parts.headers.get(AUTHORIZATION) else {
             let reads = parts.method == Method::GET || parts.method == Method::HEAD;
             return match cookie(&parts.headers, SESSION_COOKIE) {
-                Some(token) if reads && !token.is_empty() => state.auth.verify(token).map(AuthUser),
+                Some(token) if reads && !token.is_empty() => {
+                    verify_jwt(state, token).await.map(Caller::from_jwt)
+                }
                 _ => Err(ApiError::Unauthorized("Not authenticated")),
             };
         };
@@ -143,12 +239,15 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         if credentials.starts_with(TOKEN_PREFIX) {
             return match state.accounts.verify_api_token(credentials).await {
-                Ok(Some(user)) => Ok(AuthUser(user)),
+                Ok(Some(user_id)) => Ok(Caller {
+                    user_id,
+                    credential: Credential::PersonalToken,
+                }),
                 Ok(None) => Err(ApiError::Unauthorized("Invalid token")),
                 Err(error) => Err(error.into()),
             };
         }
-        state.auth.verify(credentials).map(AuthUser)
+        verify_jwt(state, credentials).await.map(Caller::from_jwt)
     }
 }
 
@@ -168,10 +267,13 @@ mod tests {
     }
 
     fn outcome(verifier: &JwtVerifier, token: &str) -> Result<String, &'static str> {
-        verifier.verify(token).map_err(|error| match error {
-            ApiError::Unauthorized(message) => message,
-            _ => "other",
-        })
+        verifier
+            .verify(token)
+            .map(|jwt| jwt.sub)
+            .map_err(|error| match error {
+                ApiError::Unauthorized(message) => message,
+                _ => "other",
+            })
     }
 
     #[test]
@@ -182,6 +284,15 @@ mod tests {
             outcome(&JwtVerifier::new(b"secret"), &token),
             Ok("acct-1".into())
         );
+        let first = JwtVerifier::new(b"secret").verify(&token).ok();
+        let second = JwtVerifier::new(b"secret")
+            .verify(&signer.sign("acct-1", chrono::Duration::days(7)))
+            .ok();
+        let sid = |jwt: &Option<VerifiedJwt>| jwt.as_ref().and_then(|jwt| jwt.sid.clone());
+        assert!(sid(&first).is_some(), "each signed token names its session");
+        assert_ne!(sid(&first), sid(&second), "one session per sign-in");
+        let expires = first.map(|jwt| jwt.expires_at - chrono::Utc::now());
+        assert!(expires.is_some_and(|left| left > chrono::Duration::days(6)));
         assert_eq!(
             outcome(&JwtVerifier::new(b"other"), &token),
             Err("Invalid token")
@@ -225,13 +336,37 @@ mod tests {
             ),
             Ok("u1".into())
         );
-        assert_eq!(
-            outcome(
-                &verifier,
-                &token(json!({"sub": "u1"}), Algorithm::HS256, b"secret")
-            ),
-            Ok("u1".into())
-        );
+        // Without a numeric exp a token would never expire: refused.
+        for claims in [
+            json!({"sub": "u1"}),
+            json!({"sub": "u1", "exp": "9999999999"}),
+            json!({"sub": "u1", "exp": null}),
+            json!({"sub": "u1", "exp": -1}),
+            json!({"sub": "u1", "exp": (now + 60) as f64 + 0.5}),
+        ] {
+            assert_eq!(
+                outcome(
+                    &verifier,
+                    &token(claims.clone(), Algorithm::HS256, b"secret")
+                ),
+                Err("Invalid token"),
+                "{claims}"
+            );
+        }
+        // A session id, when present, is a non-empty string.
+        for sid in [json!(7), json!(""), json!(["s"])] {
+            assert_eq!(
+                outcome(
+                    &verifier,
+                    &token(
+                        json!({"sub": "u1", "exp": now + 60, "sid": sid}),
+                        Algorithm::HS256,
+                        b"secret"
+                    )
+                ),
+                Err("Invalid token")
+            );
+        }
         assert_eq!(
             outcome(
                 &verifier,

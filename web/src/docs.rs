@@ -21,7 +21,7 @@ use crate::api::{accounts, activity, chat, settings, tasks};
         activity::audit, activity::notifications, activity::mark_read, activity::snooze, tasks::reminders, activity::events,
         chat::send, chat::history, chat::clear,
         settings::get, settings::put,
-        accounts::token, accounts::list_tokens, accounts::create_token, accounts::revoke_token,
+        accounts::token, accounts::logout, accounts::list_tokens, accounts::create_token, accounts::revoke_token,
         crate::health::health, crate::health::ready, crate::metrics::render,
     ),
     components(schemas(tasks::TaskCreate, tasks::TaskUpdate, chat::ChatRequest, activity::SnoozeRequest, accounts::TokenRequest, accounts::NewTokenRequest)),

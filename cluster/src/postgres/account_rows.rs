@@ -1,4 +1,4 @@
-//! Rows of `users` and `api_tokens`.
+//! Rows of `users`, `api_tokens` and `revoked_sessions`.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -230,4 +230,39 @@ pub(crate) async fn touch_token(
         .await?;
     client.execute(&statement, &[&token_id, &now]).await?;
     Ok(())
+}
+
+/// Drops sessions that expired before `now` (their tokens are refused anyway) and records this
+/// one, in one statement.
+pub(crate) async fn revoke_session(
+    client: &impl GenericClient,
+    session_id: &str,
+    user_id: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), PgError> {
+    let statement = client
+        .prepare_cached(
+            "WITH pruned AS (DELETE FROM revoked_sessions WHERE expires_at < $4)
+             INSERT INTO revoked_sessions (session_id, user_id, expires_at, revoked_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO NOTHING",
+        )
+        .await?;
+    client
+        .execute(&statement, &[&session_id, &user_id, &expires_at, &now])
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn session_revoked(
+    client: &impl GenericClient,
+    session_id: &str,
+) -> Result<bool, PgError> {
+    let statement = client
+        .prepare_cached("SELECT 1 FROM revoked_sessions WHERE session_id = $1")
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&session_id])
+        .await?
+        .is_some())
 }

@@ -770,6 +770,27 @@ impl AccountStore for PostgresStore {
     async fn touch_api_token(&self, token_id: &str, now: DateTime<Utc>) -> Result<(), EngineError> {
         Ok(account_rows::touch_token(&self.client().await?, token_id, now).await?)
     }
+
+    async fn revoke_session(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        Ok(account_rows::revoke_session(
+            &self.client().await?,
+            session_id,
+            user_id,
+            expires_at,
+            now,
+        )
+        .await?)
+    }
+
+    async fn session_revoked(&self, session_id: &str) -> Result<bool, EngineError> {
+        Ok(account_rows::session_revoked(&self.client().await?, session_id).await?)
+    }
 }
 
 #[cfg(test)]

@@ -192,6 +192,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX login_failures_by_key ON login_failures (kind, key, at);
     CREATE INDEX login_failures_by_age ON login_failures (at);
     "#,
+    // 6: sign-in sessions ended before their token expired (the SQLite store's version 12).
+    r#"
+    CREATE TABLE revoked_sessions (
+        session_id text PRIMARY KEY,
+        user_id text NOT NULL,
+        expires_at timestamptz NOT NULL,
+        revoked_at timestamptz NOT NULL
+    );
+    CREATE INDEX revoked_sessions_by_expiry ON revoked_sessions (expires_at);
+    "#,
 ];
 
 /// Brings the database (or `schema`, created if missing) to the newest version. Holds the

@@ -491,6 +491,27 @@ impl AccountService {
         Ok(revoked)
     }
 
+    /// Ends the sign-in session `session_id` of `user_id`: tokens carrying it are refused from
+    /// now on, though they have not expired (`expires_at`).
+    pub async fn revoke_session(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), AccountError> {
+        self.inner
+            .store
+            .revoke_session(session_id, user_id, expires_at, now())
+            .await?;
+        tracing::info!(account = %user_id, "session ended");
+        Ok(())
+    }
+
+    /// Whether the sign-in session `session_id` was ended.
+    pub async fn session_revoked(&self, session_id: &str) -> Result<bool, AccountError> {
+        Ok(self.inner.store.session_revoked(session_id).await?)
+    }
+
     /// The user id a live personal token belongs to; `None` for anything else. Records the use
     /// (at most once a minute per token).
     pub async fn verify_api_token(&self, secret: &str) -> Result<Option<String>, AccountError> {

@@ -1,5 +1,5 @@
-//! `POST /api/auth/token` (email and password in, JWT out) and the caller's personal API
-//! tokens under `/api/auth/tokens`.
+//! `POST /api/auth/token` (email and password in, JWT out), `POST /api/auth/logout` (that JWT
+//! ends), and the caller's personal API tokens under `/api/auth/tokens`.
 
 use std::net::SocketAddr;
 
@@ -15,7 +15,7 @@ use taskstream_engine::{FieldError, Loc, ValidationErrors};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, Caller, Credential};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 
@@ -171,6 +171,44 @@ pub(crate) async fn token(
     Ok(Json(TokenResponse { token }))
 }
 
+/// Why a personal token cannot mint tokens: a leaked one could otherwise outlive its own
+/// revocation by minting replacements.
+pub const PERSONAL_TOKEN_CANNOT_MINT: &str =
+    "Personal API tokens cannot create tokens; sign in with a password";
+
+/// End the session of the Bearer JWT from `POST /api/auth/token` (or the web UI's cookie, sent
+/// as a Bearer token): from now on it is refused with 401 `Invalid token`, on every replica.
+/// Tokens this server did not sign at a sign-in (the frontend's, `taskstream token`'s) have no
+/// session to end: 400; personal tokens are revoked with `DELETE /api/auth/tokens/{id}`.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "`{\"logged_out\": true}`"),
+        (status = 400, description = "The credential is not a sign-in session"),
+        (status = 401)))]
+pub(crate) async fn logout(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let jwt = match caller.credential {
+        Credential::Jwt(jwt) => jwt,
+        Credential::PersonalToken => {
+            return Err(ApiError::detail(
+                StatusCode::BAD_REQUEST,
+                "Personal API tokens are revoked with DELETE /api/auth/tokens/{id}",
+            ));
+        }
+    };
+    let Some(sid) = &jwt.sid else {
+        return Err(ApiError::detail(
+            StatusCode::BAD_REQUEST,
+            "This token has no session to end: it was not issued by a sign-in",
+        ));
+    };
+    app.accounts
+        .revoke_session(sid, &jwt.sub, jwt.expires_at)
+        .await?;
+    Ok(Json(json!({ "logged_out": true })))
+}
+
 /// The caller's personal API tokens, newest first (revoked ones are gone).
 #[utoipa::path(get, path = "/api/auth/tokens", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = [TokenView]), (status = 401)))]
@@ -182,16 +220,25 @@ pub(crate) async fn list_tokens(
     Ok(Json(tokens.iter().map(TokenView::from).collect()))
 }
 
-/// Create a personal API token for scripts; its secret is in this response only.
+/// Create a personal API token for scripts; its secret is in this response only. Needs a JWT
+/// (a sign-in): a personal token cannot create more of them.
 #[utoipa::path(post, path = "/api/auth/tokens", tag = "auth", security(("bearer" = [])),
     request_body = NewTokenRequest,
     responses((status = 201, body = CreatedToken), (status = 401),
+        (status = 403, description = "Authenticated with a personal token"),
         (status = 404, description = "The caller has no local account"), (status = 422)))]
 pub(crate) async fn create_token(
     State(app): State<AppState>,
-    AuthUser(user): AuthUser,
+    caller: Caller,
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    if caller.credential == Credential::PersonalToken {
+        return Err(ApiError::detail(
+            StatusCode::FORBIDDEN,
+            PERSONAL_TOKEN_CANNOT_MINT,
+        ));
+    }
+    let user = caller.user_id;
     let fields = string_fields(&body, &["name"]).map_err(ApiError::Validation)?;
     let name = fields[0];
     let length = name.trim().chars().count();

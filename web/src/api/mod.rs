@@ -27,6 +27,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/events", get(activity::events))
         .route("/api/settings", get(settings::get).put(settings::put))
         .route("/api/auth/token", post(accounts::token))
+        .route("/api/auth/logout", post(accounts::logout))
         .route(
             "/api/auth/tokens",
             get(accounts::list_tokens).post(accounts::create_token),

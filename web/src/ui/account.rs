@@ -30,13 +30,50 @@ struct SignInPage {
     asset_version: &'static str,
 }
 
-/// Only paths on this site are followed after signing in (no open redirect).
+/// Longest `next` kept; anything longer is not a link of this site.
+const NEXT_MAX_BYTES: usize = 2048;
+
+/// Only paths on this site are followed after signing in (no open redirect); anything else is
+/// `/`. Browsers read a `Location` leniently: they drop tab and newline anywhere (`/\t/evil`
+/// becomes `//evil`, another host), treat `\` as `/`, and resolve dot segments (`/.//evil`
+/// becomes `//evil` too). So the path must start with one `/` and a character that is neither
+/// `/` nor `\`, and contains no control character, whitespace, backslash or dot segment (plain
+/// or percent-encoded); none of those occurs in a link of this site. Non-ASCII characters are
+/// percent-encoded, as a browser would send them, so the result is always a valid header value.
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
-        next.to_owned()
-    } else {
-        "/".to_owned()
+    let acceptable = next.len() <= NEXT_MAX_BYTES
+        && next
+            .strip_prefix('/')
+            .is_some_and(|rest| !rest.starts_with(['/', '\\']))
+        && !next
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+        && !has_dot_segment(next);
+    if !acceptable {
+        return "/".to_owned();
     }
+    let mut safe = String::with_capacity(next.len());
+    for c in next.chars() {
+        if c.is_ascii() {
+            safe.push(c);
+        } else {
+            let mut bytes = [0u8; 4];
+            for byte in c.encode_utf8(&mut bytes).bytes() {
+                safe.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    safe
+}
+
+/// Whether the path part of `next` has a `.` or `..` segment (also as `%2e`), which browsers
+/// resolve before following the link.
+fn has_dot_segment(next: &str) -> bool {
+    let path = next.split(['?', '#']).next().unwrap_or("");
+    path.split('/').any(|segment| {
+        let segment = segment.to_ascii_lowercase().replace("%2e", ".");
+        segment == "." || segment == ".."
+    })
 }
 
 fn theme(headers: &HeaderMap) -> String {
@@ -289,14 +326,31 @@ pub(crate) async fn signup(
     }
 }
 
-/// `POST /logout`: forget the session cookie.
-pub(crate) async fn logout(State(app): State<AppState>, _form: Form) -> Response {
+/// `POST /logout`: end the session on the server, so a copy of the cookie stops working too
+/// (as a cookie and as a Bearer token), then forget the cookie. A cookie that is no longer
+/// valid (expired, forged, from before session ids) has nothing to end.
+pub(crate) async fn logout(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    _form: Form,
+) -> Result<Response, UiError> {
+    let session = cookie(&headers, SESSION_COOKIE)
+        .filter(|token| !token.is_empty())
+        .and_then(|token| app.auth.verify(token).ok());
+    if let Some(jwt) = session
+        && let Some(sid) = &jwt.sid
+    {
+        app.accounts
+            .revoke_session(sid, &jwt.sub, jwt.expires_at)
+            .await
+            .map_err(|error| UiError::Internal(error.to_string()))?;
+    }
     let mut response = Redirect::to("/login?bye=1").into_response();
     response.headers_mut().append(
         SET_COOKIE,
         set_cookie(SESSION_COOKIE, "", 0, app.ui.behind_https),
     );
-    response
+    Ok(response)
 }
 
 /// `POST /settings/password`.
@@ -395,5 +449,46 @@ pub(crate) async fn revoke_token(
         Ok(Redirect::to("/settings?saved=1").into_response())
     } else {
         Err(UiError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_paths_of_this_site_are_followed() {
+        for kept in [
+            "/",
+            "/tasks?status=active",
+            "/tasks/1#notes",
+            "/a/b.c/..d",
+            "/%2F/x",
+        ] {
+            assert_eq!(safe_next(kept), kept);
+        }
+        assert_eq!(safe_next("/tâches"), "/t%C3%A2ches");
+        for attack in [
+            "",
+            "tasks",
+            "https://evil.example",
+            "//evil.com",
+            "/\\evil.com",
+            "/\t/evil.example",
+            "/ /evil.com",
+            "/.//evil.com",
+            "/./\\evil",
+            "/../evil",
+            "/%2e//evil.com",
+            "/%2E%2E//evil.com",
+            "/\r\nSet-Cookie: a=b",
+            "/tasks\n",
+            "/a\\b",
+            "/\u{a0}/evil.com",
+            "/\u{7f}",
+        ] {
+            assert_eq!(safe_next(attack), "/", "{attack:?}");
+        }
+        assert_eq!(safe_next(&format!("/{}", "a".repeat(5000))), "/");
     }
 }

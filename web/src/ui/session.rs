@@ -16,6 +16,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use super::error::UiError;
 use crate::AppState;
 pub(crate) use crate::auth::{SESSION_COOKIE, cookie};
+use crate::error::ApiError;
 
 /// Name of the cookie holding the CSRF token.
 pub const CSRF_COOKIE: &str = "taskstream_csrf";
@@ -130,8 +131,12 @@ impl FromRequestParts<AppState> for Session {
         else {
             return Err(UiError::SignIn { next });
         };
-        let Ok(user_id) = state.auth.verify(token) else {
-            return Err(UiError::SignIn { next });
+        // An expired, forged or signed-out token means signing in again; only a store failure
+        // is an error.
+        let user_id = match crate::auth::verify_jwt(state, token).await {
+            Ok(jwt) => jwt.sub,
+            Err(ApiError::Unauthorized(_)) => return Err(UiError::SignIn { next }),
+            Err(error) => return Err(UiError::Internal(error.to_string())),
         };
         // A token for an account that no longer exists (or was signed for an API-only user)
         // does not open the UI.

@@ -1,4 +1,4 @@
-//! Rows of `users` and `api_tokens`.
+//! Rows of `users`, `api_tokens` and `revoked_sessions`.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -168,4 +168,35 @@ pub(crate) fn touch_token(
     conn.prepare_cached("UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1")?
         .execute(params![token_id, now.timestamp_micros()])?;
     Ok(())
+}
+
+/// Drops sessions that expired before `now` (their tokens are refused anyway), then records
+/// this one.
+pub(crate) fn revoke_session(
+    conn: &Connection,
+    session_id: &str,
+    user_id: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM revoked_sessions WHERE expires_at < ?1")?
+        .execute([now.timestamp_micros()])?;
+    conn.prepare_cached(
+        "INSERT INTO revoked_sessions (session_id, user_id, expires_at, revoked_at)
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (session_id) DO NOTHING",
+    )?
+    .execute(params![
+        session_id,
+        user_id,
+        expires_at.timestamp_micros(),
+        now.timestamp_micros()
+    ])?;
+    Ok(())
+}
+
+pub(crate) fn session_revoked(conn: &Connection, session_id: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM revoked_sessions WHERE session_id = ?1")?
+        .query_row([session_id], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
 }

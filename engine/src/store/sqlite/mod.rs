@@ -725,6 +725,27 @@ impl AccountStore for SqliteTaskStore {
         self.write(move |conn| account_rows::touch_token(conn, &token_id, now).map_err(sql_error))
             .await
     }
+
+    async fn revoke_session(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let (session_id, user_id) = (session_id.to_owned(), user_id.to_owned());
+        self.write(move |conn| {
+            account_rows::revoke_session(conn, &session_id, &user_id, expires_at, now)
+                .map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn session_revoked(&self, session_id: &str) -> Result<bool, EngineError> {
+        let session_id = session_id.to_owned();
+        self.read(move |conn| account_rows::session_revoked(conn, &session_id).map_err(sql_error))
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -210,6 +210,16 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX notifications_unread ON notifications (user_id) WHERE read_at IS NULL;
     "#,
+    // 12: sign-in sessions ended before their token expired (log-out), kept until it expires.
+    r#"
+    CREATE TABLE revoked_sessions (
+        session_id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        revoked_at INTEGER NOT NULL
+    );
+    CREATE INDEX revoked_sessions_by_expiry ON revoked_sessions (expires_at);
+    "#,
 ];
 
 fn store_error(error: rusqlite::Error) -> EngineError {

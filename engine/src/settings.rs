@@ -37,6 +37,7 @@ pub struct SettingsView {
     pub time_zone: String,
     /// A notification listing overdue tasks, once a day at `digest_hour` local time.
     pub daily_digest: bool,
+    #[schema(minimum = 0, maximum = 23)]
     pub digest_hour: u8,
 }
 

@@ -113,10 +113,40 @@ async fn updates_rearm_and_deletes_cancel(srv: TestServer) {
 
 async fn completion_cancels_and_the_next_occurrence_reminds(srv: TestServer) {
     let alice = srv.user("alice");
-    let task = alice
-        .create(json!({"title": "drink water", "due_date": reminding_in(2.0), "reminder_offset_minutes": 1,
-                        "is_recurring": true, "recurrence_rule": "RRULE:FREQ=SECONDLY;INTERVAL=2"}))
-        .await;
+    // Rules fire at most hourly, so the next occurrence is made to come soon by counting from
+    // completion: an hourly series whose time of day is an hour minus a minute ago has its
+    // next occurrence a minute from now, and its one-minute reminder in two seconds. The task's
+    // zone puts the local time near noon, so "today at that time" never crosses midnight.
+    let now = chrono::Utc::now();
+    let utc_hour = i32::try_from(chrono::Timelike::hour(&now)).unwrap();
+    let offset = 12 - utc_hour;
+    let zone = match offset {
+        0 => "Etc/UTC".to_owned(),
+        east if east > 0 => format!("Etc/GMT-{east}"),
+        west => format!("Etc/GMT+{}", -west),
+    };
+    let due = now + chrono::Duration::days(1) - chrono::Duration::hours(1)
+        + chrono::Duration::seconds(62);
+    let soon = now + chrono::Duration::seconds(2);
+    let fmt =
+        |at: chrono::DateTime<chrono::Utc>| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let created = alice
+        .req(reqwest::Method::POST, "/api/tasks")
+        .header("x-timezone", zone.as_str())
+        .json(
+            &json!({"title": "drink water", "due_date": fmt(due), "reminder_offset_minutes": 1,
+                      // This occurrence's own reminder, due in two seconds unless cancelled.
+                      "reminders": [{"at": fmt(soon)}],
+                      "is_recurring": true, "recurrence_rule": "RRULE:FREQ=HOURLY",
+                      "recurrence_from": "completion"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let task = taskstream_tests::Resp::from(created)
+        .await
+        .expect(201)
+        .clone();
     let id = id_of(&task);
     let done = alice.complete(&id).await;
     let next = done.expect(200)["next_task"].clone();
@@ -125,6 +155,11 @@ async fn completion_cancels_and_the_next_occurrence_reminds(srv: TestServer) {
         next["remind_at"],
         Value::Null,
         "the next occurrence has a reminder"
+    );
+    let next_remind = taskstream_tests::utc(next["remind_at"].as_str().unwrap());
+    assert!(
+        next_remind < now + chrono::Duration::seconds(10),
+        "the next occurrence reminds within seconds: {next_remind} ({zone})"
     );
 
     let notes = wait_notified(&alice, &next_id).await;

@@ -24,7 +24,7 @@ use crate::api::{accounts, activity, chat, settings, tasks};
         accounts::token, accounts::logout, accounts::list_tokens, accounts::create_token, accounts::revoke_token,
         crate::health::health, crate::health::ready, crate::metrics::render,
     ),
-    components(schemas(tasks::TaskCreate, tasks::TaskUpdate, chat::ChatRequest, activity::SnoozeRequest, accounts::TokenRequest, accounts::NewTokenRequest)),
+    components(schemas(tasks::TaskCreate, tasks::TaskUpdate, chat::ChatRequest, activity::SnoozeRequest, accounts::TokenRequest, accounts::NewTokenRequest, settings::SettingsUpdate, tasks::RecurrenceFromDoc, tasks::RecurrenceTriggerDoc, tasks::StatusFilterDoc, tasks::SortDoc, tasks::OrderDoc)),
     modifiers(&BearerAuth, &EnforcedLimits),
     tags((name = "tasks", description = "Tasks of the authenticated user"), (name = "activity", description = "Audit trail, notifications and the live event stream of the authenticated user"), (name = "chat", description = "The assistant: plain language in, task operations out"), (name = "settings", description = "Time zone and daily digest of the authenticated user"), (name = "auth", description = "Local accounts: log-in tokens and personal API tokens"), (name = "health"))
 )]

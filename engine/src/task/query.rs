@@ -8,6 +8,9 @@ use crate::error::{FieldError, Loc, ValidationErrors};
 
 /// Longest accepted search string, so a query cannot be turned into a denial of service.
 pub const SEARCH_MAX: usize = 255;
+/// Largest offset a page may start at: the documented `int32` range, which every client
+/// language can hold.
+pub const OFFSET_MAX: u32 = i32::MAX as u32;
 /// Largest page a client may ask for.
 pub const LIMIT_MAX: u32 = 1000;
 /// The page a list gets when it asks for none: the reference had no pagination, so clients
@@ -179,15 +182,15 @@ impl TaskQuery {
                     ),
                 },
                 "offset" => match value.trim().parse::<u32>() {
-                    Ok(n) => query.offset = n,
-                    Err(_) => errors.push(
+                    Ok(n) if n <= OFFSET_MAX => query.offset = n,
+                    _ => errors.push(
                         FieldError::new(
                             "int_parsing",
                             loc(key),
-                            "Input should be a non-negative integer",
+                            format!("Input should be an integer from 0 to {OFFSET_MAX}"),
                             input,
                         )
-                        .with_ctx(serde_json::json!({ "ge": 0 })),
+                        .with_ctx(serde_json::json!({ "ge": 0, "le": OFFSET_MAX })),
                     ),
                 },
                 _ => {}

@@ -41,6 +41,11 @@ pub struct TokenResponse {
 #[derive(ToSchema)]
 pub struct NewTokenRequest {
     /// 1–100 characters, e.g. the machine or script that will use it.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     name: String,
 }
 

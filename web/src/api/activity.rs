@@ -51,10 +51,10 @@ fn audit_filter(pairs: &[(String, String)]) -> Result<AuditFilter, ApiError> {
                 )),
             },
             "offset" => match value.trim().parse::<u32>() {
-                Ok(n) => filter.offset = n,
-                Err(_) => errors.push(query_error(
+                Ok(n) if n <= OFFSET_MAX => filter.offset = n,
+                _ => errors.push(query_error(
                     "offset",
-                    "Input should be a non-negative integer",
+                    "Input should be an integer from 0 to 2147483647",
                     value,
                 )),
             },
@@ -71,7 +71,7 @@ fn audit_filter(pairs: &[(String, String)]) -> Result<AuditFilter, ApiError> {
 /// The caller's audit trail, newest first.
 #[utoipa::path(get, path = "/api/audit", tag = "activity", security(("bearer" = [])),
     params(("task_id" = Option<String>, Query), ("event_type" = Option<String>, Query),
-           ("limit" = Option<u32>, Query, description = "1–1000, default 100"), ("offset" = Option<u32>, Query)),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "1–1000, default 100"), ("offset" = Option<u32>, Query, minimum = 0, maximum = 2_147_483_647)),
     responses((status = 200, body = Vec<AuditView>), (status = 401), (status = 422)))]
 pub(crate) async fn audit(
     State(app): State<AppState>,
@@ -109,6 +109,9 @@ fn notification_id(raw: &str) -> Result<Uuid, ApiError> {
     })
 }
 
+/// Largest offset a page may start at (the largest 32-bit signed integer, as documented).
+const OFFSET_MAX: u32 = taskstream_engine::task::query::OFFSET_MAX;
+
 /// Longest snooze: one week.
 pub(crate) const SNOOZE_MAX_MINUTES: i64 = 7 * 24 * 60;
 
@@ -117,6 +120,7 @@ pub(crate) const SNOOZE_MAX_MINUTES: i64 = 7 * 24 * 60;
 #[derive(utoipa::ToSchema)]
 pub struct SnoozeRequest {
     /// 1–10080 minutes from now.
+    #[schema(minimum = 1, maximum = 10_080)]
     minutes: i64,
 }
 

@@ -34,7 +34,12 @@ pub struct ChatResponse {
 #[allow(dead_code)]
 #[derive(ToSchema)]
 pub struct ChatRequest {
-    /// 1–4000 characters.
+    /// 1–4000 characters, not blank.
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     message: String,
     /// `true` answers with Server-Sent Events (`tool_invocation`, `content`, `done`, `[DONE]`).
     #[schema(default = false)]

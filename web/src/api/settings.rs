@@ -20,9 +20,22 @@ pub(crate) async fn get(
     Ok(Json(app.settings.settings(&user).await?.view()))
 }
 
+/// `PUT /api/settings` body, for the docs: every key is optional.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub struct SettingsUpdate {
+    /// IANA name, e.g. `Europe/Berlin`.
+    #[schema(min_length = 1, max_length = 64)]
+    time_zone: Option<String>,
+    daily_digest: Option<bool>,
+    /// Local hour of the digest.
+    #[schema(minimum = 0, maximum = 23)]
+    digest_hour: Option<u8>,
+}
+
 /// Change settings: only the keys present are applied.
 #[utoipa::path(put, path = "/api/settings", tag = "settings", security(("bearer" = [])),
-    request_body = SettingsView,
+    request_body = SettingsUpdate,
     responses((status = 200, body = SettingsView), (status = 401), (status = 422)))]
 pub(crate) async fn put(
     State(app): State<AppState>,

@@ -36,55 +36,126 @@ pub struct DeleteTaskResponse {
 #[allow(dead_code)]
 #[derive(ToSchema)]
 pub struct TaskCreate {
-    /// 1–255 characters.
+    /// 1–255 characters, not blank, no NUL.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     title: String,
-    /// At most 2000 characters.
+    /// At most 2000 characters, no NUL.
+    #[schema(max_length = 2000, pattern = r"^[^\x00]*$")]
     description: Option<String>,
     #[schema(default = "pending")]
     status: Option<taskstream_engine::task::TaskStatus>,
     #[schema(default = "medium")]
     priority: Option<taskstream_engine::task::Priority>,
-    /// RFC 3339; any offset, normalised to UTC.
+    /// RFC 3339 between the years 1000 and 9999; any offset, normalised to UTC.
     #[schema(format = DateTime)]
     due_date: Option<String>,
     /// At most 20 tags of 1–50 characters; stored trimmed, lower-cased, de-duplicated.
+    #[schema(max_items = 20)]
     tags: Option<Vec<String>>,
     /// Minutes before the due date; at least 1; needs a due date.
+    #[schema(minimum = 1, maximum = 525_600)]
     reminder_offset_minutes: Option<i64>,
     /// More reminders: `[{"offset_minutes": N} | {"at": "<RFC 3339>"}]`, at most 10; offsets
     /// need a due date. Shown by `GET /api/tasks/{task_id}/reminders`.
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<Object>>, max_items = 10)]
     reminders: Option<Vec<serde_json::Value>>,
     is_recurring: Option<bool>,
-    /// DAILY, WEEKLY, MONTHLY, YEARLY, INTERVAL:N, or RRULE:FREQ=… (RFC 5545).
+    /// DAILY, WEEKLY, MONTHLY, YEARLY, INTERVAL:N, or RRULE:FREQ=… (RFC 5545), firing at most
+    /// once an hour.
+    #[schema(max_length = 255)]
     recurrence_rule: Option<String>,
-    /// `due` (default) or `completion`: what the next occurrence counts from.
-    recurrence_from: Option<String>,
-    /// `on_complete` (default) or `on_due`: with `on_due` the next occurrence is created when
-    /// the due date passes, even while the task is still open.
-    recurrence_trigger: Option<String>,
+    /// What the next occurrence counts from.
+    #[schema(default = "due")]
+    recurrence_from: Option<RecurrenceFromDoc>,
+    /// With `on_due` the next occurrence is created when the due date passes, even while the
+    /// task is still open.
+    #[schema(default = "on_complete")]
+    recurrence_trigger: Option<RecurrenceTriggerDoc>,
+}
+
+/// `due` or `completion`.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum RecurrenceFromDoc {
+    Due,
+    Completion,
+}
+
+/// `on_complete` or `on_due`.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum RecurrenceTriggerDoc {
+    OnComplete,
+    OnDue,
+}
+
+/// The `status` filter of a list.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum StatusFilterDoc {
+    All,
+    Active,
+    Pending,
+    InProgress,
+    Completed,
+}
+
+/// The sort key of a list.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum SortDoc {
+    CreatedAt,
+    DueDate,
+    Priority,
+    Title,
+}
+
+/// The sort order of a list.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum OrderDoc {
+    Asc,
+    Desc,
 }
 
 /// Update body, for the docs: only the keys present are applied; `null` clears nullable fields.
 #[allow(dead_code)]
 #[derive(ToSchema)]
 pub struct TaskUpdate {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     title: Option<String>,
+    #[schema(max_length = 2000, pattern = r"^[^\x00]*$")]
     description: Option<String>,
     status: Option<taskstream_engine::task::TaskStatus>,
     priority: Option<taskstream_engine::task::Priority>,
     #[schema(format = DateTime)]
     due_date: Option<String>,
+    #[schema(max_items = 20)]
     tags: Option<Vec<String>>,
+    #[schema(minimum = 1, maximum = 525_600)]
     reminder_offset_minutes: Option<i64>,
     /// More reminders: `[{"offset_minutes": N} | {"at": "<RFC 3339>"}]`, at most 10; offsets
     /// need a due date. Shown by `GET /api/tasks/{task_id}/reminders`.
-    #[schema(value_type = Option<Vec<Object>>)]
+    #[schema(value_type = Option<Vec<Object>>, max_items = 10)]
     reminders: Option<Vec<serde_json::Value>>,
     is_recurring: Option<bool>,
+    #[schema(max_length = 255)]
     recurrence_rule: Option<String>,
-    recurrence_from: Option<String>,
-    recurrence_trigger: Option<String>,
+    recurrence_from: Option<RecurrenceFromDoc>,
+    recurrence_trigger: Option<RecurrenceTriggerDoc>,
 }
 
 /// Create a task.
@@ -108,16 +179,16 @@ pub(crate) async fn create(
 /// List, search, filter and sort the caller's tasks.
 #[utoipa::path(get, path = "/api/tasks", tag = "tasks", security(("bearer" = [])),
     params(
-        ("search" = Option<String>, Query, description = "Case-insensitive substring of title or description"),
-        ("status" = Option<String>, Query, description = "all | active | pending | in_progress | completed"),
-        ("priority" = Option<String>, Query, description = "low | medium | high"),
-        ("tags" = Option<String>, Query, description = "Comma-separated; a task must have all of them"),
+        ("search" = Option<String>, Query, max_length = 255, description = "Case-insensitive substring of title or description"),
+        ("status" = Option<StatusFilterDoc>, Query, description = "all (default) | active | pending | in_progress | completed"),
+        ("priority" = Option<taskstream_engine::task::Priority>, Query, description = "low | medium | high"),
+        ("tags" = Option<String>, Query, description = "Comma-separated, at most 20; a task must have all of them"),
         ("has_due_date" = Option<bool>, Query),
         ("is_recurring" = Option<bool>, Query),
-        ("sort" = Option<String>, Query, description = "created_at (default) | due_date | priority | title"),
-        ("order" = Option<String>, Query, description = "desc (default) | asc"),
+        ("sort" = Option<SortDoc>, Query, description = "created_at (default) | due_date | priority | title"),
+        ("order" = Option<OrderDoc>, Query, description = "desc (default) | asc"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 1–1000; 500 when absent. A full page that has more after it carries a `Link: <…>; rel=\"next\"` header"),
-        ("offset" = Option<u32>, Query, description = "Tasks to skip (default 0)"),
+        ("offset" = Option<u32>, Query, minimum = 0, maximum = 2_147_483_647, description = "Tasks to skip (default 0)"),
     ),
     responses(
         (status = 200, body = Vec<TaskView>, headers(("Link" = String, description = "`<URL>; rel=\"next\"` when more tasks follow this page"))),

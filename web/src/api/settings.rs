@@ -25,12 +25,13 @@ pub(crate) async fn get(
 #[derive(utoipa::ToSchema)]
 pub struct SettingsUpdate {
     /// IANA name, e.g. `Europe/Berlin`.
-    #[schema(min_length = 1, max_length = 64)]
-    time_zone: Option<String>,
-    daily_digest: Option<bool>,
+    #[schema(min_length = 1, max_length = 64, required = false)]
+    time_zone: String,
+    #[schema(required = false)]
+    daily_digest: bool,
     /// Local hour of the digest.
-    #[schema(minimum = 0, maximum = 23)]
-    digest_hour: Option<u8>,
+    #[schema(minimum = 0, maximum = 23, required = false)]
+    digest_hour: u8,
 }
 
 /// Change settings: only the keys present are applied.

@@ -46,16 +46,16 @@ pub struct TaskCreate {
     /// At most 2000 characters, no NUL.
     #[schema(max_length = 2000, pattern = r"^[^\x00]*$")]
     description: Option<String>,
-    #[schema(default = "pending")]
-    status: Option<taskstream_engine::task::TaskStatus>,
-    #[schema(default = "medium")]
-    priority: Option<taskstream_engine::task::Priority>,
+    #[schema(default = "pending", required = false)]
+    status: taskstream_engine::task::TaskStatus,
+    #[schema(default = "medium", required = false)]
+    priority: taskstream_engine::task::Priority,
     /// RFC 3339 between the years 1000 and 9999; any offset, normalised to UTC.
     #[schema(format = DateTime)]
     due_date: Option<String>,
     /// At most 20 tags of 1–50 characters; stored trimmed, lower-cased, de-duplicated.
-    #[schema(max_items = 20)]
-    tags: Option<Vec<String>>,
+    #[schema(max_items = 20, required = false)]
+    tags: Vec<String>,
     /// Minutes before the due date; at least 1; needs a due date.
     #[schema(minimum = 1, maximum = 525_600)]
     reminder_offset_minutes: Option<i64>,
@@ -63,18 +63,19 @@ pub struct TaskCreate {
     /// need a due date. Shown by `GET /api/tasks/{task_id}/reminders`.
     #[schema(value_type = Option<Vec<Object>>, max_items = 10)]
     reminders: Option<Vec<serde_json::Value>>,
-    is_recurring: Option<bool>,
+    #[schema(required = false)]
+    is_recurring: bool,
     /// DAILY, WEEKLY, MONTHLY, YEARLY, INTERVAL:N, or RRULE:FREQ=… (RFC 5545), firing at most
     /// once an hour.
     #[schema(max_length = 255)]
     recurrence_rule: Option<String>,
     /// What the next occurrence counts from.
-    #[schema(default = "due")]
-    recurrence_from: Option<RecurrenceFromDoc>,
+    #[schema(default = "due", required = false)]
+    recurrence_from: RecurrenceFromDoc,
     /// With `on_due` the next occurrence is created when the due date passes, even while the
     /// task is still open.
-    #[schema(default = "on_complete")]
-    recurrence_trigger: Option<RecurrenceTriggerDoc>,
+    #[schema(default = "on_complete", required = false)]
+    recurrence_trigger: RecurrenceTriggerDoc,
 }
 
 /// `due` or `completion`.
@@ -134,28 +135,34 @@ pub struct TaskUpdate {
     #[schema(
         min_length = 1,
         max_length = 255,
-        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$",
+        required = false
     )]
-    title: Option<String>,
+    title: String,
     #[schema(max_length = 2000, pattern = r"^[^\x00]*$")]
     description: Option<String>,
-    status: Option<taskstream_engine::task::TaskStatus>,
-    priority: Option<taskstream_engine::task::Priority>,
+    #[schema(required = false)]
+    status: taskstream_engine::task::TaskStatus,
+    #[schema(required = false)]
+    priority: taskstream_engine::task::Priority,
     #[schema(format = DateTime)]
     due_date: Option<String>,
-    #[schema(max_items = 20)]
-    tags: Option<Vec<String>>,
+    #[schema(max_items = 20, required = false)]
+    tags: Vec<String>,
     #[schema(minimum = 1, maximum = 525_600)]
     reminder_offset_minutes: Option<i64>,
     /// More reminders: `[{"offset_minutes": N} | {"at": "<RFC 3339>"}]`, at most 10; offsets
     /// need a due date. Shown by `GET /api/tasks/{task_id}/reminders`.
     #[schema(value_type = Option<Vec<Object>>, max_items = 10)]
     reminders: Option<Vec<serde_json::Value>>,
-    is_recurring: Option<bool>,
+    #[schema(required = false)]
+    is_recurring: bool,
     #[schema(max_length = 255)]
     recurrence_rule: Option<String>,
-    recurrence_from: Option<RecurrenceFromDoc>,
-    recurrence_trigger: Option<RecurrenceTriggerDoc>,
+    #[schema(required = false)]
+    recurrence_from: RecurrenceFromDoc,
+    #[schema(required = false)]
+    recurrence_trigger: RecurrenceTriggerDoc,
 }
 
 /// Create a task.

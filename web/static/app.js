@@ -99,7 +99,12 @@
         var title = (event.payload && event.payload.task_title) || "a task";
         var text = "Reminder: " + title;
         toast(text);
+        // The bell counts stored notifications, which the notification consumer writes from
+        // the same event this stream carries; it may land a moment after. Ask again shortly.
         document.body.dispatchEvent(new CustomEvent("taskstream:notification"));
+        setTimeout(function () {
+          document.body.dispatchEvent(new CustomEvent("taskstream:notification"));
+        }, 1500);
         if ("Notification" in window && Notification.permission === "granted") {
           try { new Notification("taskstream", { body: text, tag: event.event_id }); } catch (error) { /* some browsers only allow this from a service worker */ }
         }

@@ -703,6 +703,38 @@ impl User {
         arr
     }
 
+    /// Every task matching `query`, following the `Link: <…>; rel="next"` pages the server
+    /// answers when one page (500 by default) does not hold them all.
+    pub async fn list_all(&self, query: &str) -> Vec<Value> {
+        let mut path = if query.is_empty() {
+            "/api/tasks".to_string()
+        } else {
+            format!("/api/tasks?{query}")
+        };
+        let mut all = Vec::new();
+        loop {
+            let r = self.get(&path).await;
+            let page = r
+                .expect(200)
+                .as_array()
+                .unwrap_or_else(|| panic!("list is not an array: {}", r.text))
+                .clone();
+            for t in &page {
+                assert_task(t);
+            }
+            all.extend(page);
+            let Some(link) = r.headers.get("link") else {
+                return all;
+            };
+            let link = link.to_str().expect("Link header is ASCII");
+            path = link
+                .strip_prefix('<')
+                .and_then(|rest| rest.split_once(">; rel=\"next\""))
+                .map(|(target, _)| target.to_string())
+                .unwrap_or_else(|| panic!("unexpected Link header: {link}"));
+        }
+    }
+
     pub async fn get_task(&self, id: &str) -> Resp {
         self.get(&format!("/api/tasks/{id}")).await
     }

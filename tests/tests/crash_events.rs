@@ -311,7 +311,7 @@ async fn sigkill_under_write_load_loses_nothing_and_duplicates_no_effect() {
     let users: Vec<User> = USERS.iter().map(|u| srv.user(u)).collect();
     let mut listed: BTreeMap<String, Value> = BTreeMap::new();
     for u in &users {
-        for t in u.list("").await {
+        for t in u.list_all("").await {
             assert_eq!(t["user_id"], u.sub.as_str());
             listed.insert(id_of(&t), t);
         }

@@ -323,7 +323,7 @@ async fn acknowledged_changes_survive_sigkill_with_one_event_each() {
     // Creates that committed but whose answer was lost in the kill are legitimately there.
     let mut listed: BTreeMap<String, Value> = BTreeMap::new();
     for u in &users {
-        for t in u.list("").await {
+        for t in u.list_all("").await {
             listed.insert(id_of(&t), t);
         }
     }
@@ -641,7 +641,7 @@ async fn sigterm_under_load_answers_or_refuses_but_never_fails() {
     assert_eq!(st.and_then(|s| s.code()), Some(0), "{}", srv.stderr());
     srv.restart().await;
     let u = srv.user("alice");
-    let listed = u.list("").await;
+    let listed = u.list_all("").await;
     for t in &acked {
         assert!(listed.contains(t), "acknowledged {t} lost after SIGTERM");
     }

@@ -20,6 +20,7 @@ pub use serde_json;
 pub mod browser;
 pub mod dapr_sidecar;
 pub mod openai_stub;
+pub mod real_dapr;
 mod shape;
 pub mod web;
 

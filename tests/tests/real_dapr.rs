@@ -1,0 +1,617 @@
+//! `taskstream serve --mode cluster` against the REAL Dapr runtime: each role (api,
+//! notification, recurring, audit) beside its own `daprd` built from `github.com/dapr/dapr`
+//! v1.18.3, the Dapr scheduler for the Jobs API, pub/sub on a real Kafka broker (and on Redis
+//! Streams), state on Redis, secrets from a local-file store named `kubernetes`, components,
+//! Configuration and Resiliency as the Helm chart renders them. A probe app of our own, beside
+//! a daprd too, subscribes to every topic and records what went through the broker.
+//!
+//! Needs what `cluster/it/env.sh` exports (`.ci/run` sources it) and
+//! `TASKSTREAM_TEST_DATABASE_URL`; without them each test says it skips. By hand:
+//! `. .ci/services.sh && . cluster/it/env.sh && cargo test -p taskstream-tests --test real_dapr`
+//! (`TASKSTREAM_IT_KEEP=1` keeps every daprd's, the scheduler's and the apps' logs).
+//!
+//! The benchmark (real Dapr + Kafka vs the embedded shape, same run) is
+//! `cargo test -p taskstream-tests --test real_dapr -- --ignored --nocapture bench`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use taskstream_tests::real_dapr::{
+    Broker, Daprd, DaprdSpec, ItEnv, Probe, Scheduler, Scratch, Secrets, write_resources,
+};
+use taskstream_tests::{Launch, PgSchema, TestServer, User, eventually, free_port, id_of};
+
+const API_TOKEN: &str = "it-sidecar-api-token";
+const APP_TOKEN: &str = "it-app-api-token";
+/// How long an effect may take to travel through daprd, the broker and a consumer app.
+const WAIT: Duration = Duration::from_secs(90);
+const ROLES: [&str; 4] = ["api", "notification", "recurring", "audit"];
+
+/// The tests run one at a time: each starts a scheduler, five sidecars and four apps, which
+/// is all two cores can take.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// One deployment: the four roles, each beside its daprd, a probe beside its own, the
+/// scheduler. Fields drop in order: apps, sidecars, scheduler, then the schema.
+struct Cluster {
+    apps: BTreeMap<&'static str, TestServer>,
+    sidecars: BTreeMap<&'static str, Daprd>,
+    probe_sidecar: Daprd,
+    probe: Probe,
+    scheduler: Scheduler,
+    _schema: PgSchema,
+    scratch: Scratch,
+    /// Unique per test: app ids (so consumer groups) and user names.
+    suffix: String,
+}
+
+impl Cluster {
+    async fn start(env: &ItEnv, broker: Broker, test: &str) -> Option<Cluster> {
+        let schema = PgSchema::new("realdapr")?;
+        let scratch = Scratch::new(test);
+        let dir = scratch.path().to_owned();
+        let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let jwt_secret = format!("it-jwt-{suffix}");
+        let config = write_resources(
+            &dir,
+            env,
+            broker,
+            &Secrets {
+                database_url: schema.url().to_owned(),
+                jwt_secret: jwt_secret.clone(),
+            },
+        );
+        let scheduler = Scheduler::start(env, &dir).await;
+        let spec = |app_id: String, app_port: u16| DaprdSpec {
+            app_id,
+            app_port,
+            resources: dir.join("resources"),
+            config: config.clone(),
+            scheduler: scheduler.address(),
+            api_token: Some(API_TOKEN.to_owned()),
+            app_token: Some(APP_TOKEN.to_owned()),
+        };
+
+        let probe = Probe::start().await;
+        let mut probe_spec = spec(format!("probe-{suffix}"), probe.port());
+        probe_spec.app_token = None;
+        let probe_sidecar = Daprd::start(env, probe_spec, &dir).await;
+        probe_sidecar
+            .wait_subscribed(taskstream_tests::real_dapr::PROBE_TOPICS.len())
+            .await;
+
+        let mut sidecars = BTreeMap::new();
+        let mut apps = BTreeMap::new();
+        for role in ROLES {
+            let port = free_port();
+            let daprd = Daprd::launch(env, spec(format!("{role}-{suffix}"), port), &dir);
+            let app = launch_app(&schema, &daprd, role, port, &jwt_secret).await;
+            let mut daprd = daprd;
+            daprd.wait_ready().await;
+            let subscriptions = match role {
+                "api" => 0,
+                "audit" => 2,
+                _ => 1,
+            };
+            daprd.wait_subscribed(subscriptions).await;
+            sidecars.insert(role, daprd);
+            apps.insert(role, app);
+        }
+        Some(Cluster {
+            apps,
+            sidecars,
+            probe_sidecar,
+            probe,
+            scheduler,
+            _schema: schema,
+            scratch,
+            suffix,
+        })
+    }
+
+    fn api(&self) -> &TestServer {
+        &self.apps["api"]
+    }
+
+    fn user(&self, name: &str) -> User {
+        self.api().user(&format!("{name}-{}", self.suffix))
+    }
+
+    fn sidecar(&mut self, role: &str) -> &mut Daprd {
+        self.sidecars.get_mut(role).expect("role")
+    }
+
+    /// Every log, for a failure message.
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for (role, daprd) in &self.sidecars {
+            out.push_str(&format!("--- daprd {role}\n{}\n", daprd.log(25)));
+        }
+        for (role, app) in &self.apps {
+            let stderr = app.stderr();
+            let lines: Vec<&str> = stderr.lines().collect();
+            let tail = lines[lines.len().saturating_sub(25)..].join("\n");
+            out.push_str(&format!("--- app {role}\n{tail}\n"));
+        }
+        out.push_str(&format!("--- scheduler\n{}\n", self.scheduler.log()));
+        if !self.scratch.kept() {
+            out.push_str("(TASKSTREAM_IT_KEEP=1 keeps every log)\n");
+        }
+        out
+    }
+}
+
+/// `taskstream serve --mode cluster --role <role>` on `port`, beside `daprd`: the database URL
+/// and the JWT secret come from the secret store, as in the chart.
+async fn launch_app(
+    schema: &PgSchema,
+    daprd: &Daprd,
+    role: &str,
+    port: u16,
+    jwt_secret: &str,
+) -> TestServer {
+    let args = [
+        "--mode",
+        "cluster",
+        "--role",
+        role,
+        "--database-url-secret",
+        "taskstream/database-url",
+        "--jwt-secret-secret",
+        "taskstream/jwt-secret",
+        "--database-schema",
+        schema.name(),
+    ];
+    let envs = [
+        ("DAPR_HTTP_PORT", daprd.http_port().to_string()),
+        ("DAPR_API_TOKEN", API_TOKEN.to_owned()),
+        ("APP_API_TOKEN", APP_TOKEN.to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ];
+    TestServer::launch(Launch {
+        args: args.iter().map(|arg| (*arg).to_owned()).collect(),
+        envs: envs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect(),
+        port: Some(port),
+        secret_flag: false,
+        secret: Some(jwt_secret.to_owned()),
+        ..Launch::default()
+    })
+    .await
+}
+
+/// A due date whose one-minute reminder fires `seconds` from now.
+fn reminding_in(seconds: f64) -> String {
+    let at =
+        chrono::Utc::now() + chrono::Duration::milliseconds(((60.0 + seconds) * 1000.0) as i64);
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The user's audit rows per event type, asserting that no event was audited twice.
+async fn audited(user: &User) -> BTreeMap<String, usize> {
+    let rows = user.audit_all().await;
+    let mut ids: Vec<&str> = rows.iter().filter_map(|r| r["event_id"].as_str()).collect();
+    let total = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "an event was audited twice: {rows:?}");
+    let mut counts = BTreeMap::new();
+    for row in &rows {
+        let kind = row["event_type"].as_str().unwrap_or_default().to_owned();
+        *counts.entry(kind).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
+}
+
+/// Waits until `user`'s audit trail has at least `expected` rows of each type.
+async fn wait_audited(cluster: &Cluster, user: &User, expected: &BTreeMap<String, usize>) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let have = audited(user).await;
+        if expected
+            .iter()
+            .all(|(kind, n)| have.get(kind).copied().unwrap_or(0) >= *n)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "audit after {WAIT:?}: {have:?}, expected {expected:?}\n{}",
+            cluster.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A counter of the app's Prometheus text, summed over its label sets.
+async fn metric(srv: &TestServer, name: &str) -> f64 {
+    let text = srv
+        .client()
+        .get(srv.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|line| line.starts_with(name))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// create/update/complete/delete, a recurring task, a reminder through the Jobs API, poison on
+/// both topics: what every broker variant must get right.
+async fn core_flow(env: &ItEnv, broker: Broker, test: &str) {
+    let Some(cluster) = Cluster::start(env, broker, test).await else {
+        return;
+    };
+    let alice = cluster.user("alice");
+    let api_sidecar = &cluster.sidecars["api"];
+
+    let plain = alice.create(json!({"title": "plain"})).await;
+    let plain_id = id_of(&plain);
+    alice
+        .put_task(&plain_id, &json!({"title": "plain, renamed"}))
+        .await
+        .expect(200);
+    alice.delete_task(&plain_id).await.expect(200);
+    let done = alice.create(json!({"title": "done"})).await;
+    alice.complete(&id_of(&done)).await.expect(200);
+    let recurring = alice
+        .create(json!({"title": "water the plants", "is_recurring": true,
+                        "recurrence_rule": "RRULE:FREQ=DAILY",
+                        "due_date": reminding_in(86_400.0)}))
+        .await;
+    let completed = alice.complete(&id_of(&recurring)).await;
+    let next_id = id_of(&completed.expect(200)["next_task"].clone());
+
+    // A reminder due in about four seconds: a job in the real scheduler, whose data is the
+    // reminder payload.
+    let reminded = alice
+        .create(json!({"title": "call back", "due_date": reminding_in(4.0),
+                        "reminder_offset_minutes": 1}))
+        .await;
+    let reminded_id = id_of(&reminded);
+    let job = api_sidecar
+        .request(
+            reqwest::Method::GET,
+            &format!("/v1.0/jobs/reminder-{reminded_id}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let job_status = job.status().as_u16();
+    let job: Value = job.json().await.unwrap_or(Value::Null);
+    if job_status == 200 {
+        let data = &job["data"]["value"];
+        assert_eq!(data["task_id"], reminded_id.as_str(), "job data: {job}");
+        assert_eq!(data["user_id"], alice_sub(&alice), "job data: {job}");
+        assert!(job["dueTime"].is_string(), "job: {job}");
+    } else {
+        // Already fired (the API call raced the due time): the notification check covers it.
+        println!("job reminder-{reminded_id} answered {job_status}: {job}");
+    }
+
+    // Poison on both topics, published by the probe's sidecar: the consumers answer DROP and
+    // their sidecars move it to the dead-letter topics.
+    let marker = format!("poison-{}", cluster.suffix);
+    for topic in ["task-events", "reminders"] {
+        let status = cluster
+            .probe_sidecar
+            .publish(topic, &json!({"marker": marker, "not": "an envelope"}))
+            .await;
+        assert_eq!(status.as_u16(), 204, "publish poison to {topic}");
+    }
+
+    let expected = counts(&[
+        // plain, done, the recurring task, its next occurrence, the reminded task.
+        ("task.created", 5),
+        ("task.updated", 1),
+        ("task.deleted", 1),
+        ("task.completed", 2),
+        ("reminder.scheduled", 1),
+        ("reminder.triggered", 1),
+    ]);
+    wait_audited(&cluster, &alice, &expected).await;
+    let notes = eventually("the reminder notification", WAIT, || async {
+        let notes = alice.notifications().await;
+        if notes.iter().any(|n| n["task_id"] == reminded_id.as_str()) {
+            Ok(notes)
+        } else {
+            Err(format!("{} notifications, none for the reminder", notes.len()))
+        }
+    })
+    .await;
+    let dead = |topic: &'static str| {
+        let marker = marker.clone();
+        let probe = &cluster.probe;
+        async move {
+            let n = probe
+                .on(topic)
+                .iter()
+                .filter(|r| r.cloud_event["data"]["marker"] == marker.as_str())
+                .count();
+            // Two consumer apps read each topic (task-events: recurring and audit; reminders:
+            // notification and audit); each one's sidecar dead-letters its copy.
+            if n >= 2 {
+                Ok(n)
+            } else {
+                Err(format!("{n} copies of the poison on {topic}"))
+            }
+        }
+    };
+    eventually("poison on task-events-dlq", WAIT, || dead("task-events-dlq")).await;
+    eventually("poison on reminders-dlq", WAIT, || dead("reminders-dlq")).await;
+
+    // Give late duplicates a moment, then count exactly.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(audited(&alice).await, expected, "each event audited once");
+    let for_reminder = alice
+        .notifications()
+        .await
+        .into_iter()
+        .filter(|n| n["task_id"] == reminded_id.as_str())
+        .count();
+    assert_eq!(for_reminder, 1, "one notification: {notes:?}");
+    let occurrences: Vec<Value> = alice
+        .list("")
+        .await
+        .into_iter()
+        .filter(|t| t["title"] == "water the plants" && t["status"] == "pending")
+        .collect();
+    assert_eq!(occurrences.len(), 1, "one next occurrence: {occurrences:?}");
+    assert_eq!(id_of(&occurrences[0]), next_id);
+
+    // What went through the broker: every audited event, as our CloudEvent (`type` is the
+    // event type, `id` the event id), on its topic; nothing of alice's dead-lettered.
+    let rows = alice.audit_all().await;
+    let sub = alice_sub(&alice);
+    for (topic, kinds) in [
+        ("task-events", &["task.created", "task.updated", "task.deleted", "task.completed"][..]),
+        ("reminders", &["reminder.scheduled", "reminder.triggered"][..]),
+    ] {
+        let seen = cluster.probe.envelopes_of(topic, &sub);
+        let audited: BTreeSet<String> = rows
+            .iter()
+            .filter(|r| kinds.contains(&r["event_type"].as_str().unwrap_or_default()))
+            .map(|r| r["event_id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        let seen_ids: BTreeSet<String> = seen.keys().cloned().collect();
+        assert_eq!(seen_ids, audited, "{topic}: the probe saw what audit recorded");
+    }
+    for received in cluster.probe.on("task-events") {
+        let Some(envelope) = received.envelope() else {
+            continue;
+        };
+        if envelope["user_id"] != sub.as_str() {
+            continue;
+        }
+        let ce = &received.cloud_event;
+        assert_eq!(ce["type"], envelope["event_type"], "{ce}");
+        assert_eq!(ce["id"], envelope["event_id"], "{ce}");
+        assert_eq!(ce["topic"], "task-events", "{ce}");
+        assert_eq!(ce["pubsubname"], "pubsub", "{ce}");
+        assert_eq!(ce["specversion"], "1.0", "{ce}");
+    }
+    for topic in ["task-events-dlq", "reminders-dlq"] {
+        assert!(
+            cluster.probe.envelopes_of(topic, &sub).is_empty(),
+            "an event of alice's was dead-lettered on {topic}"
+        );
+    }
+    // The consumers never saw a duplicate here that they did not skip.
+    for role in ["notification", "recurring", "audit"] {
+        let dead = metric(&cluster.apps[role], "consumer_dead_lettered_total").await;
+        println!("{test}: {role} dropped {dead} deliveries to the dead-letter topic");
+    }
+}
+
+fn alice_sub(user: &User) -> String {
+    user.sub.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_every_role_beside_real_daprd_gives_exactly_once_effects() {
+    let Some(env) = ItEnv::from_env("kafka_every_role_beside_real_daprd_gives_exactly_once_effects")
+    else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    core_flow(&env, Broker::Kafka, "kafka").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_streams_every_role_beside_real_daprd_gives_exactly_once_effects() {
+    let Some(env) =
+        ItEnv::from_env("redis_streams_every_role_beside_real_daprd_gives_exactly_once_effects")
+    else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    core_flow(&env, Broker::Redis, "redis").await;
+}
+
+/// kill -9 of sidecars mid-delivery: the audit app's (its delivery in flight, unacknowledged),
+/// the probe's (proving Kafka redelivers what was not acknowledged) and the api's (events
+/// committed while it is down wait in the outbox). Every effect stays exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_sidecars_killed_mid_delivery_redeliver_with_exactly_once_effects() {
+    let test = "kafka_sidecars_killed_mid_delivery_redeliver_with_exactly_once_effects";
+    let Some(env) = ItEnv::from_env(test) else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let Some(mut cluster) = Cluster::start(&env, Broker::Kafka, "restart").await else {
+        return;
+    };
+    let bob = cluster.user("bob");
+    let sub = bob.sub.clone();
+    for n in 0..3 {
+        bob.create(json!({"title": format!("before {n}")})).await;
+    }
+    wait_audited(&cluster, &bob, &counts(&[("task.created", 3)])).await;
+
+    // The audit app stops answering (SIGSTOP) and the probe hangs on task-events: the next
+    // deliveries are in flight, unacknowledged, when their sidecars are killed.
+    cluster.probe.hang("task-events");
+    cluster.apps["audit"].signal("STOP");
+    let mut during = Vec::new();
+    for n in 0..3 {
+        during.push(id_of(&bob.create(json!({"title": format!("during {n}")})).await));
+    }
+    let first = during[0].clone();
+    let hung = eventually("the probe holding a delivery", WAIT, || async {
+        let held: Vec<String> = cluster
+            .probe
+            .envelopes_of("task-events", &sub)
+            .values()
+            .filter(|e| e["payload"]["id"] == first.as_str())
+            .map(|e| e["event_id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        held.into_iter()
+            .next()
+            .ok_or_else(|| "not delivered yet".to_owned())
+    })
+    .await;
+    // The audit sidecar's delivery to the stopped app is under way by now.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.sidecar("audit").kill9();
+    cluster.probe_sidecar.kill9();
+    cluster.apps["audit"].signal("CONT");
+    cluster.probe.answer_all();
+
+    // The api's sidecar goes too: tasks created meanwhile are committed, their events wait in
+    // the outbox.
+    cluster.sidecar("api").kill9();
+    let mut offline = Vec::new();
+    for n in 0..2 {
+        offline.push(id_of(&bob.create(json!({"title": format!("offline {n}")})).await));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    cluster.sidecar("api").restart().await;
+    cluster.sidecar("audit").restart().await;
+    cluster.sidecar("audit").wait_subscribed(2).await;
+    cluster.probe_sidecar.restart().await;
+
+    wait_audited(&cluster, &bob, &counts(&[("task.created", 8)])).await;
+    // The probe got the held event again: Kafka redelivered what was never acknowledged.
+    eventually("the held event redelivered", WAIT, || async {
+        let copies = cluster
+            .probe
+            .on("task-events")
+            .iter()
+            .filter(|r| r.cloud_event["id"] == hung.as_str())
+            .count();
+        if copies >= 2 {
+            Ok(())
+        } else {
+            Err(format!("{copies} deliveries of {hung}"))
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        audited(&bob).await,
+        counts(&[("task.created", 8)]),
+        "each creation audited exactly once"
+    );
+    let tasks = bob.list_all("").await;
+    assert_eq!(tasks.len(), 8, "no task lost or doubled: {tasks:?}");
+    let duplicates = metric(&cluster.apps["audit"], "consumer_duplicates_total").await;
+    println!("{test}: the audit app skipped {duplicates} redelivered events");
+    for id in offline.iter().chain(&during) {
+        assert!(
+            tasks.iter().any(|t| t["id"] == id.as_str()),
+            "task {id} missing"
+        );
+    }
+}
+
+/// Creates/s and commit-to-audit latency through real Dapr + Kafka and through the embedded
+/// shape, same run. `TASKSTREAM_BENCH_TASKS` (default 300) tasks, 8 clients at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: cargo test -p taskstream-tests --test real_dapr -- --ignored --nocapture bench"]
+async fn bench_real_dapr_kafka_vs_embedded() {
+    let Some(env) = ItEnv::from_env("bench_real_dapr_kafka_vs_embedded") else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let tasks: usize = std::env::var("TASKSTREAM_BENCH_TASKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+
+    let embedded = TestServer::start().await;
+    let (rate, p50, p99) = bench(&embedded.user("bench-embedded"), tasks).await;
+    println!(
+        "bench embedded (SQLite + embedded log): {tasks} creates, {rate:.1} creates/s, \
+         commit-to-audit p50 {p50:.1} ms, p99 {p99:.1} ms"
+    );
+    drop(embedded);
+
+    let Some(cluster) = Cluster::start(&env, Broker::Kafka, "bench").await else {
+        return;
+    };
+    let (rate, p50, p99) = bench(&cluster.user("bench"), tasks).await;
+    println!(
+        "bench cluster (PostgreSQL + real daprd 1.18.3 + Kafka 4.1): {tasks} creates, \
+         {rate:.1} creates/s, commit-to-audit p50 {p50:.1} ms, p99 {p99:.1} ms"
+    );
+}
+
+/// `tasks` creates by 8 concurrent clients; returns creates/s and the p50/p99 of audit
+/// `received_at` minus the event `timestamp` (the commit).
+async fn bench(user: &User, tasks: usize) -> (f64, f64, f64) {
+    let started = Instant::now();
+    let mut ids = BTreeSet::new();
+    let per_client = tasks.div_ceil(8);
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..8 {
+        let user = user.clone();
+        let n = per_client.min(tasks.saturating_sub(c * per_client));
+        clients.spawn(async move {
+            let mut out = Vec::new();
+            for i in 0..n {
+                out.push(id_of(&user.create(json!({"title": format!("bench {c}/{i}")})).await));
+            }
+            out
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        ids.extend(done.unwrap());
+    }
+    let rate = ids.len() as f64 / started.elapsed().as_secs_f64();
+    let rows = eventually("every bench task audited", Duration::from_secs(600), || async {
+        let rows = user.audit("event_type=task.created&limit=1000").await;
+        if rows.len() >= ids.len() {
+            Ok(rows)
+        } else {
+            Err(format!("{} of {} audited", rows.len(), ids.len()))
+        }
+    })
+    .await;
+    let mut latencies: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| {
+            let at = chrono::DateTime::parse_from_rfc3339(r["timestamp"].as_str()?).ok()?;
+            let got = chrono::DateTime::parse_from_rfc3339(r["received_at"].as_str()?).ok()?;
+            Some((got - at).num_microseconds()? as f64 / 1000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies.get(i).copied().unwrap_or(f64::NAN)
+    };
+    (rate, pick(0.5), pick(0.99))
+}

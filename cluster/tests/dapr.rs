@@ -1049,17 +1049,31 @@ async fn secrets_resolve_name_slash_key_references() {
             .await,
         Err(DaprError::SecretKeyMissing { .. })
     ));
+    // daprd with the local-file and Kubernetes stores answers a missing secret with a 500.
     assert!(matches!(
         secrets.get("nope").await,
-        Err(DaprError::SecretNotFound(_))
+        Err(DaprError::Status { status: 500, .. })
     ));
     assert!(matches!(
         DaprSecrets::new(client(&sidecar))
             .with_store("vault")
             .get("taskstream-db")
             .await,
-        Err(DaprError::Status { status: 400, .. })
+        Err(DaprError::Status { status: 401, .. })
     ));
+    // A secret the Configuration's scope does not allow: 403, named as such.
+    let scoped = DaprSidecar::start(
+        SidecarConfig::new()
+            .secret("kubernetes", "taskstream-db", &[("url", "x")])
+            .secret("kubernetes", "other", &[("url", "y")])
+            .allowed_secrets(&["taskstream-db"]),
+    )
+    .await;
+    let denied = DaprSecrets::new(client(&scoped)).get("other").await;
+    assert!(
+        matches!(&denied, Err(DaprError::SecretDenied { name, .. }) if name == "other"),
+        "{denied:?}"
+    );
     let tokenless = DaprClient::new(DaprClientConfig::for_url(&sidecar.base_url())).unwrap();
     let refused = DaprSecrets::new(tokenless)
         .get("taskstream-db")

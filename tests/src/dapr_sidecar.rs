@@ -20,6 +20,18 @@
 //!
 //! What it does not do: cron `schedule`s other than `@every` (refused with 400), bulk publish,
 //! bulk subscribe, service invocation, actors.
+//!
+//! Checked against the real daprd 1.18.3 (with state.redis and secretstores.local.file) by
+//! `tests/tests/real_dapr.rs` (`the_test_sidecar_answers_like_real_daprd`), which sends both the
+//! same requests. What that comparison changed here: a missing secret is a 500
+//! `ERR_SECRET_GET` (not 204), an unknown secret store a 401, a secret outside the
+//! Configuration's scope a 403; a save without an ETag on a key first written with
+//! `first-write` fails with a 500 `ERR_STATE_SAVE` (plain saves too), while `first-write`
+//! over a key written without it succeeds; an unparsable `dueTime`/`ttl` or `repeats: 0` is a
+//! 500 `DAPR_SCHEDULER_SCHEDULE_JOB`, a `repeats` that is no uint32 a 400
+//! `ERR_MALFORMED_REQUEST`, a non-numeric ETag a 400 under the operation's code
+//! (`ERR_STATE_SAVE`); `GET /v1.0/jobs/{name}` wraps `data` in a `google.protobuf.Value` and
+//! shows the default failure policy; `/v1.0-alpha1/jobs` is not served (404).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -58,6 +70,9 @@ pub struct SidecarConfig {
     pub state_stores: Vec<String>,
     /// store → secret name → key → value.
     pub secrets: BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>,
+    /// The Configuration's `secrets.scopes` with `defaultAccess: deny`: only these names may
+    /// be read (403 otherwise); `None` allows every name.
+    pub allowed_secrets: Option<Vec<String>>,
     /// `DAPR_API_TOKEN`: required from callers of the API (healthz exempt).
     pub api_token: Option<String>,
     /// `APP_API_TOKEN`: sent to the app on every call.
@@ -74,8 +89,9 @@ pub struct SidecarConfig {
     pub job_retry_interval: Duration,
     /// `healthz/outbound` answers 500 until this long after each start.
     pub outbound_ready_after: Duration,
-    /// Status of a `first-write` save without ETag on a key that exists (409: daprd's ETag
-    /// error; set 500 to mimic a component whose error is not an ETag error).
+    /// Status of a save without ETag on a key first written with `first-write` (500: what
+    /// daprd answers with state.redis, whose error there is not an ETag error; 409 mimics a
+    /// component that reports it as one).
     pub first_write_conflict_status: u16,
 }
 
@@ -88,6 +104,7 @@ impl Default for SidecarConfig {
             pubsubs: vec!["pubsub".to_owned()],
             state_stores: vec!["statestore".to_owned()],
             secrets: BTreeMap::new(),
+            allowed_secrets: None,
             api_token: None,
             app_token: None,
             redeliveries: 0,
@@ -97,7 +114,7 @@ impl Default for SidecarConfig {
             job_retries: 3,
             job_retry_interval: Duration::from_secs(1),
             outbound_ready_after: Duration::ZERO,
-            first_write_conflict_status: 409,
+            first_write_conflict_status: 500,
         }
     }
 }
@@ -153,6 +170,12 @@ impl SidecarConfig {
 
     pub fn outbound_ready_after(mut self, delay: Duration) -> Self {
         self.outbound_ready_after = delay;
+        self
+    }
+
+    /// Only `names` of the secret stores may be read (403 for the rest).
+    pub fn allowed_secrets(mut self, names: &[&str]) -> Self {
+        self.allowed_secrets = Some(names.iter().map(|name| (*name).to_owned()).collect());
         self
     }
 
@@ -316,6 +339,9 @@ struct StateItem {
     value: Vec<u8>,
     version: u64,
     expires: Option<DateTime<Utc>>,
+    /// Written with `first-write` at some point: state.redis then refuses any save without
+    /// the right ETag until the key goes.
+    first_written: bool,
 }
 
 /// What survives a restart (kept by Redis, the scheduler's etcd and Kafka in real life).
@@ -671,11 +697,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/v1.0/jobs/{name}",
             post(job_schedule).get(job_get).delete(job_delete),
-        )
-        .route(
-            "/v1.0-alpha1/jobs/{name}",
-            post(job_schedule).get(job_get).delete(job_delete),
         );
+    // daprd 1.18.3 no longer serves /v1.0-alpha1/jobs (404), whatever dapr.md §1.6 says.
     api.layer(axum::middleware::from_fn_with_state(
         Arc::clone(&shared),
         check_token,
@@ -1369,6 +1392,8 @@ fn live(item: &StateItem, now: DateTime<Utc>) -> bool {
 /// Why a state write was refused.
 enum StateRefusal {
     Malformed(String),
+    /// An ETag that is not a number: daprd's 400 under the operation's own code.
+    BadEtag(String),
     Mismatch(String),
     FirstWrite(String),
     Failed(String),
@@ -1377,6 +1402,7 @@ enum StateRefusal {
 impl StateRefusal {
     fn response(&self, shared: &Shared, code: &str) -> Response {
         match self {
+            StateRefusal::BadEtag(message) => error(StatusCode::BAD_REQUEST, code, message),
             StateRefusal::Malformed(message) => {
                 error(StatusCode::BAD_REQUEST, "ERR_MALFORMED_REQUEST", message)
             }
@@ -1424,7 +1450,7 @@ fn check_key(key: &str) -> Result<(), StateRefusal> {
 fn parse_etag(etag: &str) -> Result<u64, StateRefusal> {
     etag.trim_matches('"')
         .parse::<u64>()
-        .map_err(|_| StateRefusal::Malformed(format!("invalid etag value: {etag}")))
+        .map_err(|_| StateRefusal::BadEtag(format!("invalid etag value: {etag}")))
 }
 
 /// Applies one save item to `state` (the Redis component's rules).
@@ -1465,12 +1491,15 @@ fn save_item(
                 "possible etag mismatch. error from state store: failed to set key {key}"
             )));
         }
-    } else if first_write && current.is_some() {
+    } else if current.is_some_and(|existing| existing.first_written) {
+        // state.redis's set script: without an ETag it writes only when the key is absent or
+        // was never written with first-write; the failure is a plain error, not an ETag one.
         return Err(StateRefusal::FirstWrite(format!(
-            "failed to set key {key}: first-write and the key exists"
+            "failed to set key {key}: the key was first written with first-write"
         )));
     }
     let version = current.map_or(1, |existing| existing.version + 1);
+    let first_written = first_write || current.is_some_and(|existing| existing.first_written);
     let expires = match ttl {
         Some(seconds) if seconds > 0 => Some(now + chrono::Duration::seconds(seconds)),
         _ => None,
@@ -1482,6 +1511,7 @@ fn save_item(
             value,
             version,
             expires,
+            first_written,
         },
     );
     Ok(())
@@ -1683,15 +1713,33 @@ async fn secret_get(
     Path((store, name)): Path<(String, String)>,
 ) -> Response {
     let Some(secrets) = shared.config.secrets.get(&store) else {
+        // daprd 1.18.3 answers an unknown secret store with 401 (not the documented 400).
         return error(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
             "ERR_SECRET_STORE_NOT_FOUND",
             &format!("failed finding secret store with key {store}"),
         );
     };
+    if let Some(allowed) = &shared.config.allowed_secrets
+        && !allowed.contains(&name)
+    {
+        return error(
+            StatusCode::FORBIDDEN,
+            "ERR_PERMISSION_DENIED",
+            &format!("access denied by policy to get {name:?} from {store:?}"),
+        );
+    }
     match secrets.get(&name) {
         Some(secret) => axum::Json(secret.clone()).into_response(),
-        None => StatusCode::NO_CONTENT.into_response(),
+        // secretstores.local.file and .kubernetes fail on a missing secret: daprd's 500, not
+        // the documented 204.
+        None => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERR_SECRET_GET",
+            &format!(
+                "failed getting secret with key {name} from secret store {store}: secret {name} not found"
+            ),
+        ),
     }
 }
 
@@ -1699,7 +1747,7 @@ async fn secrets_bulk(State(shared): State<Arc<Shared>>, Path(store): Path<Strin
     match shared.config.secrets.get(&store) {
         Some(secrets) => axum::Json(secrets.clone()).into_response(),
         None => error(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
             "ERR_SECRET_STORE_NOT_FOUND",
             &format!("failed finding secret store with key {store}"),
         ),
@@ -1834,10 +1882,11 @@ async fn job_schedule(
         Some(text) => match instant_or_delay(text, now) {
             Some(at) => at,
             None => {
+                // The scheduler validates it; daprd maps that gRPC Unknown to a 500.
                 return job_error(
-                    StatusCode::BAD_REQUEST,
+                    StatusCode::INTERNAL_SERVER_ERROR,
                     CODE,
-                    &format!("invalid dueTime {text:?}"),
+                    &format!("job failed validation: due time format not recognized: {text:?}"),
                 );
             }
         },
@@ -1846,15 +1895,35 @@ async fn job_schedule(
     let repeats = match field(&["repeats"]) {
         None | Some(Value::Null) => None,
         Some(value) => match value.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(0) => {
+                return job_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    CODE,
+                    "job failed validation: defined repeats must be greater than 0",
+                );
+            }
             Some(n) => Some(n),
-            None => return job_error(StatusCode::BAD_REQUEST, CODE, "repeats must be a uint32"),
+            // Not a uint32: the body does not decode, daprd's ERR_MALFORMED_REQUEST.
+            None => {
+                return job_error(
+                    StatusCode::BAD_REQUEST,
+                    "ERR_MALFORMED_REQUEST",
+                    "failed deserializing HTTP body: repeats must be a uint32",
+                );
+            }
         },
     };
     let expires = match field(&["ttl"]).and_then(|v| v.as_str().map(str::to_owned)) {
         None => None,
         Some(text) => match instant_or_delay(&text, now) {
             Some(at) => Some(at),
-            None => return job_error(StatusCode::BAD_REQUEST, CODE, "invalid ttl"),
+            None => {
+                return job_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    CODE,
+                    "job failed validation: invalid ttl",
+                );
+            }
         },
     };
     let policy = match field(&["failure_policy", "failurePolicy"]) {
@@ -1913,8 +1982,31 @@ async fn job_schedule(
 async fn job_get(State(shared): State<Arc<Shared>>, Path(name): Path<String>) -> Response {
     match lock(&shared.persisted).jobs.get(&name) {
         Some(job) => {
+            // As daprd shows it: the request's fields, `data` as a google.protobuf.Value, the
+            // failure policy in effect.
             let mut body = job.spec.clone();
             body["name"] = json!(name);
+            if let Some(object) = body.as_object_mut() {
+                object.remove("overwrite");
+                object.remove("failure_policy");
+            }
+            if let Some(data) = &job.data {
+                body["data"] =
+                    json!({"@type": "type.googleapis.com/google.protobuf.Value", "value": data});
+            }
+            body["failurePolicy"] = match &job.policy {
+                FailurePolicy::Drop => json!({"drop": {}}),
+                FailurePolicy::Constant {
+                    interval,
+                    max_retries,
+                } => {
+                    let mut constant = json!({"interval": format!("{}s", interval.as_secs_f64())});
+                    if let Some(n) = max_retries {
+                        constant["maxRetries"] = json!(n);
+                    }
+                    json!({"constant": constant})
+                }
+            };
             axum::Json(body).into_response()
         }
         None => error(

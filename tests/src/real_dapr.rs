@@ -68,7 +68,11 @@ impl ItEnv {
                     kafka,
                     redis,
                 };
-                assert!(env.daprd.is_file(), "{DAPRD_VAR}={:?} is no file", env.daprd);
+                assert!(
+                    env.daprd.is_file(),
+                    "{DAPRD_VAR}={:?} is no file",
+                    env.daprd
+                );
                 assert!(
                     env.scheduler.is_file(),
                     "{SCHEDULER_VAR}={:?} is no file",
@@ -299,8 +303,13 @@ pub struct Scheduler {
 impl Scheduler {
     /// Starts a scheduler with its data in `dir` and waits for its health endpoint.
     pub async fn start(env: &ItEnv, dir: &Path) -> Scheduler {
-        let (port, healthz, metrics, client, peer) =
-            (free_port(), free_port(), free_port(), free_port(), free_port());
+        let (port, healthz, metrics, client, peer) = (
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        );
         let log = dir.join("scheduler.log");
         let mut cmd = Command::new(&env.scheduler);
         cmd.args(["--listen-address", "127.0.0.1", "--port", &port.to_string()])
@@ -335,11 +344,7 @@ impl Scheduler {
                     tail(&scheduler.log, 40)
                 );
             }
-            let ready = http
-                .get(&url)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
+            let ready = http.get(&url).timeout(Duration::from_secs(2)).send().await;
             if matches!(ready, Ok(ref r) if r.status().is_success()) {
                 break;
             }
@@ -437,7 +442,12 @@ impl Daprd {
         let mut cmd = Command::new(&self.binary);
         cmd.args(["--mode", "standalone", "--app-id", &spec.app_id])
             .args(["--app-port", &spec.app_port.to_string()])
-            .args(["--app-protocol", "http", "--app-channel-address", "127.0.0.1"])
+            .args([
+                "--app-protocol",
+                "http",
+                "--app-channel-address",
+                "127.0.0.1",
+            ])
             .args(["--dapr-listen-addresses", "127.0.0.1"])
             .args(["--dapr-http-port", &self.http_port.to_string()])
             .args(["--dapr-grpc-port", &self.grpc_port.to_string()])
@@ -479,11 +489,7 @@ impl Daprd {
                     tail(&log, 40)
                 );
             }
-            let ready = http
-                .get(&url)
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
+            let ready = http.get(&url).timeout(Duration::from_secs(2)).send().await;
             if matches!(ready, Ok(ref r) if r.status().as_u16() == 204) {
                 return;
             }
@@ -700,7 +706,12 @@ impl Probe {
             .iter()
             .filter_map(Received::envelope)
             .filter(|e| e["user_id"] == user)
-            .map(|e| (e["event_id"].as_str().unwrap_or_default().to_owned(), e.clone()))
+            .map(|e| {
+                (
+                    e["event_id"].as_str().unwrap_or_default().to_owned(),
+                    e.clone(),
+                )
+            })
             .collect()
     }
 }

@@ -593,17 +593,38 @@ async fn state_saves_reads_and_deletes_with_etags() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_first_write_without_etag_inserts_only() {
+async fn state_first_write_without_etag_follows_state_redis() {
     let sidecar = DaprSidecar::start(SidecarConfig::new()).await;
     let base = sidecar.base_url();
-    let item =
-        |v: u32| json!([{"key": "once", "value": v, "options": {"concurrency": "first-write"}}]);
-    assert_eq!(save(&base, item(1)).await.status(), 204);
-    assert_eq!(save(&base, item(2)).await.status(), 409);
+    let item = |key: &str, v: u32| json!([{"key": key, "value": v, "options": {"concurrency": "first-write"}}]);
+    assert_eq!(save(&base, item("once", 1)).await.status(), 204);
+    // A key first written with first-write refuses saves without its ETag, plain ones too,
+    // with a 500 ERR_STATE_SAVE (what real daprd answers with state.redis).
+    let again = save(&base, item("once", 2)).await;
+    assert_eq!(again.status(), 500);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["errorCode"],
+        "ERR_STATE_SAVE"
+    );
+    assert_eq!(
+        save(&base, json!([{"key": "once", "value": 3}]))
+            .await
+            .status(),
+        500
+    );
     assert_eq!(get_state(&base, "once").await.text().await.unwrap(), "1");
-    let mimic = DaprSidecar::start(SidecarConfig::new().first_write_conflict_status(500)).await;
-    assert_eq!(save(&mimic.base_url(), item(1)).await.status(), 204);
-    assert_eq!(save(&mimic.base_url(), item(2)).await.status(), 500);
+    // first-write over a key written without it just writes.
+    assert_eq!(
+        save(&base, json!([{"key": "plain", "value": 1}]))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(save(&base, item("plain", 2)).await.status(), 204);
+    assert_eq!(get_state(&base, "plain").await.text().await.unwrap(), "2");
+    let mimic = DaprSidecar::start(SidecarConfig::new().first_write_conflict_status(409)).await;
+    assert_eq!(save(&mimic.base_url(), item("once", 1)).await.status(), 204);
+    assert_eq!(save(&mimic.base_url(), item("once", 2)).await.status(), 409);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -707,8 +728,15 @@ async fn secrets_come_from_the_map_given_at_start() {
         secret.json::<Value>().await.unwrap(),
         json!({"url": "postgres://db", "user": "app"})
     );
-    assert_eq!(get("/v1.0/secrets/kubernetes/nope").await.status(), 204);
-    assert_eq!(get("/v1.0/secrets/vault/taskstream-db").await.status(), 400);
+    // As real daprd with secretstores.local.file / kubernetes: a missing secret is a 500, an
+    // unknown store a 401.
+    let missing = get("/v1.0/secrets/kubernetes/nope").await;
+    assert_eq!(missing.status(), 500);
+    assert_eq!(
+        missing.json::<Value>().await.unwrap()["errorCode"],
+        "ERR_SECRET_GET"
+    );
+    assert_eq!(get("/v1.0/secrets/vault/taskstream-db").await.status(), 401);
     let bulk: Value = get("/v1.0/secrets/kubernetes/bulk")
         .await
         .json()
@@ -768,10 +796,29 @@ async fn jobs_are_validated_as_daprd_does() {
     );
     let got = job(&base, Method::GET, "j", None).await;
     assert_eq!(got.status(), 200);
+    let got: Value = got.json().await.unwrap();
+    // As daprd shows it: data as a google.protobuf.Value, the default failure policy.
+    assert_eq!(got["data"]["value"], json!({"k": "v"}), "{got}");
     assert_eq!(
-        got.json::<Value>().await.unwrap()["data"],
-        json!({"k": "v"})
+        got["data"]["@type"],
+        "type.googleapis.com/google.protobuf.Value"
     );
+    assert_eq!(got["failurePolicy"]["constant"]["maxRetries"], 3, "{got}");
+    for invalid in [
+        json!({"dueTime": "bogus"}),
+        json!({"dueTime": "1s", "repeats": 0}),
+    ] {
+        let refused = job(&base, Method::POST, "j3", Some(invalid.clone())).await;
+        assert_eq!(
+            refused.status(),
+            500,
+            "the scheduler's validation: {invalid}"
+        );
+        assert_eq!(
+            refused.json::<Value>().await.unwrap()["errorCode"],
+            "DAPR_SCHEDULER_SCHEDULE_JOB"
+        );
+    }
     let missing = job(&base, Method::GET, "nope", None).await;
     assert_eq!(missing.status(), 500);
     assert_eq!(
@@ -787,7 +834,11 @@ async fn jobs_are_validated_as_daprd_does() {
         .send()
         .await
         .unwrap();
-    assert_eq!(alpha.status(), 204, "the alpha path is still served");
+    assert_eq!(
+        alpha.status(),
+        404,
+        "daprd 1.18.3 no longer serves the alpha path"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

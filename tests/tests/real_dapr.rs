@@ -327,7 +327,10 @@ async fn core_flow(env: &ItEnv, broker: Broker, test: &str) {
         if notes.iter().any(|n| n["task_id"] == reminded_id.as_str()) {
             Ok(notes)
         } else {
-            Err(format!("{} notifications, none for the reminder", notes.len()))
+            Err(format!(
+                "{} notifications, none for the reminder",
+                notes.len()
+            ))
         }
     })
     .await;
@@ -349,7 +352,10 @@ async fn core_flow(env: &ItEnv, broker: Broker, test: &str) {
             }
         }
     };
-    eventually("poison on task-events-dlq", WAIT, || dead("task-events-dlq")).await;
+    eventually("poison on task-events-dlq", WAIT, || {
+        dead("task-events-dlq")
+    })
+    .await;
     eventually("poison on reminders-dlq", WAIT, || dead("reminders-dlq")).await;
 
     // Give late duplicates a moment, then count exactly.
@@ -376,8 +382,19 @@ async fn core_flow(env: &ItEnv, broker: Broker, test: &str) {
     let rows = alice.audit_all().await;
     let sub = alice_sub(&alice);
     for (topic, kinds) in [
-        ("task-events", &["task.created", "task.updated", "task.deleted", "task.completed"][..]),
-        ("reminders", &["reminder.scheduled", "reminder.triggered"][..]),
+        (
+            "task-events",
+            &[
+                "task.created",
+                "task.updated",
+                "task.deleted",
+                "task.completed",
+            ][..],
+        ),
+        (
+            "reminders",
+            &["reminder.scheduled", "reminder.triggered"][..],
+        ),
     ] {
         let seen = cluster.probe.envelopes_of(topic, &sub);
         let audited: BTreeSet<String> = rows
@@ -386,7 +403,10 @@ async fn core_flow(env: &ItEnv, broker: Broker, test: &str) {
             .map(|r| r["event_id"].as_str().unwrap_or_default().to_owned())
             .collect();
         let seen_ids: BTreeSet<String> = seen.keys().cloned().collect();
-        assert_eq!(seen_ids, audited, "{topic}: the probe saw what audit recorded");
+        assert_eq!(
+            seen_ids, audited,
+            "{topic}: the probe saw what audit recorded"
+        );
     }
     for received in cluster.probe.on("task-events") {
         let Some(envelope) = received.envelope() else {
@@ -421,7 +441,8 @@ fn alice_sub(user: &User) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_every_role_beside_real_daprd_gives_exactly_once_effects() {
-    let Some(env) = ItEnv::from_env("kafka_every_role_beside_real_daprd_gives_exactly_once_effects")
+    let Some(env) =
+        ItEnv::from_env("kafka_every_role_beside_real_daprd_gives_exactly_once_effects")
     else {
         return;
     };
@@ -466,7 +487,9 @@ async fn kafka_sidecars_killed_mid_delivery_redeliver_with_exactly_once_effects(
     cluster.apps["audit"].signal("STOP");
     let mut during = Vec::new();
     for n in 0..3 {
-        during.push(id_of(&bob.create(json!({"title": format!("during {n}")})).await));
+        during.push(id_of(
+            &bob.create(json!({"title": format!("during {n}")})).await,
+        ));
     }
     let first = during[0].clone();
     let hung = eventually("the probe holding a delivery", WAIT, || async {
@@ -494,7 +517,9 @@ async fn kafka_sidecars_killed_mid_delivery_redeliver_with_exactly_once_effects(
     cluster.sidecar("api").kill9();
     let mut offline = Vec::new();
     for n in 0..2 {
-        offline.push(id_of(&bob.create(json!({"title": format!("offline {n}")})).await));
+        offline.push(id_of(
+            &bob.create(json!({"title": format!("offline {n}")})).await,
+        ));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -582,7 +607,11 @@ async fn bench(user: &User, tasks: usize) -> (f64, f64, f64) {
         clients.spawn(async move {
             let mut out = Vec::new();
             for i in 0..n {
-                out.push(id_of(&user.create(json!({"title": format!("bench {c}/{i}")})).await));
+                out.push(id_of(
+                    &user
+                        .create(json!({"title": format!("bench {c}/{i}")}))
+                        .await,
+                ));
             }
             out
         });
@@ -591,14 +620,18 @@ async fn bench(user: &User, tasks: usize) -> (f64, f64, f64) {
         ids.extend(done.unwrap());
     }
     let rate = ids.len() as f64 / started.elapsed().as_secs_f64();
-    let rows = eventually("every bench task audited", Duration::from_secs(600), || async {
-        let rows = user.audit("event_type=task.created&limit=1000").await;
-        if rows.len() >= ids.len() {
-            Ok(rows)
-        } else {
-            Err(format!("{} of {} audited", rows.len(), ids.len()))
-        }
-    })
+    let rows = eventually(
+        "every bench task audited",
+        Duration::from_secs(600),
+        || async {
+            let rows = user.audit("event_type=task.created&limit=1000").await;
+            if rows.len() >= ids.len() {
+                Ok(rows)
+            } else {
+                Err(format!("{} of {} audited", rows.len(), ids.len()))
+            }
+        },
+    )
     .await;
     let mut latencies: Vec<f64> = rows
         .iter()
@@ -614,4 +647,347 @@ async fn bench(user: &User, tasks: usize) -> (f64, f64, f64) {
         latencies.get(i).copied().unwrap_or(f64::NAN)
     };
     (rate, pick(0.5), pick(0.99))
+}
+
+/// One request of the conformance comparison.
+struct Step {
+    what: &'static str,
+    method: reqwest::Method,
+    path: String,
+    body: Option<Value>,
+    token: bool,
+    headers: Vec<(&'static str, &'static str)>,
+}
+
+fn step(what: &'static str, method: &str, path: &str, body: Option<Value>) -> Step {
+    Step {
+        what,
+        method: method.parse().unwrap(),
+        path: path.to_owned(),
+        body,
+        token: true,
+        headers: Vec::new(),
+    }
+}
+
+/// Sends `steps` to the sidecar at `base`; returns (status, errorCode or "") per step.
+async fn answers(base: &str, steps: &[Step]) -> Vec<(u16, String)> {
+    let http = reqwest::Client::new();
+    let mut out = Vec::new();
+    for s in steps {
+        let mut request = http
+            .request(s.method.clone(), format!("{base}{}", s.path))
+            .timeout(Duration::from_secs(10));
+        if s.token {
+            request = request.header("dapr-api-token", API_TOKEN);
+        }
+        for (name, value) in &s.headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = &s.body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let etag = response.headers().contains_key("etag");
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let code = body["errorCode"].as_str().unwrap_or_default().to_owned();
+        // A read of a state key also compares whether an ETag came back.
+        let code = if status == 200 && s.path.contains("/state/") {
+            format!("etag={etag}")
+        } else {
+            code
+        };
+        out.push((status, code));
+    }
+    out
+}
+
+/// The in-process test sidecar (`tests/src/dapr_sidecar.rs`, what the rest of the cluster
+/// tests run against) and a real daprd 1.18.3 (state.redis, secretstores.local.file named
+/// `kubernetes` under the chart's secret scope, the scheduler) get the same requests, every
+/// call the app makes and the failures around them; they must answer with the same status
+/// and error code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_sidecar_answers_like_real_daprd() {
+    use taskstream_tests::dapr_sidecar::{DaprSidecar, SidecarConfig};
+    let test = "the_test_sidecar_answers_like_real_daprd";
+    let Some(env) = ItEnv::from_env(test) else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let scratch = Scratch::new("conformance");
+    let dir = scratch.path().to_owned();
+    let secrets = Secrets {
+        database_url: "postgres://db.invalid/tasks".to_owned(),
+        jwt_secret: "conformance-secret".to_owned(),
+    };
+    let config = write_resources(&dir, &env, Broker::Kafka, &secrets);
+    // One more allowed name, to see a missing-but-allowed secret.
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        r#"allowedSecrets: ["taskstream"]"#,
+        r#"allowedSecrets: ["taskstream", "missing"]"#,
+    );
+    std::fs::write(&config, text).unwrap();
+    let scheduler = Scheduler::start(&env, &dir).await;
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    // An app port where nothing listens, for both: `healthz` waits for the app.
+    let app_port = free_port();
+    let real = Daprd::start(
+        &env,
+        DaprdSpec {
+            app_id: format!("conformance-{suffix}"),
+            app_port,
+            resources: dir.join("resources"),
+            config,
+            scheduler: scheduler.address(),
+            api_token: Some(API_TOKEN.to_owned()),
+            app_token: None,
+        },
+        &dir,
+    )
+    .await;
+    let fake = DaprSidecar::start(
+        SidecarConfig::new()
+            .app_port(app_port)
+            .api_token(API_TOKEN)
+            .secret(
+                "kubernetes",
+                "taskstream",
+                &[
+                    ("database-url", secrets.database_url.as_str()),
+                    ("jwt-secret", secrets.jwt_secret.as_str()),
+                ],
+            )
+            .allowed_secrets(&["taskstream", "missing"]),
+    )
+    .await;
+
+    let k = |name: &str| format!("/v1.0/state/statestore/{name}-{suffix}");
+    let save = |items: Value| Some(items);
+    let key = |name: &str| format!("{name}-{suffix}");
+    let job = |name: &str| format!("/v1.0/jobs/{name}-{suffix}");
+    let mut steps = vec![
+        Step {
+            token: false,
+            ..step("healthz without token", "GET", "/v1.0/healthz", None)
+        },
+        Step {
+            token: false,
+            ..step(
+                "outbound without token",
+                "GET",
+                "/v1.0/healthz/outbound",
+                None,
+            )
+        },
+        Step {
+            token: false,
+            ..step(
+                "publish without token",
+                "POST",
+                "/v1.0/publish/pubsub/conformance",
+                Some(json!({})),
+            )
+        },
+        step(
+            "publish",
+            "POST",
+            &format!("/v1.0/publish/pubsub/conformance-{suffix}"),
+            Some(json!({"a": 1})),
+        ),
+        step(
+            "publish, unknown pubsub",
+            "POST",
+            "/v1.0/publish/nopubsub/t",
+            Some(json!({})),
+        ),
+        step("state get, missing", "GET", &k("mark"), None),
+        step(
+            "state save with TTL",
+            "POST",
+            "/v1.0/state/statestore",
+            save(
+                json!([{"key": key("mark"), "value": {"event_id": "e"}, "metadata": {"ttlInSeconds": "60"}}]),
+            ),
+        ),
+        step("state get", "GET", &k("mark"), None),
+        step(
+            "state save, wrong etag",
+            "POST",
+            "/v1.0/state/statestore",
+            save(json!([{"key": key("mark"), "value": 1, "etag": "999"}])),
+        ),
+        step(
+            "state save, bad etag",
+            "POST",
+            "/v1.0/state/statestore",
+            save(json!([{"key": key("mark"), "value": 1, "etag": "not-a-number"}])),
+        ),
+        step(
+            "first-write over a plain key",
+            "POST",
+            "/v1.0/state/statestore",
+            save(
+                json!([{"key": key("mark"), "value": 2, "options": {"concurrency": "first-write"}}]),
+            ),
+        ),
+        step(
+            "first-write, new key",
+            "POST",
+            "/v1.0/state/statestore",
+            save(
+                json!([{"key": key("claim"), "value": 1, "options": {"concurrency": "first-write"}}]),
+            ),
+        ),
+        step(
+            "first-write, taken key",
+            "POST",
+            "/v1.0/state/statestore",
+            save(
+                json!([{"key": key("claim"), "value": 2, "options": {"concurrency": "first-write"}}]),
+            ),
+        ),
+        step(
+            "plain save over a first-written key",
+            "POST",
+            "/v1.0/state/statestore",
+            save(json!([{"key": key("claim"), "value": 3}])),
+        ),
+        Step {
+            headers: vec![("if-match", "999")],
+            ..step("state delete, wrong etag", "DELETE", &k("mark"), None)
+        },
+        step("state delete", "DELETE", &k("mark"), None),
+        step("state delete, missing", "DELETE", &k("never"), None),
+        step(
+            "state save, key with ||",
+            "POST",
+            "/v1.0/state/statestore",
+            save(json!([{"key": "a||b", "value": 1}])),
+        ),
+        step("state, unknown store", "GET", "/v1.0/state/nostore/x", None),
+        step("secret", "GET", "/v1.0/secrets/kubernetes/taskstream", None),
+        step(
+            "secret, allowed but missing",
+            "GET",
+            "/v1.0/secrets/kubernetes/missing",
+            None,
+        ),
+        step(
+            "secret, outside the scope",
+            "GET",
+            "/v1.0/secrets/kubernetes/other",
+            None,
+        ),
+        step(
+            "secret, unknown store",
+            "GET",
+            "/v1.0/secrets/nostore/taskstream",
+            None,
+        ),
+        step(
+            "job schedule",
+            "POST",
+            &job("reminder"),
+            Some(
+                json!({"dueTime": "2099-01-01T00:00:00Z", "data": {"task_id": "t"}, "overwrite": true}),
+            ),
+        ),
+        step(
+            "job schedule again, no overwrite",
+            "POST",
+            &job("reminder"),
+            Some(json!({"dueTime": "2099-01-01T00:00:00Z", "data": {"task_id": "t"}})),
+        ),
+        step("job get", "GET", &job("reminder"), None),
+        step("job get, missing", "GET", &job("never"), None),
+        step("job, empty body", "POST", &job("bad"), Some(json!({}))),
+        step(
+            "job, name in body",
+            "POST",
+            &job("bad"),
+            Some(json!({"name": "x", "dueTime": "1s"})),
+        ),
+        step(
+            "job, bad dueTime",
+            "POST",
+            &job("bad"),
+            Some(json!({"dueTime": "bogus"})),
+        ),
+        step(
+            "job, repeats 0",
+            "POST",
+            &job("bad"),
+            Some(json!({"dueTime": "1h", "repeats": 0})),
+        ),
+        step(
+            "job, repeats -1",
+            "POST",
+            &job("bad"),
+            Some(json!({"dueTime": "1h", "repeats": -1})),
+        ),
+        step(
+            "job, alpha path",
+            "POST",
+            &format!("/v1.0-alpha1/jobs/alpha-{suffix}"),
+            Some(json!({"dueTime": "1h"})),
+        ),
+        step("job delete", "DELETE", &job("reminder"), None),
+        step("job delete, missing", "DELETE", &job("never"), None),
+    ];
+    steps.push(step(
+        "job delete, alpha",
+        "DELETE",
+        &format!("/v1.0/jobs/alpha-{suffix}"),
+        None,
+    ));
+
+    let real_answers = answers(&real.url(""), &steps).await;
+    let fake_answers = answers(&fake.base_url(), &steps).await;
+    let mut differences = Vec::new();
+    for ((s, r), f) in steps.iter().zip(&real_answers).zip(&fake_answers) {
+        println!("{:<40} real {:?}  test sidecar {:?}", s.what, r, f);
+        if r != f {
+            differences.push(format!("{}: real daprd {r:?}, test sidecar {f:?}", s.what));
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "the test sidecar differs from daprd 1.18.3:\n{}",
+        differences.join("\n")
+    );
+    // The job as daprd shows it, on both.
+    for base in [real.url(""), fake.base_url()] {
+        let _ = reqwest::Client::new()
+            .post(format!("{base}{}", job("shown")))
+            .header("dapr-api-token", API_TOKEN)
+            .json(&json!({"dueTime": "2099-01-01T00:00:00Z", "data": {"task_id": "t"}, "overwrite": true}))
+            .send()
+            .await
+            .unwrap();
+        let shown: Value = reqwest::Client::new()
+            .get(format!("{base}{}", job("shown")))
+            .header("dapr-api-token", API_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            shown["data"]["value"],
+            json!({"task_id": "t"}),
+            "{base}: {shown}"
+        );
+        assert_eq!(
+            shown["data"]["@type"], "type.googleapis.com/google.protobuf.Value",
+            "{base}: {shown}"
+        );
+        assert_eq!(
+            shown["failurePolicy"]["constant"]["maxRetries"], 3,
+            "{base}: {shown}"
+        );
+    }
+    drop(scheduler);
 }

@@ -72,6 +72,18 @@ pub enum DaprError {
     /// The secret store has no such secret.
     #[error("secret {0:?} not found")]
     SecretNotFound(String),
+    /// The Configuration's `secrets.scopes` refuses the secret (daprd's 403
+    /// `ERR_PERMISSION_DENIED`): a deployment mistake, never worth retrying.
+    #[error(
+        "secret {name:?} is not allowed by the Dapr Configuration's secrets.scopes of store \
+         {store:?}: add it to allowedSecrets"
+    )]
+    SecretDenied {
+        /// The secret store.
+        store: String,
+        /// The secret.
+        name: String,
+    },
     /// The secret exists but lacks the key.
     #[error("secret {name:?} has no key {key:?}")]
     SecretKeyMissing {

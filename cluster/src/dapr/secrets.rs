@@ -74,7 +74,13 @@ impl DaprSecrets {
             .send("secret get", self.client.request(Method::GET, &path))
             .await?;
         match response.status() {
+            // The documented "not found"; local.file and kubernetes answer a missing secret
+            // with a 500 ERR_SECRET_GET instead, which stays a status error.
             StatusCode::NO_CONTENT => Err(DaprError::SecretNotFound(name.to_owned())),
+            StatusCode::FORBIDDEN => Err(DaprError::SecretDenied {
+                store: self.store.clone(),
+                name: name.to_owned(),
+            }),
             status if status.is_success() => response
                 .json::<BTreeMap<String, String>>()
                 .await

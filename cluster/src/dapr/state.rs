@@ -165,12 +165,14 @@ impl StateStore for DaprStateStore {
         }
     }
 
-    /// Insert-only save: `options.concurrency: first-write` without an ETag. `dapr.md` §1.4
-    /// lists the option but says nothing of a save without an ETag under it; the Redis
-    /// component makes it "only if the key does not exist" and answers a taken key with an
-    /// error — 409 when daprd sees an ETag error, a 500 `ERR_STATE_SAVE` otherwise. So: 2xx
-    /// is a win, 409 a loss, and after any other answer the key is read back: present means
-    /// someone else holds it (a loss), absent means the save really failed (an error).
+    /// Insert-only save: `options.concurrency: first-write` without an ETag. What real daprd
+    /// 1.18.3 with state.redis does (seen by `tests/tests/real_dapr.rs`): the save writes
+    /// when the key is absent or was written WITHOUT first-write, and a key once written with
+    /// first-write refuses every save without its ETag (plain ones too) with a 500
+    /// `ERR_STATE_SAVE`; 409 only comes with an ETag. So keys claimed here must only ever be
+    /// written here. 2xx is a win, 409 a loss, and after any other answer the key is read
+    /// back: present means someone else holds it (a loss), absent means the save really
+    /// failed (an error).
     async fn set_if_absent(
         &self,
         key: &str,

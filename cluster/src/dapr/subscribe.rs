@@ -249,6 +249,7 @@ pub async fn process(
     match state.get(&key).await {
         Ok(Some(_)) => {
             tracing::debug!(consumer = spec.group, event_id = %event.event_id, "duplicate delivery");
+            metrics::counter!("consumer_duplicates_total", "consumer" => spec.group).increment(1);
             return DeliveryStatus::Success;
         }
         Ok(None) => {}
@@ -265,6 +266,7 @@ pub async fn process(
                 DeliveryStatus::Drop
             };
             tracing::warn!(%error, consumer = spec.group, event_id = %event.event_id, status = status.as_str(), "effect failed");
+            count_verdict(spec.group, status);
             return status;
         }
     }
@@ -272,12 +274,30 @@ pub async fn process(
         .set(&key, processed_mark(event.event_id), Some(PROCESSED_TTL))
         .await
     {
-        Ok(()) => DeliveryStatus::Success,
+        Ok(()) => {
+            metrics::counter!("consumer_processed_total", "consumer" => spec.group).increment(1);
+            DeliveryStatus::Success
+        }
         Err(error) => {
             // The effects stand; a redelivery finds them done and sets the mark then.
             tracing::warn!(%error, consumer = spec.group, "cannot set the processed mark");
+            count_verdict(spec.group, DeliveryStatus::Retry);
             DeliveryStatus::Retry
         }
+    }
+}
+
+/// The embedded runner's counters for a delivery answered RETRY (daprd redelivers) or DROP
+/// (daprd moves it to the dead-letter topic), so both shapes report alike on `/metrics`.
+fn count_verdict(consumer: &'static str, status: DeliveryStatus) {
+    match status {
+        DeliveryStatus::Retry => {
+            metrics::counter!("consumer_retries_total", "consumer" => consumer).increment(1);
+        }
+        DeliveryStatus::Drop => {
+            metrics::counter!("consumer_dead_lettered_total", "consumer" => consumer).increment(1);
+        }
+        DeliveryStatus::Success => {}
     }
 }
 
@@ -301,6 +321,7 @@ async fn deliver(State(route): State<RouteState>, body: Bytes) -> Response {
         Ok(event) => event,
         Err(error) => {
             tracing::warn!(%error, consumer = spec.group, "undecodable delivery; dropping it");
+            count_verdict(spec.group, DeliveryStatus::Drop);
             return reply(DeliveryStatus::Drop, None);
         }
     };
@@ -313,6 +334,7 @@ async fn ignore(body: Bytes) -> Response {
         Ok(event) => reply(DeliveryStatus::Success, Some(event.event_id)),
         Err(error) => {
             tracing::warn!(%error, "undecodable delivery on the ignore route; dropping it");
+            count_verdict(consumers::RECURRING.group, DeliveryStatus::Drop);
             reply(DeliveryStatus::Drop, None)
         }
     }

@@ -2,7 +2,9 @@
 # Chart and workflow checks, offline: render + strict lint of charts/taskstream with the Helm v4
 # engine (helm-python-sdk) for every values file, the values schema, kubernetes-validate --strict
 # on core objects, check-jsonschema on Dapr objects (CRD schemas), the wiring assertions of
-# charts/taskstream/tests, and the GitHub workflows against the bundled workflow schema.
+# charts/taskstream/tests; then the real `helm lint --strict` / `helm template` and kubeconform
+# -strict per values file (charts/kubeconform.sh, which builds both from the Go module proxy
+# when missing); and the GitHub workflows against the bundled workflow schema.
 # Exits non-zero on any failure. Venv: $TASKSTREAM_CHART_VENV (default /var/tmp/taskstream-chart-venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +35,9 @@ echo "Dapr CRD schemas: $TASKSTREAM_DAPR_SCHEMAS"
 
 echo "== chart: lint, render, schemas, wiring (pytest charts/taskstream/tests)"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider charts/taskstream/tests
+
+echo "== the real helm CLI and kubeconform on every values file (charts/kubeconform.sh)"
+charts/kubeconform.sh "$venv/bin/python"
 
 echo "== dashboard JSON parses"
 "$venv/bin/python" -m json.tool charts/taskstream/dashboards/taskstream.json >/dev/null

@@ -23,7 +23,7 @@ if [ -x "$out/daprd" ] && [ -x "$out/scheduler" ]; then
 fi
 
 started=$(date +%s)
-echo "build.sh: building daprd and scheduler $version into $out (cold: ~15 min on 2 cores)" >&2
+echo "build.sh: building daprd and scheduler $version into $out (cold: 15-20 min on 2 cores)" >&2
 work="$cache/build-$key"
 rm -rf "$work" "$out.tmp"
 mkdir -p "$work/daprd" "$out.tmp"

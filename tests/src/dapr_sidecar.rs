@@ -1,4 +1,5 @@
-//! A stand-in Dapr sidecar (daprd cannot be installed here): an in-process axum server that
+//! A stand-in Dapr sidecar for the fast tests (the real daprd, built by `cluster/it/build.sh`,
+//! runs in `tests/tests/real_dapr.rs`): an in-process axum server that
 //! implements the HTTP behaviour `shared/reference/dapr.md` documents, point by point (§5's
 //! conformance list, with the contracts of §1):
 //!

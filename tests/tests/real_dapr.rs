@@ -11,7 +11,8 @@
 //! (`TASKSTREAM_IT_KEEP=1` keeps every daprd's, the scheduler's and the apps' logs).
 //!
 //! The benchmark (real Dapr + Kafka vs the embedded shape, same run) is
-//! `cargo test -p taskstream-tests --test real_dapr -- --ignored --nocapture bench`.
+//! `TASKSTREAM_BIN=target/release/taskstream cargo test -p taskstream-tests --test real_dapr --
+//! --ignored --nocapture bench` (after `cargo build --release -p taskstream`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -334,6 +335,8 @@ async fn core_flow(env: &ItEnv, broker: Broker, test: &str) {
         ("reminder.triggered", 1),
     ]);
     wait_audited(&cluster, &alice, &expected).await;
+    // Seconds after the due time, so through the job callback: the api role's own sweep of
+    // overdue reminders runs every five minutes, for reminders a minute late.
     let notes = eventually("the reminder notification", WAIT, || async {
         let notes = alice.notifications().await;
         if notes.iter().any(|n| n["task_id"] == reminded_id.as_str()) {

@@ -54,5 +54,7 @@ go build -mod=readonly -ldflags "$ldflags" -o "$out.tmp/scheduler" github.com/da
 rm -rf "$out"
 mv "$out.tmp" "$out"
 rm -rf "$work"
+# Binaries of earlier keys are no longer used.
+find "$cache/bin" -mindepth 1 -maxdepth 1 -name 'dapr-*' ! -name "$(basename "$out")" -exec rm -rf {} +
 echo "build.sh: built in $(( $(date +%s) - started )) s" >&2
 echo "$out"

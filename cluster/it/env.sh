@@ -45,7 +45,7 @@ else
   taskstream_it_fail "cannot start Kafka (log: $taskstream_it_cache/logs/kafka.log)"
 fi
 
-if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+if (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
   export TASKSTREAM_IT_REDIS="127.0.0.1:6379"
 else
   taskstream_it_fail "no Redis on 127.0.0.1:6379 (.ci/services.sh starts it)"

@@ -37,13 +37,18 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// One deployment: the four roles, each beside its daprd, a probe beside its own, the
 /// scheduler. Fields drop in order: apps, sidecars, scheduler, then the schema.
 struct Cluster {
+    /// Extra replicas (app, its sidecar), see [`Cluster::add_replica`].
+    replicas: Vec<(TestServer, Daprd)>,
     apps: BTreeMap<&'static str, TestServer>,
     sidecars: BTreeMap<&'static str, Daprd>,
     probe_sidecar: Daprd,
     probe: Probe,
     scheduler: Scheduler,
-    _schema: PgSchema,
+    schema: PgSchema,
     scratch: Scratch,
+    jwt_secret: String,
+    /// What every sidecar of the deployment is started with (app id and port aside).
+    spec: DaprdSpec,
     /// Unique per test: app ids (so consumer groups) and user names.
     suffix: String,
 }
@@ -100,16 +105,36 @@ impl Cluster {
             sidecars.insert(role, daprd);
             apps.insert(role, app);
         }
+        let spec = spec(String::new(), 0);
         Some(Cluster {
+            replicas: Vec::new(),
             apps,
             sidecars,
             probe_sidecar,
             probe,
             scheduler,
-            _schema: schema,
+            schema,
             scratch,
+            jwt_secret,
+            spec,
             suffix,
         })
+    }
+
+    /// Another replica of `role`: same app id (so the same consumer group and the same jobs),
+    /// its own sidecar and port. Returns its index in `replicas`.
+    async fn add_replica(&mut self, env: &ItEnv, role: &str) -> usize {
+        let port = free_port();
+        let spec = DaprdSpec {
+            app_id: format!("{role}-{}", self.suffix),
+            app_port: port,
+            ..self.spec.clone()
+        };
+        let mut daprd = Daprd::launch(env, spec, self.scratch.path());
+        let app = launch_app(&self.schema, &daprd, role, port, &self.jwt_secret).await;
+        daprd.wait_ready().await;
+        self.replicas.push((app, daprd));
+        self.replicas.len() - 1
     }
 
     fn api(&self) -> &TestServer {
@@ -1099,4 +1124,68 @@ async fn a_secret_outside_the_configuration_scope_stops_the_app_with_a_clear_mes
         !out.stderr.contains("postgres://"),
         "no secret value in the log"
     );
+}
+
+/// The chart runs two api replicas, each beside its own daprd with the same app id: they share
+/// the outbox (each event published once) and the reminder jobs (the scheduler triggers one
+/// connected sidecar per firing), whichever replica took the write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_two_api_replicas_publish_and_remind_exactly_once() {
+    let test = "kafka_two_api_replicas_publish_and_remind_exactly_once";
+    let Some(env) = ItEnv::from_env(test) else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    let Some(mut cluster) = Cluster::start(&env, Broker::Kafka, "replicas").await else {
+        return;
+    };
+    let second = cluster.add_replica(&env, "api").await;
+    let on_first = cluster.user("carol");
+    let on_second = cluster.replicas[second].0.user(&on_first.sub);
+    let mut reminded = Vec::new();
+    for (n, user) in [&on_first, &on_second].into_iter().enumerate() {
+        for i in 0..2 {
+            user.create(json!({"title": format!("replica {n} task {i}")}))
+                .await;
+        }
+        let task = user
+            .create(json!({"title": format!("replica {n} reminder"),
+                            "due_date": reminding_in(6.0), "reminder_offset_minutes": 1}))
+            .await;
+        reminded.push(id_of(&task));
+    }
+    let expected = counts(&[
+        ("task.created", 6),
+        ("reminder.scheduled", 2),
+        ("reminder.triggered", 2),
+    ]);
+    wait_audited(&cluster, &on_first, &expected).await;
+    eventually("both reminder notifications", WAIT, || async {
+        let notes = on_second.notifications().await;
+        let have = reminded
+            .iter()
+            .filter(|id| notes.iter().any(|n| n["task_id"] == id.as_str()))
+            .count();
+        if have == reminded.len() {
+            Ok(())
+        } else {
+            Err(format!("{have} of {} reminders notified", reminded.len()))
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        audited(&on_first).await,
+        expected,
+        "each event audited once"
+    );
+    let notes = on_first.notifications().await;
+    for id in &reminded {
+        let n = notes.iter().filter(|n| n["task_id"] == id.as_str()).count();
+        assert_eq!(n, 1, "one notification for {id}: {notes:?}");
+    }
+    // What went through Kafka (the probe's own group sees every event): the six creations,
+    // whichever relay published them.
+    let published = cluster.probe.envelopes_of("task-events", &on_first.sub);
+    assert_eq!(published.len(), 6, "{published:?}");
 }

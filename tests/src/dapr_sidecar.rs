@@ -1732,8 +1732,8 @@ async fn secret_get(
     }
     match secrets.get(&name) {
         Some(secret) => axum::Json(secret.clone()).into_response(),
-        // secretstores.local.file and .kubernetes fail on a missing secret: daprd's 500, not
-        // the documented 204.
+        // secretstores.local.file fails on a missing secret (the Kubernetes store is not run
+        // here): daprd's 500, not the documented 204.
         None => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "ERR_SECRET_GET",

@@ -132,12 +132,34 @@ impl NotificationRow {
         NotificationRow {
             id: row.id.to_string(),
             title: row.title.clone(),
-            message: row.message.clone(),
+            message: local_message(row, zone, now),
             when: short_date(row.created_at, zone, now),
             unread: row.read_at.is_none(),
             task_id: row.task_id.clone().unwrap_or_default(),
             snoozable: row.kind == "reminder" && row.task_id.is_some(),
         }
+    }
+}
+
+/// A reminder's text with its times in the user's zone ("due Tue 1 Dec 09:00"): the stored
+/// message (the API's) names them in RFC 3339 UTC, which reads badly on a page.
+fn local_message(row: &Notification, zone: Tz, now: DateTime<Utc>) -> String {
+    let at = |key: &str| {
+        row.payload
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+            .map(|instant| short_date(instant.with_timezone(&Utc), zone, now))
+    };
+    let title = &row.title;
+    match (row.kind.as_str(), at("due_at"), at("remind_at")) {
+        ("reminder", Some(due), _) => format!("Reminder: “{title}” is due {due}."),
+        ("reminder", None, _) => format!("Reminder: “{title}”."),
+        ("missed_reminder", due, Some(remind)) => format!(
+            "Missed reminder: “{title}”{} was meant to remind you at {remind}.",
+            due.map(|due| format!(" (due {due})")).unwrap_or_default()
+        ),
+        _ => row.message.clone(),
     }
 }
 

@@ -1,5 +1,5 @@
 //! A stand-in Dapr sidecar (daprd cannot be installed here): an in-process axum server that
-//! implements the HTTP behaviour `shared/reference/dapr.md` documents, point by point (§5's
+//! implements the HTTP behaviour `docs/reference/dapr.md` documents, point by point (§5's
 //! conformance list, with the contracts of §1):
 //!
 //! 1. publish wraps bodies in CloudEvents (or passes `application/cloudevents+json` through);

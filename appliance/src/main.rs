@@ -10,6 +10,7 @@ mod jobs;
 mod llm;
 mod mcp;
 mod serve;
+mod task_cli;
 mod token;
 mod user;
 mod webhook;
@@ -44,6 +45,10 @@ enum Command {
     Mcp(mcp::McpArgs),
     /// Manage the local accounts of the built-in web UI (add, list).
     User(user::UserArgs),
+    /// Add, list and complete tasks from the shell in the quick-add language ("pay rent every
+    /// month on the 1st at 9 #home !high"), through a running server's API (--url, --token)
+    /// or straight on the data directory.
+    Task(task_cli::TaskArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +70,7 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await,
             Command::Mcp(args) => mcp::run(args).await,
             Command::User(args) => user::run(args).await,
+            Command::Task(args) => task_cli::run(args).await,
         }
     });
     match outcome {

@@ -49,6 +49,12 @@ enum Command {
     /// month on the 1st at 9 #home !high"), through a running server's API (--url, --token)
     /// or straight on the data directory.
     Task(task_cli::TaskArgs),
+    /// Write a user's tasks to a file: lossless JSON (import it into another data directory
+    /// or account to get the same tasks), CSV, or iCalendar VTODOs.
+    Export(task_cli::ExportArgs),
+    /// Read tasks from a file: taskstream's JSON or CSV, iCalendar VTODOs, or a Todoist
+    /// project's CSV export. All or nothing; re-importing a file creates nothing new.
+    Import(task_cli::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +77,8 @@ fn main() -> ExitCode {
             Command::Mcp(args) => mcp::run(args).await,
             Command::User(args) => user::run(args).await,
             Command::Task(args) => task_cli::run(args).await,
+            Command::Export(args) => task_cli::export(args).await,
+            Command::Import(args) => task_cli::import(args).await,
         }
     });
     match outcome {

@@ -26,6 +26,7 @@ pub mod state;
 pub mod store;
 pub mod task;
 pub mod time;
+pub mod transfer;
 pub mod write_limit;
 
 #[cfg(any(test, feature = "testkit"))]

@@ -14,6 +14,7 @@ use taskstream_engine::ports::{AccountStore, SettingsStore};
 use taskstream_engine::store::SqliteTaskStore;
 use taskstream_engine::task::TaskQuery;
 use taskstream_engine::task::input::parse_new_task;
+use taskstream_engine::transfer::{self, Format};
 use uuid::Uuid;
 
 use crate::data_dir;
@@ -66,6 +67,24 @@ impl Api {
             base,
             token: token.trim().to_owned(),
         })
+    }
+
+    /// `GET path` as text (an export).
+    async fn text(&self, path: &str) -> anyhow::Result<String> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("GET {path}: {status}: {}", refusal(&text));
+        }
+        Ok(text)
     }
 
     /// Sends a request and reads the JSON answer; a refusal names the server's reason.
@@ -283,6 +302,94 @@ impl Backend {
                 })
             }
         }
+    }
+}
+
+impl Backend {
+    /// The user's tasks as a file.
+    pub async fn export(&self, format: Format) -> anyhow::Result<String> {
+        match self {
+            Backend::Api(api) => {
+                api.text(&format!("/api/export?format={}", format.as_str()))
+                    .await
+            }
+            Backend::Local(local) => {
+                let tasks = local.tasks.list(&local.user, &TaskQuery::default()).await?;
+                Ok(transfer::export(
+                    format,
+                    &tasks,
+                    &local.user,
+                    taskstream_engine::time::now(),
+                ))
+            }
+        }
+    }
+
+    /// Imports a file for the user; the report as `POST /api/import` answers it.
+    pub async fn import(&self, format: Format, text: String, zone: Tz) -> anyhow::Result<Value> {
+        match self {
+            Backend::Api(api) => {
+                let url = format!("{}/api/import?format={}", api.base, format.as_str());
+                let response = api
+                    .http
+                    .post(&url)
+                    .bearer_auth(&api.token)
+                    .header("x-timezone", zone.name())
+                    .header("content-type", "text/plain; charset=utf-8")
+                    .body(text)
+                    .send()
+                    .await
+                    .with_context(|| format!("cannot reach {url}"))?;
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                if !status.is_success() {
+                    bail!(
+                        "the import was refused ({status}): {}",
+                        refusal_lines(&body)
+                    );
+                }
+                Ok(serde_json::from_str(&body)?)
+            }
+            Backend::Local(local) => {
+                let now = taskstream_engine::time::now();
+                let outcome = match transfer::parse(format, &text, now, zone) {
+                    Ok(parsed) => transfer::import(&local.tasks, &local.user, parsed, zone).await,
+                    Err(error) => Err(error),
+                };
+                match outcome {
+                    Ok(report) => Ok(serde_json::to_value(report)?),
+                    Err(taskstream_engine::EngineError::Validation(errors)) => bail!(
+                        "the import was refused, nothing was imported:\n  {}",
+                        errors
+                            .0
+                            .iter()
+                            .map(|error| error.msg.clone())
+                            .collect::<Vec<_>>()
+                            .join("\n  ")
+                    ),
+                    Err(other) => Err(other.into()),
+                }
+            }
+        }
+    }
+}
+
+/// A refusal's problems, one a line (the 422 of an import lists each bad record).
+fn refusal_lines(text: &str) -> String {
+    match serde_json::from_str::<Value>(text) {
+        Ok(body) if body["detail"].is_array() => {
+            let lines: Vec<String> = body["detail"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|item| item["msg"].as_str().unwrap_or("").to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!("nothing was imported:\n  {}", lines.join("\n  "))
+        }
+        _ => refusal(text),
     }
 }
 

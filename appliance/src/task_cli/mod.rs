@@ -3,7 +3,10 @@
 //! #home !high"), against a running server's API or straight on the data directory.
 
 mod backend;
+mod files;
 mod show;
+
+pub use files::{ExportArgs, ImportArgs, export, import};
 
 use std::path::PathBuf;
 
@@ -123,16 +126,20 @@ pub enum TaskCommand {
     },
 }
 
+/// `--timezone`, checked.
+fn zone_flag(target: &TargetArgs) -> anyhow::Result<Option<Tz>> {
+    match target.timezone.as_deref() {
+        None => Ok(None),
+        Some(name) => Ok(Some(parse_zone(name).with_context(|| {
+            format!("unknown time zone {name:?}: use an IANA name such as Europe/Berlin")
+        })?)),
+    }
+}
+
 pub async fn run(args: TaskArgs) -> anyhow::Result<()> {
     let target = &args.target;
-    let zone_flag = match target.timezone.as_deref() {
-        None => None,
-        Some(name) => Some(parse_zone(name).with_context(|| {
-            format!("unknown time zone {name:?}: use an IANA name such as Europe/Berlin")
-        })?),
-    };
     let backend = open(target).await?;
-    let zone = backend.zone(zone_flag).await?;
+    let zone = backend.zone(zone_flag(target)?).await?;
     let now = taskstream_engine::time::now();
     match args.command {
         TaskCommand::Add { text } => add(&backend, &text.join(" "), zone, now).await,

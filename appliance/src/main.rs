@@ -1,6 +1,7 @@
 //! `taskstream`: the self-hosted task manager in one binary.
 #![forbid(unsafe_code)]
 
+mod backup;
 mod bench;
 mod cluster;
 mod config;
@@ -55,6 +56,11 @@ enum Command {
     /// Read tasks from a file: taskstream's JSON or CSV, iCalendar VTODOs, or a Todoist
     /// project's CSV export. All or nothing; re-importing a file creates nothing new.
     Import(task_cli::ImportArgs),
+    /// Copy the data directory (tasks, event log, state, JWT secret) into a backup directory,
+    /// consistently, also while the server runs and writes.
+    Backup(backup::BackupArgs),
+    /// Put a backup in place in a data directory; refuses while a server runs on it.
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +85,8 @@ fn main() -> ExitCode {
             Command::Task(args) => task_cli::run(args).await,
             Command::Export(args) => task_cli::export(args).await,
             Command::Import(args) => task_cli::import(args).await,
+            Command::Backup(args) => backup::backup(args).await,
+            Command::Restore(args) => backup::restore(args).await,
         }
     });
     match outcome {

@@ -3,6 +3,7 @@
 pub(crate) mod accounts;
 pub(crate) mod activity;
 pub(crate) mod chat;
+pub(crate) mod feed;
 pub(crate) mod settings;
 pub(crate) mod tasks;
 pub(crate) mod transfer;
@@ -28,6 +29,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/events", get(activity::events))
         .route("/api/settings", get(settings::get).put(settings::put))
         .route("/api/export", get(transfer::export))
+        .route(
+            "/api/calendar-feed",
+            get(feed::state).post(feed::rotate).delete(feed::revoke),
+        )
+        .route("/ical/{file}", get(feed::calendar))
         .route(
             "/api/import",
             post(transfer::import).layer(axum::extract::DefaultBodyLimit::max(

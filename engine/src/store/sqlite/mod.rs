@@ -774,6 +774,40 @@ impl AccountStore for SqliteTaskStore {
         self.read(move |conn| account_rows::session_revoked(conn, &session_id).map_err(sql_error))
             .await
     }
+
+    async fn set_feed_token(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+        created_at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let (user_id, token_hash) = (user_id.to_owned(), token_hash.to_owned());
+        self.write(move |conn| {
+            account_rows::set_feed_token(conn, &user_id, &token_hash, created_at).map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn feed_token_user(&self, token_hash: &str) -> Result<Option<String>, EngineError> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |conn| account_rows::feed_token_user(conn, &token_hash).map_err(sql_error))
+            .await
+    }
+
+    async fn feed_token_created(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| account_rows::feed_token_created(conn, &user_id).map_err(sql_error))
+            .await
+    }
+
+    async fn delete_feed_token(&self, user_id: &str) -> Result<bool, EngineError> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| account_rows::delete_feed_token(conn, &user_id).map_err(sql_error))
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -181,6 +181,27 @@ pub async fn lists_only_the_owners_tasks_with_filters<S: TaskStore + ?Sized>(sto
         .await,
         ["Water plants"]
     );
+    // Due windows: from inclusive, until exclusive.
+    let due = |from: &str, until: &str| TaskQuery {
+        due_from: (!from.is_empty()).then(|| crate::time::parse_datetime(from).expect("instant")),
+        due_until: (!until.is_empty())
+            .then(|| crate::time::parse_datetime(until).expect("instant")),
+        ..TaskQuery::default()
+    };
+    assert_eq!(
+        list(due("2026-04-01T00:00:00Z", "2026-04-02T00:00:00Z")).await,
+        ["File taxes"]
+    );
+    assert!(
+        list(due("2026-04-01T00:00:00.000001Z", ""))
+            .await
+            .is_empty()
+    );
+    assert!(list(due("", "2026-04-01T00:00:00Z")).await.is_empty());
+    assert_eq!(
+        list(due("", "2026-04-01T00:00:00.000001Z")).await,
+        ["File taxes"]
+    );
     assert_eq!(
         list(TaskQuery {
             sort: SortField::Title,

@@ -20,6 +20,7 @@ taskstream_tests::api_tests!(
     settings_name_the_real_webhook_flag,
     weekly_rules_are_edited_with_the_weekday_picker,
     notifications_show_reminder_times_in_the_users_zone,
+    the_list_hides_completed_tasks_and_has_today_and_upcoming,
 );
 
 /// An RFC 3339 instant as the API writes it (`2026-12-05T19:30:00Z`), anywhere in `text`.
@@ -193,6 +194,84 @@ async fn notifications_show_reminder_times_in_the_users_zone(srv: TestServer) {
         page.contains(&expected),
         "the due time in Berlin, {expected}: {page}"
     );
+}
+
+/// The titles of the task list in a page of the UI.
+fn titles(page: &str) -> Vec<String> {
+    page.split("class=\"title\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let start = rest.find('>')? + 1;
+            let end = rest[start..].find('<')?;
+            Some(rest[start..start + end].to_owned())
+        })
+        .collect()
+}
+
+async fn the_list_hides_completed_tasks_and_has_today_and_upcoming(srv: TestServer) {
+    let web = sign_up_with_zone(&srv, EMAIL, "UTC").await;
+    let token = web::api_token(&srv, EMAIL, PASSWORD).await;
+    let now = chrono::Utc::now();
+    let at = |minutes: i64| {
+        (now + chrono::Duration::minutes(minutes))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let mut ids = std::collections::BTreeMap::new();
+    for (title, due) in [
+        ("late one", Some(at(-1))),
+        ("in two days", Some(at(2 * 24 * 60))),
+        ("next month", Some(at(30 * 24 * 60))),
+        ("someday", None),
+        ("already done", Some(at(-2))),
+    ] {
+        let response = srv
+            .client()
+            .post(srv.url("/api/tasks"))
+            .bearer_auth(&token)
+            .json(&json!({"title": title, "due_date": due}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let task: Value = response.json().await.unwrap();
+        ids.insert(title, task["id"].as_str().unwrap().to_owned());
+    }
+    let done = srv
+        .client()
+        .patch(srv.url(&format!("/api/tasks/{}/complete", ids["already done"])))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let page = |path: &'static str| {
+        let web = &web;
+        async move { web.get(path).await.text().await.unwrap() }
+    };
+    let list = titles(&page("/").await);
+    assert_eq!(
+        list.len(),
+        4,
+        "completed tasks are hidden by default: {list:?}"
+    );
+    assert!(!list.contains(&"already done".to_owned()));
+    let all = titles(&page("/?status=all").await);
+    assert!(
+        all.contains(&"already done".to_owned()) && all.len() == 5,
+        "{all:?}"
+    );
+    let done = titles(&page("/?status=completed").await);
+    assert_eq!(done, ["already done"]);
+    let today = titles(&page("/?view=today").await);
+    assert_eq!(today, ["late one"], "due today or overdue, open");
+    let upcoming = titles(&page("/?view=upcoming").await);
+    assert_eq!(upcoming, ["in two days"]);
+    let home = page("/").await;
+    assert!(
+        home.contains(r#"href="/?status=active&amp;view=today""#) || home.contains("view=today"),
+        "{home}"
+    );
+    assert!(home.contains("Upcoming"));
 }
 
 async fn rect(browser: &Browser, script: &str) -> Value {

@@ -77,7 +77,7 @@ pub(crate) async fn export(
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
     let format = match format_param(&pairs) {
-        None | Some("") => Format::Json,
+        None => Format::Json,
         Some(value) => Format::parse(value)
             .filter(|format| format.exportable())
             .ok_or_else(|| bad_format(value, &["json", "csv", "ics"]))?,
@@ -142,7 +142,7 @@ impl<S: Send + Sync> FromRequest<S> for FileBody {
 /// `text/csv`, `application/json`).
 fn import_format(pairs: &[(String, String)], headers: &HeaderMap) -> Result<Format, ApiError> {
     const ALLOWED: &[&str] = &["json", "csv", "ics", "todoist"];
-    if let Some(value) = format_param(pairs).filter(|value| !value.is_empty()) {
+    if let Some(value) = format_param(pairs) {
         return Format::parse(value).ok_or_else(|| bad_format(value, ALLOWED));
     }
     let media = headers

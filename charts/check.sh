@@ -16,18 +16,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r charts/requirements.txt
 
-# Dapr CRD schemas (from the CRDs of the Dapr Helm chart up to v1.18.3): ../shared/schemas/dapr
-# next to the checkout when it exists, else the copy in charts/schemas/dapr (what GitHub CI uses).
-# When both exist they must be identical.
-shared="$(cd .. && pwd)/shared/schemas/dapr"
-if [ -z "${TASKSTREAM_DAPR_SCHEMAS:-}" ]; then
-  if [ -d "$shared" ]; then
-    diff -r -q "$shared" charts/schemas/dapr || { echo "charts/schemas/dapr differs from $shared: copy it again" >&2; exit 1; }
-    TASKSTREAM_DAPR_SCHEMAS="$shared"
-  else
-    TASKSTREAM_DAPR_SCHEMAS="$PWD/charts/schemas/dapr"
-  fi
-fi
+# Dapr CRD schemas (from the CRDs of the Dapr Helm chart up to v1.18.3), kept in the repository.
+TASKSTREAM_DAPR_SCHEMAS="${TASKSTREAM_DAPR_SCHEMAS:-$PWD/charts/schemas/dapr}"
 export TASKSTREAM_DAPR_SCHEMAS
 echo "Dapr CRD schemas: $TASKSTREAM_DAPR_SCHEMAS"
 

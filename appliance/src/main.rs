@@ -1,6 +1,7 @@
 //! `taskstream`: the self-hosted task manager in one binary.
 #![forbid(unsafe_code)]
 
+mod backup;
 mod bench;
 mod cluster;
 mod config;
@@ -10,6 +11,7 @@ mod jobs;
 mod llm;
 mod mcp;
 mod serve;
+mod task_cli;
 mod token;
 mod user;
 mod webhook;
@@ -44,6 +46,21 @@ enum Command {
     Mcp(mcp::McpArgs),
     /// Manage the local accounts of the built-in web UI (add, list).
     User(user::UserArgs),
+    /// Add, list and complete tasks from the shell in the quick-add language ("pay rent every
+    /// month on the 1st at 9 #home !high"), through a running server's API (--url, --token)
+    /// or straight on the data directory.
+    Task(task_cli::TaskArgs),
+    /// Write a user's tasks to a file: lossless JSON (import it into another data directory
+    /// or account to get the same tasks), CSV, or iCalendar VTODOs.
+    Export(task_cli::ExportArgs),
+    /// Read tasks from a file: taskstream's JSON or CSV, iCalendar VTODOs, or a Todoist
+    /// project's CSV export. All or nothing; re-importing a file creates nothing new.
+    Import(task_cli::ImportArgs),
+    /// Copy the data directory (tasks, event log, state, JWT secret) into a backup directory,
+    /// consistently, also while the server runs and writes.
+    Backup(backup::BackupArgs),
+    /// Put a backup in place in a data directory; refuses while a server runs on it.
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +82,11 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await,
             Command::Mcp(args) => mcp::run(args).await,
             Command::User(args) => user::run(args).await,
+            Command::Task(args) => task_cli::run(args).await,
+            Command::Export(args) => task_cli::export(args).await,
+            Command::Import(args) => task_cli::import(args).await,
+            Command::Backup(args) => backup::backup(args).await,
+            Command::Restore(args) => backup::restore(args).await,
         }
     });
     match outcome {

@@ -84,16 +84,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let conversations: Arc<dyn ConversationStore> = sqlite.clone();
     let user_settings: Arc<dyn SettingsStore> = sqlite.clone();
     let account_store: Arc<dyn AccountStore> = sqlite.clone();
+    let backup_sqlite = Arc::clone(&sqlite);
     let store: Arc<dyn TaskStore> = sqlite;
     let log_path = settings.data_dir.join(EVENT_LOG_FILE);
     let log = EventLog::open(&log_path, LogConfig::default())
         .with_context(|| format!("cannot open the event log {}", log_path.display()))?;
     ensure_dead_letter_topics(&log).await?;
     let state_path = settings.data_dir.join(STATE_FILE);
-    let state: Arc<dyn StateStore> = Arc::new(
+    let redb_state = Arc::new(
         RedbStateStore::open(&state_path)
             .with_context(|| format!("cannot open the state store {}", state_path.display()))?,
     );
+    let state: Arc<dyn StateStore> = redb_state.clone();
     let tasks = TaskService::new(Arc::clone(&store)).with_write_limit(settings.task_write_limit);
 
     let (stop_background, background_stopped) = watch::channel(false);
@@ -108,6 +110,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         &background_stopped,
     );
     start_fluvio(&settings, &log, &background_stopped, &mut background).await?;
+    // `taskstream backup` asks this server for a consistent copy through DATA_DIR/control.sock.
+    background.spawn(crate::backup::serve_control(
+        crate::backup::Stores {
+            sqlite: backup_sqlite,
+            log: log.clone(),
+            state: redb_state,
+            data_dir: settings.data_dir.clone(),
+        },
+        background_stopped.clone(),
+    ));
     let periodic = Jobs::start(crate::jobs::with_schedules(
         crate::jobs::periodic_jobs(
             log.clone(),

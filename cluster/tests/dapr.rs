@@ -1,6 +1,6 @@
 //! The Dapr adapters against the test sidecar (`taskstream_tests::dapr_sidecar`), with the
 //! engine's SQLite store as the task store: publisher, state, delivery routes, jobs, secrets and
-//! tokens, as CONTRACT §5 and `shared/reference/dapr.md` describe them.
+//! tokens, as CONTRACT §5 and `docs/reference/dapr.md` describe them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;

@@ -181,6 +181,27 @@ pub async fn lists_only_the_owners_tasks_with_filters<S: TaskStore + ?Sized>(sto
         .await,
         ["Water plants"]
     );
+    // Due windows: from inclusive, until exclusive.
+    let due = |from: &str, until: &str| TaskQuery {
+        due_from: (!from.is_empty()).then(|| crate::time::parse_datetime(from).expect("instant")),
+        due_until: (!until.is_empty())
+            .then(|| crate::time::parse_datetime(until).expect("instant")),
+        ..TaskQuery::default()
+    };
+    assert_eq!(
+        list(due("2026-04-01T00:00:00Z", "2026-04-02T00:00:00Z")).await,
+        ["File taxes"]
+    );
+    assert!(
+        list(due("2026-04-01T00:00:00.000001Z", ""))
+            .await
+            .is_empty()
+    );
+    assert!(list(due("", "2026-04-01T00:00:00Z")).await.is_empty());
+    assert_eq!(
+        list(due("", "2026-04-01T00:00:00.000001Z")).await,
+        ["File taxes"]
+    );
     assert_eq!(
         list(TaskQuery {
             sort: SortField::Title,
@@ -1603,6 +1624,73 @@ pub async fn account_store_suite<S: crate::ports::AccountStore + ?Sized>(store: 
     assert!(
         store.session_revoked(&long).await.expect("revoked?"),
         "a session whose token is still valid is kept"
+    );
+
+    // Calendar feed tokens: one per user, found by hash, replaced by a new one, removable.
+    let (first, second) = (
+        format!("feed-{}", uuid::Uuid::new_v4()),
+        format!("feed-{}", uuid::Uuid::new_v4()),
+    );
+    assert_eq!(store.feed_token_created(&ann.id).await.expect("feed"), None);
+    assert_eq!(store.feed_token_user(&first).await.expect("feed"), None);
+    store
+        .set_feed_token(&ann.id, &first, t0)
+        .await
+        .expect("set feed");
+    assert_eq!(
+        store
+            .feed_token_user(&first)
+            .await
+            .expect("feed")
+            .as_deref(),
+        Some(ann.id.as_str())
+    );
+    assert_eq!(
+        store.feed_token_created(&ann.id).await.expect("feed"),
+        Some(t0)
+    );
+    let later = t0 + chrono::Duration::minutes(5);
+    store
+        .set_feed_token(&ann.id, &second, later)
+        .await
+        .expect("rotate feed");
+    assert_eq!(
+        store.feed_token_user(&first).await.expect("feed"),
+        None,
+        "the old token is retired"
+    );
+    assert_eq!(
+        store
+            .feed_token_user(&second)
+            .await
+            .expect("feed")
+            .as_deref(),
+        Some(ann.id.as_str())
+    );
+    assert_eq!(
+        store.feed_token_created(&ann.id).await.expect("feed"),
+        Some(later)
+    );
+    assert_eq!(
+        store
+            .feed_token_created("somebody-else")
+            .await
+            .expect("feed"),
+        None
+    );
+    assert!(
+        !store
+            .delete_feed_token("somebody-else")
+            .await
+            .expect("delete feed")
+    );
+    assert!(store.delete_feed_token(&ann.id).await.expect("delete feed"));
+    assert_eq!(store.feed_token_user(&second).await.expect("feed"), None);
+    assert!(
+        !store
+            .delete_feed_token(&ann.id)
+            .await
+            .expect("delete feed again")
     );
 }
 

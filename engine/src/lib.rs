@@ -17,6 +17,7 @@ pub mod log;
 pub mod log_bus;
 pub mod ports;
 pub mod recurrence;
+mod redb_copy;
 pub mod relay;
 pub mod reminder;
 pub mod scheduler;
@@ -26,6 +27,7 @@ pub mod state;
 pub mod store;
 pub mod task;
 pub mod time;
+pub mod transfer;
 pub mod write_limit;
 
 #[cfg(any(test, feature = "testkit"))]

@@ -337,6 +337,25 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Whether the session was revoked (and not yet dropped as expired).
     async fn session_revoked(&self, session_id: &str) -> Result<bool, EngineError>;
+
+    /// Sets the keyed hash of the user's calendar feed token, replacing the one before (a
+    /// user has at most one feed; a new token retires the old URL).
+    async fn set_feed_token(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+        created_at: DateTime<Utc>,
+    ) -> Result<(), EngineError>;
+
+    /// The user whose calendar feed token has this hash.
+    async fn feed_token_user(&self, token_hash: &str) -> Result<Option<String>, EngineError>;
+
+    /// When the user's calendar feed token was made, if they have one.
+    async fn feed_token_created(&self, user_id: &str)
+    -> Result<Option<DateTime<Utc>>, EngineError>;
+
+    /// Removes the user's calendar feed token; false when there was none.
+    async fn delete_feed_token(&self, user_id: &str) -> Result<bool, EngineError>;
 }
 
 /// Where failed log-ins are counted (see [`crate::accounts`] for the limits). The default

@@ -40,7 +40,7 @@ impl TaskService {
         self
     }
 
-    fn allow_write(&self, user_id: &str) -> Result<(), EngineError> {
+    pub(crate) fn allow_write(&self, user_id: &str) -> Result<(), EngineError> {
         match &self.writes {
             Some(limiter) => limiter.take(user_id).map_err(|retry_after_secs| {
                 tracing::warn!(user = %user_id, retry_after_secs, "task write limit reached");
@@ -57,6 +57,19 @@ impl TaskService {
     pub async fn create(&self, user_id: &str, draft: NewTask) -> Result<Task, EngineError> {
         self.allow_write(user_id)?;
         let (task, events) = ops::create(user_id, draft, time::now())?;
+        self.store.insert(task, events).await
+    }
+
+    /// Creates one task of an import ([`crate::transfer::import`], which takes the write limit
+    /// once for the whole file) with its id, history and series kept.
+    pub(crate) async fn import_one(
+        &self,
+        user_id: &str,
+        draft: NewTask,
+        kept: ops::Kept,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Task, EngineError> {
+        let (task, events) = ops::import(user_id, draft, kept, now)?;
         self.store.insert(task, events).await
     }
 

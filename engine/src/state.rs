@@ -132,6 +132,23 @@ impl std::fmt::Debug for RedbStateStore {
 }
 
 impl RedbStateStore {
+    /// Writes a copy of every entry as of one read transaction to a new redb file at `path`
+    /// (a consistent snapshot while the store is in use; `taskstream backup`).
+    pub fn backup_to(&self, path: &Path) -> Result<u64, EngineError> {
+        let storage = |error: redb::Error| store_error(error);
+        let from = self
+            .db
+            .begin_read()
+            .map_err(|error| storage(error.into()))?;
+        let target = Database::create(path).map_err(|error| storage(error.into()))?;
+        let to = target
+            .begin_write()
+            .map_err(|error| storage(error.into()))?;
+        let copied = crate::redb_copy::copy_table(&from, &to, STATE).map_err(storage)?;
+        to.commit().map_err(|error| storage(error.into()))?;
+        Ok(copied)
+    }
+
     /// Opens or creates the store at `path` (a redb file of its own).
     pub fn open(path: &Path) -> Result<Self, EngineError> {
         Self::open_with_clock(path, Arc::new(system_clock))

@@ -53,9 +53,19 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver on a free port and opens a headless window of `width` × `height`.
     pub async fn start(width: u32, height: u32) -> Browser {
+        Self::start_in_zone(width, height, None).await
+    }
+
+    /// [`Browser::start`] with the browser's clock in the IANA time zone `zone` (chromium
+    /// inherits `TZ` through chromedriver), as a person's machine elsewhere would be.
+    pub async fn start_in_zone(width: u32, height: u32, zone: Option<&str>) -> Browser {
         let (driver_path, chromium) = browser_binaries().expect("chromium and chromedriver");
         let port = crate::free_port();
-        let driver = Command::new(&driver_path)
+        let mut command = Command::new(&driver_path);
+        if let Some(zone) = zone {
+            command.env("TZ", zone);
+        }
+        let driver = command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())

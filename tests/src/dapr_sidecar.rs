@@ -1,6 +1,6 @@
 //! A stand-in Dapr sidecar for the fast tests (the real daprd, built by `cluster/it/build.sh`,
 //! runs in `tests/tests/real_dapr.rs`): an in-process axum server that
-//! implements the HTTP behaviour `shared/reference/dapr.md` documents, point by point (§5's
+//! implements the HTTP behaviour `docs/reference/dapr.md` documents, point by point (§5's
 //! conformance list, with the contracts of §1):
 //!
 //! 1. publish wraps bodies in CloudEvents (or passes `application/cloudevents+json` through);

@@ -1,4 +1,4 @@
-//! The test sidecar itself against `shared/reference/dapr.md` §5, one test per conformance point
+//! The test sidecar itself against `docs/reference/dapr.md` §5, one test per conformance point
 //! (and a few per point where daprd's behaviour has several sides), so the adapters' tests in
 //! `cluster/` stand on a sidecar whose behaviour is pinned.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
-use crate::api::{accounts, activity, chat, settings, tasks};
+use crate::api::{accounts, activity, chat, feed, settings, tasks, transfer};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,12 +21,13 @@ use crate::api::{accounts, activity, chat, settings, tasks};
         activity::audit, activity::notifications, activity::mark_read, activity::snooze, tasks::reminders, activity::events,
         chat::send, chat::history, chat::clear,
         settings::get, settings::put,
+        transfer::export, transfer::import, feed::state, feed::rotate, feed::revoke, feed::calendar,
         accounts::token, accounts::logout, accounts::list_tokens, accounts::create_token, accounts::revoke_token,
         crate::health::health, crate::health::ready, crate::metrics::render,
     ),
-    components(schemas(tasks::TaskCreate, tasks::TaskUpdate, chat::ChatRequest, activity::SnoozeRequest, accounts::TokenRequest, accounts::NewTokenRequest, settings::SettingsUpdate, tasks::RecurrenceFromDoc, tasks::RecurrenceTriggerDoc, tasks::StatusFilterDoc, tasks::SortDoc, tasks::OrderDoc)),
+    components(schemas(tasks::TaskCreate, tasks::TaskUpdate, chat::ChatRequest, activity::SnoozeRequest, accounts::TokenRequest, accounts::NewTokenRequest, settings::SettingsUpdate, tasks::RecurrenceFromDoc, tasks::RecurrenceTriggerDoc, tasks::StatusFilterDoc, tasks::DueDoc, tasks::SortDoc, tasks::OrderDoc, transfer::ExportFormatDoc, transfer::ImportFormatDoc, taskstream_engine::transfer::ImportReport, feed::FeedState, feed::NewFeed)),
     modifiers(&BearerAuth, &EnforcedLimits),
-    tags((name = "tasks", description = "Tasks of the authenticated user"), (name = "activity", description = "Audit trail, notifications and the live event stream of the authenticated user"), (name = "chat", description = "The assistant: plain language in, task operations out"), (name = "settings", description = "Time zone and daily digest of the authenticated user"), (name = "auth", description = "Local accounts: log-in tokens and personal API tokens"), (name = "health"))
+    tags((name = "tasks", description = "Tasks of the authenticated user"), (name = "activity", description = "Audit trail, notifications and the live event stream of the authenticated user"), (name = "chat", description = "The assistant: plain language in, task operations out"), (name = "settings", description = "Time zone and daily digest of the authenticated user"), (name = "data", description = "Export and import of the authenticated user's tasks (JSON, CSV, iCalendar, Todoist), and the calendar feed"), (name = "auth", description = "Local accounts: log-in tokens and personal API tokens"), (name = "health"))
 )]
 pub struct ApiDoc;
 

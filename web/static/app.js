@@ -27,6 +27,11 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    // Sign-up: the new account starts in this browser's time zone (changeable in Settings).
+    var zone = document.getElementById("time-zone");
+    if (zone && !zone.value && window.Intl && Intl.DateTimeFormat) {
+      try { zone.value = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (error) { /* stays UTC */ }
+    }
     if (location.search.indexOf("focus=search") >= 0) {
       var search = document.getElementById("search");
       if (search) search.focus();

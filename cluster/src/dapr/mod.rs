@@ -1,5 +1,5 @@
 //! Dapr adapters of the engine's ports for cluster mode, over the sidecar's HTTP API
-//! (`shared/CONTRACT.md` §5, `shared/reference/dapr.md` §1):
+//! (`docs/CONTRACT.md` §5, `docs/reference/dapr.md` §1):
 //!
 //! * [`client`]: the sidecar client (address, API token, waiting for `healthz/outbound`);
 //! * [`pubsub`]: [`DaprPublisher`], the [`EventBus`](taskstream_engine::ports::EventBus) that

@@ -266,3 +266,58 @@ pub(crate) async fn session_revoked(
         .await?
         .is_some())
 }
+
+pub(crate) async fn set_feed_token(
+    client: &impl GenericClient,
+    user_id: &str,
+    token_hash: &str,
+    created_at: DateTime<Utc>,
+) -> Result<(), PgError> {
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO calendar_feeds (user_id, token_hash, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET token_hash = EXCLUDED.token_hash,
+                 created_at = EXCLUDED.created_at",
+        )
+        .await?;
+    client
+        .execute(&statement, &[&user_id, &token_hash, &created_at])
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn feed_token_user(
+    client: &impl GenericClient,
+    token_hash: &str,
+) -> Result<Option<String>, PgError> {
+    let statement = client
+        .prepare_cached("SELECT user_id FROM calendar_feeds WHERE token_hash = $1")
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&token_hash])
+        .await?
+        .map(|row| row.get(0)))
+}
+
+pub(crate) async fn feed_token_created(
+    client: &impl GenericClient,
+    user_id: &str,
+) -> Result<Option<DateTime<Utc>>, PgError> {
+    let statement = client
+        .prepare_cached("SELECT created_at FROM calendar_feeds WHERE user_id = $1")
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&user_id])
+        .await?
+        .map(|row| row.get(0)))
+}
+
+pub(crate) async fn delete_feed_token(
+    client: &impl GenericClient,
+    user_id: &str,
+) -> Result<bool, PgError> {
+    let statement = client
+        .prepare_cached("DELETE FROM calendar_feeds WHERE user_id = $1")
+        .await?;
+    Ok(client.execute(&statement, &[&user_id]).await? > 0)
+}

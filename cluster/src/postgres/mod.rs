@@ -791,6 +791,33 @@ impl AccountStore for PostgresStore {
     async fn session_revoked(&self, session_id: &str) -> Result<bool, EngineError> {
         Ok(account_rows::session_revoked(&self.client().await?, session_id).await?)
     }
+
+    async fn set_feed_token(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+        created_at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        Ok(
+            account_rows::set_feed_token(&self.client().await?, user_id, token_hash, created_at)
+                .await?,
+        )
+    }
+
+    async fn feed_token_user(&self, token_hash: &str) -> Result<Option<String>, EngineError> {
+        Ok(account_rows::feed_token_user(&self.client().await?, token_hash).await?)
+    }
+
+    async fn feed_token_created(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
+        Ok(account_rows::feed_token_created(&self.client().await?, user_id).await?)
+    }
+
+    async fn delete_feed_token(&self, user_id: &str) -> Result<bool, EngineError> {
+        Ok(account_rows::delete_feed_token(&self.client().await?, user_id).await?)
+    }
 }
 
 #[cfg(test)]

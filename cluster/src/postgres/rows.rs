@@ -338,6 +338,12 @@ pub(crate) fn list_sql(user_id: &str, query: &TaskQuery) -> (String, Vec<Param>)
         Some(false) => sql.push_str(" AND due_date IS NULL"),
         None => {}
     }
+    if let Some(from) = query.due_from {
+        bind(&mut sql, " AND due_date >= ?", Box::new(from));
+    }
+    if let Some(until) = query.due_until {
+        bind(&mut sql, " AND due_date < ?", Box::new(until));
+    }
     if let Some(recurring) = query.is_recurring {
         bind(&mut sql, " AND is_recurring = ?", Box::new(recurring));
     }

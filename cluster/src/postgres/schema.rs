@@ -202,6 +202,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX revoked_sessions_by_expiry ON revoked_sessions (expires_at);
     "#,
+    // 7: the calendar feed token of each user (the SQLite store's version 13).
+    r#"
+    CREATE TABLE calendar_feeds (
+        user_id text PRIMARY KEY,
+        token_hash text NOT NULL UNIQUE,
+        created_at timestamptz NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the database (or `schema`, created if missing) to the newest version. Holds the

@@ -512,6 +512,48 @@ impl AccountService {
         Ok(self.inner.store.session_revoked(session_id).await?)
     }
 
+    /// A new calendar feed token for `user_id` (any user, with or without a local account),
+    /// shown once; the one before stops working. Only its keyed hash is stored.
+    pub async fn rotate_feed_token(
+        &self,
+        user_id: &str,
+    ) -> Result<(String, DateTime<Utc>), AccountError> {
+        let secret = token::generate_feed(&self.inner.random)?;
+        let created = now();
+        self.inner
+            .store
+            .set_feed_token(user_id, &self.inner.token_key.hash(&secret), created)
+            .await?;
+        tracing::info!(account = %user_id, "calendar feed token created");
+        Ok((secret, created))
+    }
+
+    /// When the user's calendar feed token was made, if they have one.
+    pub async fn feed_token_created(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, AccountError> {
+        Ok(self.inner.store.feed_token_created(user_id).await?)
+    }
+
+    /// Turns the user's calendar feed off; false when it was not on.
+    pub async fn revoke_feed_token(&self, user_id: &str) -> Result<bool, AccountError> {
+        let revoked = self.inner.store.delete_feed_token(user_id).await?;
+        if revoked {
+            tracing::info!(account = %user_id, "calendar feed token revoked");
+        }
+        Ok(revoked)
+    }
+
+    /// The user a calendar feed token belongs to; `None` for anything else.
+    pub async fn feed_user(&self, secret: &str) -> Result<Option<String>, AccountError> {
+        if !token::feed_well_formed(secret) {
+            return Ok(None);
+        }
+        let hash = self.inner.token_key.hash(secret);
+        Ok(self.inner.store.feed_token_user(&hash).await?)
+    }
+
     /// The user id a live personal token belongs to; `None` for anything else. Records the use
     /// (at most once a minute per token).
     pub async fn verify_api_token(&self, secret: &str) -> Result<Option<String>, AccountError> {

@@ -45,6 +45,24 @@ pub(crate) fn generate(random: &SystemRandom) -> Result<String, EngineError> {
     Ok(format!("{TOKEN_PREFIX}{}", base64url(&bytes)))
 }
 
+/// Prefix of calendar feed tokens, which only open the feed (`GET /ical/{token}.ics`).
+pub const FEED_PREFIX: &str = "cal_";
+
+/// A fresh calendar feed token.
+pub(crate) fn generate_feed(random: &SystemRandom) -> Result<String, EngineError> {
+    let token = generate(random)?;
+    Ok(format!("{FEED_PREFIX}{}", &token[TOKEN_PREFIX.len()..]))
+}
+
+/// Whether `secret` has the shape of a calendar feed token.
+pub(crate) fn feed_well_formed(secret: &str) -> bool {
+    secret.len() == TOKEN_LEN
+        && secret.starts_with(FEED_PREFIX)
+        && secret[FEED_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Whether `secret` has the shape of a personal token (checked before any lookup).
 pub(crate) fn well_formed(secret: &str) -> bool {
     secret.len() == TOKEN_LEN

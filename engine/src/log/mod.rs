@@ -338,6 +338,28 @@ impl std::fmt::Debug for EventLog {
 }
 
 impl EventLog {
+    /// Writes a copy of the whole log (topics, record batches, consumer offsets) as of one
+    /// read transaction to a new redb file at `path`: a consistent snapshot, taken while the
+    /// log goes on being written (`taskstream backup`). Returns how many entries were copied.
+    pub fn backup_to(&self, path: &Path) -> Result<u64, LogError> {
+        let storage = |error: redb::Error| LogError::Storage(format!("backup: {error}"));
+        let from = self
+            .inner
+            .db
+            .begin_read()
+            .map_err(|error| storage(error.into()))?;
+        let target = Database::create(path).map_err(|error| storage(error.into()))?;
+        let to = target
+            .begin_write()
+            .map_err(|error| storage(error.into()))?;
+        let mut copied = crate::redb_copy::copy_table(&from, &to, TOPICS).map_err(storage)?;
+        copied += crate::redb_copy::copy_table(&from, &to, PARTITIONS).map_err(storage)?;
+        copied += crate::redb_copy::copy_table(&from, &to, BATCHES).map_err(storage)?;
+        copied += crate::redb_copy::copy_table(&from, &to, OFFSETS).map_err(storage)?;
+        to.commit().map_err(|error| storage(error.into()))?;
+        Ok(copied)
+    }
+
     /// Opens or creates the log at `path` (a redb file); creates the configured topics on first
     /// start (and any configured topic that is missing later), and applies configured retention.
     pub fn open(path: &Path, config: LogConfig) -> Result<Self, LogError> {

@@ -4,6 +4,7 @@
 //! rules live in one place whichever store or door (REST, chat, UI) a change comes through.
 
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::input::{NewTask, TaskPatch};
 use super::model::{RecurrenceFrom, Task, TaskStatus};
@@ -110,6 +111,58 @@ pub fn create(
         occurrence_index: 0,
         time_zone: draft.time_zone,
         parent_task_id: None,
+    };
+    require_due_date_for_reminder(&task)?;
+    task.remind_at = task.derive_remind_at();
+    let mut events = task_events(TaskAction::Created, &task, now);
+    events.extend(reminder_events(&task, None, now));
+    Ok((task, events))
+}
+
+/// What an import keeps of a task beyond the fields `POST /api/tasks` takes: its identity,
+/// history and series bookkeeping, so a lossless export comes back as it was.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kept {
+    pub id: Uuid,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub series_anchor: Option<DateTime<Utc>>,
+    pub occurrence_index: u32,
+    pub time_zone: Option<chrono_tz::Tz>,
+    pub parent_task_id: Option<Uuid>,
+}
+
+/// Builds an imported task owned by `user_id`, with the events a create has (`task.created`
+/// and its reminders), so consumers, reminders and recurrence treat it like any new task.
+pub fn import(
+    user_id: &str,
+    draft: NewTask,
+    kept: Kept,
+    now: DateTime<Utc>,
+) -> Result<(Task, Vec<OutboxEvent>), EngineError> {
+    let created_at = kept.created_at.unwrap_or(now);
+    let mut task = Task {
+        id: kept.id,
+        user_id: user_id.to_owned(),
+        title: draft.title,
+        description: draft.description,
+        status: draft.status,
+        priority: draft.priority,
+        due_date: draft.due_date,
+        created_at,
+        updated_at: kept.updated_at.unwrap_or(created_at).max(created_at),
+        tags: draft.tags,
+        reminder_offset_minutes: draft.reminder_offset_minutes,
+        remind_at: None,
+        reminders: draft.reminders,
+        is_recurring: draft.is_recurring,
+        recurrence_rule: draft.recurrence_rule,
+        recurrence_from: draft.recurrence_from,
+        recurrence_trigger: draft.recurrence_trigger,
+        series_anchor: kept.series_anchor.or(draft.due_date),
+        occurrence_index: kept.occurrence_index,
+        time_zone: kept.time_zone.unwrap_or(draft.time_zone),
+        parent_task_id: kept.parent_task_id,
     };
     require_due_date_for_reminder(&task)?;
     task.remind_at = task.derive_remind_at();

@@ -62,6 +62,13 @@ pub struct TaskQuery {
     pub order: SortOrder,
     pub limit: Option<u32>,
     pub offset: u32,
+    /// `due=today|upcoming|overdue`; the caller turns it into `due_from`/`due_until` in the
+    /// user's time zone ([`TaskQuery::resolve_due`]).
+    pub due: Option<super::window::DueWindow>,
+    /// Only tasks due at or after this instant.
+    pub due_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only tasks due before this instant.
+    pub due_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn loc(name: &str) -> Vec<Loc> {
@@ -69,6 +76,15 @@ fn loc(name: &str) -> Vec<Loc> {
 }
 
 impl TaskQuery {
+    /// Turns `due` into the instants it means for a user in `zone` at `now`.
+    pub fn resolve_due(&mut self, now: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) {
+        if let Some(window) = self.due {
+            let (from, until) = window.bounds(now, zone);
+            self.due_from = from;
+            self.due_until = until;
+        }
+    }
+
     /// Parses query-string pairs; unknown keys are ignored, the last value of a key wins.
     pub fn from_pairs<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
@@ -150,6 +166,14 @@ impl TaskQuery {
                         "bool_parsing",
                         loc(key),
                         "Input should be a valid boolean, unable to interpret input",
+                        input,
+                    )),
+                },
+                "due" => match super::window::DueWindow::parse(value) {
+                    Some(window) => query.due = Some(window),
+                    None => errors.push(enum_error(
+                        loc(key),
+                        &["today", "upcoming", "overdue"],
                         input,
                     )),
                 },

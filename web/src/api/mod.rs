@@ -3,8 +3,10 @@
 pub(crate) mod accounts;
 pub(crate) mod activity;
 pub(crate) mod chat;
+pub(crate) mod feed;
 pub(crate) mod settings;
 pub(crate) mod tasks;
+pub(crate) mod transfer;
 
 use axum::Router;
 use axum::routing::{delete, get, patch, post};
@@ -26,6 +28,18 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/tasks/{task_id}/reminders", get(tasks::reminders))
         .route("/api/events", get(activity::events))
         .route("/api/settings", get(settings::get).put(settings::put))
+        .route("/api/export", get(transfer::export))
+        .route(
+            "/api/calendar-feed",
+            get(feed::state).post(feed::rotate).delete(feed::revoke),
+        )
+        .route("/ical/{file}", get(feed::calendar))
+        .route(
+            "/api/import",
+            post(transfer::import).layer(axum::extract::DefaultBodyLimit::max(
+                taskstream_engine::transfer::IMPORT_MAX_BYTES,
+            )),
+        )
         .route("/api/auth/token", post(accounts::token))
         .route("/api/auth/logout", post(accounts::logout))
         .route(

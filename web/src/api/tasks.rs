@@ -108,6 +108,16 @@ pub enum StatusFilterDoc {
     Completed,
 }
 
+/// The `due` window of a list.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum DueDoc {
+    Today,
+    Upcoming,
+    Overdue,
+}
+
 /// The sort key of a list.
 #[allow(dead_code)]
 #[derive(ToSchema)]
@@ -192,6 +202,8 @@ pub(crate) async fn create(
         ("tags" = Option<String>, Query, description = "Comma-separated, at most 20; a task must have all of them"),
         ("has_due_date" = Option<bool>, Query),
         ("is_recurring" = Option<bool>, Query),
+        ("due" = Option<DueDoc>, Query, description = "today (due on today's date) | upcoming (due on one of the 7 days after today) | overdue (due before now), in the X-Timezone zone or the user's setting"),
+        ("X-Timezone" = Option<String>, Header, description = "IANA zone `due` is read in (default: the user's setting)"),
         ("sort" = Option<SortDoc>, Query, description = "created_at (default) | due_date | priority | title"),
         ("order" = Option<OrderDoc>, Query, description = "desc (default) | asc"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, 1–1000; 500 when absent. A full page that has more after it carries a `Link: <…>; rel=\"next\"` header"),
@@ -203,10 +215,15 @@ pub(crate) async fn create(
 pub(crate) async fn list(
     State(app): State<AppState>,
     AuthUser(user): AuthUser,
+    TimeZoneHeader(zone): TimeZoneHeader,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
     let mut query = TaskQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(|errors| ApiError::Validation(errors.located_in("query")))?;
+    if query.due.is_some() {
+        let zone = super::settings::zone_for(&app, &user, zone).await?;
+        query.resolve_due(taskstream_engine::time::now(), zone);
+    }
     let limit = query.limit.unwrap_or(LIMIT_DEFAULT);
     // One task more than the page tells whether another page follows, without a COUNT.
     query.limit = Some(limit.saturating_add(1));

@@ -302,6 +302,7 @@ pub(crate) async fn signup(
     match app.accounts.sign_up(email, password).await {
         Ok(account) => {
             tracing::info!(user = %account.id, "account created from the web UI");
+            adopt_browser_zone(&app, &account.id, form.text("time_zone")).await?;
             Ok(signed_in(&app, &account.id, "/"))
         }
         Err(error) => {
@@ -324,6 +325,21 @@ pub(crate) async fn signup(
             .await
         }
     }
+}
+
+/// Saves the time zone the sign-up page read from the browser (`Intl`), so dates are read and
+/// shown in the new user's own zone from the first task on. Anything that is not an IANA zone
+/// name (no JavaScript, an odd browser) leaves the default, UTC, which Settings can change.
+async fn adopt_browser_zone(app: &AppState, user: &str, zone: &str) -> Result<(), UiError> {
+    let Some(zone) = taskstream_engine::recurrence::parse_zone(zone) else {
+        return Ok(());
+    };
+    let mut settings = app.settings.settings(user).await?;
+    settings.time_zone = zone;
+    app.settings
+        .save_settings(user, settings, taskstream_engine::time::now())
+        .await?;
+    Ok(())
 }
 
 /// `POST /logout`: end the session on the server, so a copy of the cookie stops working too

@@ -181,6 +181,19 @@ fn finish(mut body: Map<String, Value>, form: &Form) -> Result<Value, String> {
             Some(format!("INTERVAL:{days}"))
         }
         "CUSTOM" => Some(form.text("custom_rule").to_owned()),
+        "WEEKLY" => {
+            // The weekday picker: ticked days make an RRULE; none keeps the due date's weekday.
+            let ticked = form.all("byday");
+            let days: Vec<&str> = super::view::WEEKDAYS
+                .into_iter()
+                .filter(|day| ticked.contains(day))
+                .collect();
+            if days.is_empty() {
+                Some("WEEKLY".to_owned())
+            } else {
+                Some(format!("RRULE:FREQ=WEEKLY;BYDAY={}", days.join(",")))
+            }
+        }
         preset => Some(preset.to_owned()),
     };
     body.insert("is_recurring".into(), json!(rule.is_some()));
@@ -254,5 +267,25 @@ mod tests {
         ]);
         let body = task_json(&interval, Tz::UTC, FormKind::Edit).unwrap_or_default();
         assert_eq!(body["recurrence_rule"], "INTERVAL:3");
+    }
+
+    #[test]
+    fn the_weekday_picker_makes_a_weekly_rule() {
+        let form = Form::from_pairs(&[
+            ("title", "x"),
+            ("repeat", "WEEKLY"),
+            ("byday", "WE"),
+            ("byday", "MO"),
+            ("byday", "XX"),
+            ("custom_rule", "RRULE:FREQ=DAILY"),
+        ]);
+        let body = task_json(&form, Tz::UTC, FormKind::Create).unwrap_or_default();
+        assert_eq!(body["recurrence_rule"], "RRULE:FREQ=WEEKLY;BYDAY=MO,WE");
+        let plain = Form::from_pairs(&[("title", "x"), ("repeat", "WEEKLY")]);
+        let body = task_json(&plain, Tz::UTC, FormKind::Create).unwrap_or_default();
+        assert_eq!(body["recurrence_rule"], "WEEKLY");
+        let none = Form::from_pairs(&[("title", "x"), ("repeat", ""), ("byday", "MO")]);
+        let body = task_json(&none, Tz::UTC, FormKind::Create).unwrap_or_default();
+        assert_eq!(body["is_recurring"], false);
     }
 }

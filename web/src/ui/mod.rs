@@ -105,6 +105,8 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/settings", get(pages::settings).post(pages::save_settings))
         .route("/settings/password", post(account::change_password))
         .route("/settings/tokens", post(account::create_token))
+        .route("/settings/calendar-feed", post(pages::rotate_feed))
+        .route("/settings/calendar-feed/revoke", post(pages::revoke_feed))
         .route("/settings/tokens/{id}/revoke", post(account::revoke_token))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

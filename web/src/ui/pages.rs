@@ -132,12 +132,34 @@ impl NotificationRow {
         NotificationRow {
             id: row.id.to_string(),
             title: row.title.clone(),
-            message: row.message.clone(),
+            message: local_message(row, zone, now),
             when: short_date(row.created_at, zone, now),
             unread: row.read_at.is_none(),
             task_id: row.task_id.clone().unwrap_or_default(),
             snoozable: row.kind == "reminder" && row.task_id.is_some(),
         }
+    }
+}
+
+/// A reminder's text with its times in the user's zone ("due Tue 1 Dec 09:00"): the stored
+/// message (the API's) names them in RFC 3339 UTC, which reads badly on a page.
+fn local_message(row: &Notification, zone: Tz, now: DateTime<Utc>) -> String {
+    let at = |key: &str| {
+        row.payload
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
+            .map(|instant| short_date(instant.with_timezone(&Utc), zone, now))
+    };
+    let title = &row.title;
+    match (row.kind.as_str(), at("due_at"), at("remind_at")) {
+        ("reminder", Some(due), _) => format!("Reminder: “{title}” is due {due}."),
+        ("reminder", None, _) => format!("Reminder: “{title}”."),
+        ("missed_reminder", due, Some(remind)) => format!(
+            "Missed reminder: “{title}”{} was meant to remind you at {remind}.",
+            due.map(|due| format!(" (due {due})")).unwrap_or_default()
+        ),
+        _ => row.message.clone(),
     }
 }
 
@@ -321,6 +343,10 @@ pub(crate) struct SettingsPage {
     pub tokens: Vec<TokenRow>,
     /// A token just created: shown once.
     pub new_token: Option<String>,
+    /// Since when the calendar feed is on (`None`: off).
+    pub feed_since: Option<String>,
+    /// A calendar feed URL just made: shown once.
+    pub new_feed: Option<String>,
     pub notice: Option<String>,
     pub error: Option<String>,
 }
@@ -335,7 +361,28 @@ pub(crate) async fn settings_page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<Response, UiError> {
+    settings_page_with_feed(app, session, csrf, headers, new_token, None, notice, error).await
+}
+
+/// [`settings_page`] showing a calendar feed URL just made.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn settings_page_with_feed(
+    app: &AppState,
+    session: &Session,
+    csrf: &CsrfToken,
+    headers: &HeaderMap,
+    new_token: Option<String>,
+    new_feed: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, UiError> {
     let settings = app.settings.settings(&session.user_id).await?;
+    let feed_since = app
+        .accounts
+        .feed_token_created(&session.user_id)
+        .await
+        .map_err(|error| UiError::Internal(error.to_string()))?
+        .map(|created| short_date(created, settings.time_zone, taskstream_engine::time::now()));
     let now = taskstream_engine::time::now();
     let tokens = app
         .accounts
@@ -362,6 +409,8 @@ pub(crate) async fn settings_page(
         webhook: app.ui.webhook_configured,
         tokens,
         new_token,
+        feed_since,
+        new_feed,
         notice,
         error,
     };
@@ -425,4 +474,48 @@ pub(crate) async fn save_settings(
         );
     }
     Ok(response)
+}
+
+/// `POST /settings/calendar-feed`: a new calendar feed URL (the old one stops working).
+pub(crate) async fn rotate_feed(
+    State(app): State<AppState>,
+    session: Session,
+    csrf: CsrfToken,
+    headers: HeaderMap,
+    _form: Form,
+) -> Result<Response, UiError> {
+    let (token, _) = app
+        .accounts
+        .rotate_feed_token(&session.user_id)
+        .await
+        .map_err(|error| UiError::Internal(error.to_string()))?;
+    let url = crate::api::feed::absolute_url(
+        &headers,
+        app.ui.behind_https,
+        &format!("/ical/{token}.ics"),
+    );
+    settings_page_with_feed(
+        &app,
+        &session,
+        &csrf,
+        &headers,
+        None,
+        Some(url),
+        Some("Calendar feed URL created. Copy it now: it is not shown again.".to_owned()),
+        None,
+    )
+    .await
+}
+
+/// `POST /settings/calendar-feed/revoke`: the feed URL stops working.
+pub(crate) async fn revoke_feed(
+    State(app): State<AppState>,
+    session: Session,
+    _form: Form,
+) -> Result<Response, UiError> {
+    app.accounts
+        .revoke_feed_token(&session.user_id)
+        .await
+        .map_err(|error| UiError::Internal(error.to_string()))?;
+    Ok(Redirect::to("/settings?saved=1").into_response())
 }

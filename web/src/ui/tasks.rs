@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use serde_json::json;
 use taskstream_engine::assistant::offline::intent::quick_add as read_quick_add;
 use taskstream_engine::task::input::{parse_new_task, parse_task_patch};
-use taskstream_engine::task::{Task, TaskQuery, TaskStatus};
+use taskstream_engine::task::{DueWindow, Task, TaskQuery, TaskStatus};
 use uuid::Uuid;
 
 use super::error::UiError;
@@ -23,7 +23,7 @@ use crate::AppState;
 use crate::extract::QueryPairs;
 
 /// The list's filters as the URL carries them, so a filtered view can be bookmarked.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Filters {
     pub search: String,
     pub status: String,
@@ -32,6 +32,8 @@ pub struct Filters {
     pub has_due_date: String,
     pub is_recurring: String,
     pub overdue: bool,
+    /// "today" (due today, and overdue) or "upcoming" (the 7 days after today); "" for all.
+    pub view: String,
     pub sort: String,
     pub order: String,
 }
@@ -45,9 +47,19 @@ impl Filters {
                 .map(|(_, value)| value.trim().to_owned())
                 .unwrap_or_default()
         };
+        // Completed tasks are hidden unless asked for (the "All" and "Done" tabs).
+        let status = match get("status").as_str() {
+            "" => "active".to_owned(),
+            other => other.to_owned(),
+        };
+        let view = match get("view").as_str() {
+            view @ ("today" | "upcoming") => view.to_owned(),
+            _ => String::new(),
+        };
         Filters {
             search: get("search"),
-            status: get("status"),
+            status,
+            view,
             priority: get("priority"),
             tags: get("tags"),
             has_due_date: get("has_due_date"),
@@ -97,6 +109,7 @@ impl Filters {
             ("has_due_date", &self.has_due_date),
             ("is_recurring", &self.is_recurring),
             ("overdue", if self.overdue { "true" } else { "" }),
+            ("view", &self.view),
             ("sort", &self.sort),
             ("order", &self.order),
         ] {
@@ -109,6 +122,33 @@ impl Filters {
             "/".to_owned()
         } else {
             format!("/?{query}")
+        }
+    }
+
+    /// This filter set's URL showing the view `view` ("" for the whole list).
+    pub fn with_view(&self, view: &str) -> String {
+        let mut filters = Filters {
+            view: view.to_owned(),
+            ..self.clone()
+        };
+        if !view.is_empty() {
+            filters.status = "active".to_owned();
+        }
+        filters.with_status(&filters.status.clone())
+    }
+
+    /// Whether the task belongs in the chosen view: Today holds what is due today and what is
+    /// overdue (open), Upcoming what is due on the 7 days after today.
+    fn in_view(&self, task: &Task, now: DateTime<Utc>, zone: Tz) -> bool {
+        let due = task.due_date;
+        match self.view.as_str() {
+            "today" => due.is_some_and(|due| {
+                DueWindow::Today.contains(due, now, zone)
+                    || (task.status != TaskStatus::Completed
+                        && DueWindow::Overdue.contains(due, now, zone))
+            }),
+            "upcoming" => due.is_some_and(|due| DueWindow::Upcoming.contains(due, now, zone)),
+            _ => true,
         }
     }
 
@@ -157,6 +197,8 @@ struct TasksPage {
     notice: Option<String>,
     quick_text: String,
     tabs: Vec<(&'static str, &'static str, usize, String)>,
+    /// The list, Today and Upcoming: (view, label, URL).
+    views: Vec<(&'static str, &'static str, String)>,
 }
 
 /// `GET /`: the task list.
@@ -174,7 +216,11 @@ pub(crate) async fn index(
         Ok(query) => (query, None),
         Err(message) => (TaskQuery::default(), Some(message)),
     };
-    let tasks = app.tasks.list(&session.user_id, &query).await?;
+    let mut tasks = app.tasks.list(&session.user_id, &query).await?;
+    tasks.retain(|task| filters.in_view(task, now, zone));
+    if !filters.view.is_empty() && filters.sort.is_empty() {
+        tasks.sort_by_key(|task| task.due_date);
+    }
     let mut counts = Counts::default();
     for task in &tasks {
         counts.all += 1;
@@ -194,8 +240,13 @@ pub(crate) async fn index(
         .map(|task| TaskRow::new(task, zone, now))
         .collect();
     let flash = flash(&app, &session.user_id, &pairs, zone, now).await;
+    let views = vec![
+        ("", "Tasks", filters.with_view("")),
+        ("today", "Today", filters.with_view("today")),
+        ("upcoming", "Upcoming", filters.with_view("upcoming")),
+    ];
     let tabs = vec![
-        ("", "All", counts.all, filters.with_status("")),
+        ("all", "All", counts.all, filters.with_status("all")),
         (
             "active",
             "Active",
@@ -230,6 +281,7 @@ pub(crate) async fn index(
         notice,
         quick_text: String::new(),
         tabs,
+        views,
     };
     html(page)
 }
@@ -311,6 +363,7 @@ async fn quick_refused(
         notice: Some(message),
         quick_text: text.to_owned(),
         tabs: Vec::new(),
+        views: Vec::new(),
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response())
 }

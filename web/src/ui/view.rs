@@ -120,6 +120,8 @@ pub struct TaskFormValues {
     pub reminders_shown: bool,
     /// DAILY, WEEKLY, MONTHLY, YEARLY, INTERVAL, CUSTOM or "".
     pub repeat: String,
+    /// The weekday picker of a weekly rule (`MO`..`SU`); none: the due date's weekday.
+    pub byday: Vec<String>,
     pub interval_days: String,
     pub custom_rule: String,
     pub recurrence_trigger: String,
@@ -139,6 +141,7 @@ impl Default for TaskFormValues {
             remind_at: String::new(),
             reminders_shown: true,
             repeat: String::new(),
+            byday: Vec::new(),
             interval_days: "2".to_owned(),
             custom_rule: String::new(),
             recurrence_trigger: "on_complete".to_owned(),
@@ -155,10 +158,15 @@ impl TaskFormValues {
             .filter(|_| task.is_recurring)
             .map(|rule| rule.to_string())
             .unwrap_or_default();
+        let mut byday = Vec::new();
         let (repeat, interval_days, custom_rule) = if rule.is_empty() {
             (String::new(), "2".to_owned(), String::new())
         } else if let Some(days) = rule.strip_prefix("INTERVAL:") {
             ("INTERVAL".to_owned(), days.to_owned(), String::new())
+        } else if let Some(days) = weekly_days(&rule) {
+            // A weekly rule on some weekdays is edited with the weekday picker, not as RRULE.
+            byday = days;
+            ("WEEKLY".to_owned(), "2".to_owned(), String::new())
         } else if rule.starts_with("RRULE:") {
             ("CUSTOM".to_owned(), "2".to_owned(), rule.clone())
         } else {
@@ -186,11 +194,17 @@ impl TaskFormValues {
             reminders_shown: one_at.is_some(),
             remind_at: one_at.unwrap_or_default(),
             repeat,
+            byday,
             interval_days,
             custom_rule,
             recurrence_trigger: task.recurrence_trigger.as_str().to_owned(),
             recurrence_from: task.recurrence_from.as_str().to_owned(),
         }
+    }
+
+    /// Whether the weekday picker has `day` ticked.
+    pub fn has_day(&self, day: &str) -> bool {
+        self.byday.iter().any(|ticked| ticked == day)
     }
 
     /// Values as typed, to show the form again after a refusal.
@@ -207,10 +221,64 @@ impl TaskFormValues {
             remind_at: text("remind_at"),
             reminders_shown: form.get("reminders_shown").is_some(),
             repeat: text("repeat"),
+            byday: form
+                .all("byday")
+                .iter()
+                .map(|day| (*day).to_owned())
+                .collect(),
             interval_days: text("interval_days"),
             custom_rule: text("custom_rule"),
             recurrence_trigger: text("recurrence_trigger"),
             recurrence_from: text("recurrence_from"),
         }
+    }
+}
+
+/// The weekdays, in the order the picker shows them and a rule lists them.
+pub const WEEKDAYS: [&str; 7] = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
+
+/// The days of `RRULE:FREQ=WEEKLY;BYDAY=MO,WE` (an `INTERVAL=1` or `WKST` may be there too),
+/// when that is all the rule says: what the weekday picker can show.
+pub fn weekly_days(rule: &str) -> Option<Vec<String>> {
+    let body = rule.strip_prefix("RRULE:")?;
+    let mut weekly = false;
+    let mut days = Vec::new();
+    for part in body.split(';') {
+        match part.split_once('=')? {
+            ("FREQ", "WEEKLY") => weekly = true,
+            ("INTERVAL", "1") | ("WKST", _) => {}
+            ("BYDAY", list) => {
+                for day in list.split(',') {
+                    if !WEEKDAYS.contains(&day) {
+                        return None;
+                    }
+                    days.push(day.to_owned());
+                }
+            }
+            _ => return None,
+        }
+    }
+    (weekly && !days.is_empty()).then_some(days)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::weekly_days;
+
+    #[test]
+    fn weekly_rules_on_weekdays_are_read_for_the_picker() {
+        assert_eq!(
+            weekly_days("RRULE:FREQ=WEEKLY;BYDAY=MO,WE"),
+            Some(vec!["MO".to_owned(), "WE".to_owned()])
+        );
+        assert_eq!(
+            weekly_days("RRULE:FREQ=WEEKLY;INTERVAL=1;BYDAY=FR"),
+            Some(vec!["FR".to_owned()])
+        );
+        assert_eq!(weekly_days("RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=FR"), None);
+        assert_eq!(weekly_days("RRULE:FREQ=MONTHLY;BYDAY=1MO"), None);
+        assert_eq!(weekly_days("RRULE:FREQ=WEEKLY;BYDAY=1MO"), None);
+        assert_eq!(weekly_days("RRULE:FREQ=WEEKLY"), None);
+        assert_eq!(weekly_days("WEEKLY"), None);
     }
 }

@@ -200,3 +200,45 @@ pub(crate) fn session_revoked(conn: &Connection, session_id: &str) -> rusqlite::
         .optional()
         .map(|found| found.is_some())
 }
+
+pub(crate) fn set_feed_token(
+    conn: &Connection,
+    user_id: &str,
+    token_hash: &str,
+    created_at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO calendar_feeds (user_id, token_hash, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (user_id) DO UPDATE SET token_hash = excluded.token_hash,
+             created_at = excluded.created_at",
+    )?
+    .execute(params![user_id, token_hash, created_at.timestamp_micros()])?;
+    Ok(())
+}
+
+pub(crate) fn feed_token_user(
+    conn: &Connection,
+    token_hash: &str,
+) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT user_id FROM calendar_feeds WHERE token_hash = ?1")?
+        .query_row([token_hash], |row| row.get(0))
+        .optional()
+}
+
+pub(crate) fn feed_token_created(
+    conn: &Connection,
+    user_id: &str,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let micros: Option<i64> = conn
+        .prepare_cached("SELECT created_at FROM calendar_feeds WHERE user_id = ?1")?
+        .query_row([user_id], |row| row.get(0))
+        .optional()?;
+    Ok(micros.and_then(DateTime::from_timestamp_micros))
+}
+
+pub(crate) fn delete_feed_token(conn: &Connection, user_id: &str) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached("DELETE FROM calendar_feeds WHERE user_id = ?1")?
+        .execute([user_id])?
+        > 0)
+}

@@ -116,6 +116,34 @@ impl SqliteTaskStore {
     }
 
     /// Runs `work` in the writer's next group commit and waits until it is durable.
+    /// Writes a consistent copy of the database to the new file `dest` with SQLite's online
+    /// backup API, while the writer thread waits, then runs `then` (the copies of the other stores)
+    /// before the writer takes the next write: no write of this process commits between the
+    /// copies, so they all show one moment. A write from another process (the stdio MCP
+    /// server, the CLI) is in the copy whole or not at all.
+    pub async fn backup_with(
+        &self,
+        dest: std::path::PathBuf,
+        then: impl FnOnce() -> Result<(), EngineError> + Send + 'static,
+    ) -> Result<(), EngineError> {
+        let source_path = self.readers.path.clone();
+        self.write(move |_writer| {
+            // From a reader: SQLite refuses a backup from the connection that is writing (the
+            // writer runs each job inside its group-commit transaction). The reader sees every
+            // committed, so every acknowledged, write.
+            let source = connection::open_reader(&source_path)?;
+            let mut target = Connection::open(&dest).map_err(sql_error)?;
+            rusqlite::backup::Backup::new(&source, &mut target)
+                .and_then(|backup| {
+                    backup.run_to_completion(i32::MAX, std::time::Duration::from_millis(10), None)
+                })
+                .map_err(sql_error)?;
+            drop(target);
+            then()
+        })
+        .await
+    }
+
     async fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> Result<T, EngineError> + Send + 'static,
@@ -744,6 +772,40 @@ impl AccountStore for SqliteTaskStore {
     async fn session_revoked(&self, session_id: &str) -> Result<bool, EngineError> {
         let session_id = session_id.to_owned();
         self.read(move |conn| account_rows::session_revoked(conn, &session_id).map_err(sql_error))
+            .await
+    }
+
+    async fn set_feed_token(
+        &self,
+        user_id: &str,
+        token_hash: &str,
+        created_at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let (user_id, token_hash) = (user_id.to_owned(), token_hash.to_owned());
+        self.write(move |conn| {
+            account_rows::set_feed_token(conn, &user_id, &token_hash, created_at).map_err(sql_error)
+        })
+        .await
+    }
+
+    async fn feed_token_user(&self, token_hash: &str) -> Result<Option<String>, EngineError> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |conn| account_rows::feed_token_user(conn, &token_hash).map_err(sql_error))
+            .await
+    }
+
+    async fn feed_token_created(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| account_rows::feed_token_created(conn, &user_id).map_err(sql_error))
+            .await
+    }
+
+    async fn delete_feed_token(&self, user_id: &str) -> Result<bool, EngineError> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| account_rows::delete_feed_token(conn, &user_id).map_err(sql_error))
             .await
     }
 }

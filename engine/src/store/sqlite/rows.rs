@@ -236,6 +236,14 @@ pub(crate) fn list_sql(user_id: &str, query: &TaskQuery) -> (String, Vec<SqlValu
         Some(false) => sql.push_str(" AND due_date IS NULL"),
         None => {}
     }
+    if let Some(from) = query.due_from {
+        sql.push_str(" AND due_date >= ?");
+        args.push(SqlValue::Integer(from.timestamp_micros()));
+    }
+    if let Some(until) = query.due_until {
+        sql.push_str(" AND due_date < ?");
+        args.push(SqlValue::Integer(until.timestamp_micros()));
+    }
     if let Some(recurring) = query.is_recurring {
         sql.push_str(" AND is_recurring = ?");
         args.push(SqlValue::Integer(i64::from(recurring)));

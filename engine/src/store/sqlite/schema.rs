@@ -220,6 +220,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX revoked_sessions_by_expiry ON revoked_sessions (expires_at);
     "#,
+    // 13: the calendar feed token of each user (its keyed hash: the token is shown once).
+    r#"
+    CREATE TABLE calendar_feeds (
+        user_id TEXT PRIMARY KEY NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 fn store_error(error: rusqlite::Error) -> EngineError {

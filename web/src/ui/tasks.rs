@@ -817,6 +817,8 @@ mod tests {
             occurrence_index: 0,
             time_zone: Tz::UTC,
             parent_task_id: None,
+            project_id: None,
+            subtask_of: None,
         }
     }
 

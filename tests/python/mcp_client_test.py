@@ -26,7 +26,8 @@ from mcp.shared.exceptions import MCPError
 
 SECRET = "python-mcp-test-secret-0123456789abcdef"
 TIMEOUT_S = 30
-TOOLS = ["add_task", "list_tasks", "complete_task", "update_task", "delete_task"]
+TOOLS = ["add_task", "list_tasks", "complete_task", "update_task", "delete_task",
+         "list_projects", "create_project"]
 
 
 def free_port():
@@ -139,7 +140,7 @@ def titles(tasks):
 
 # ---- streamable HTTP ----------------------------------------------------------------------
 
-def test_http_initialize_and_list_the_five_tools(server):
+def test_http_initialize_and_list_the_tools(server):
     async def run():
         client, transport = http_session(server, "alice")
         async with client, transport as (read, write), ClientSession(read, write) as session:
@@ -218,6 +219,44 @@ def test_http_calls_every_tool_and_rest_agrees(server):
     assert rest[added["id"]]["status"] == "completed"
     assert rest[nxt["id"]]["tags"] == ["home", "garden"]
     assert rest[nxt["id"]]["user_id"] == "alice"
+
+
+def test_http_projects_and_subtasks(server):
+    async def body(session):
+        listed = await session.list_tools()
+        schemas = {tool.name: tool.inputSchema for tool in listed.tools}
+        assert schemas["create_project"]["required"] == ["name"], schemas["create_project"]
+        assert "project" in schemas["add_task"]["properties"], schemas["add_task"]
+        assert "subtask_of" in schemas["add_task"]["properties"], schemas["add_task"]
+        assert "project" in schemas["list_tasks"]["properties"], schemas["list_tasks"]
+        tools = {tool.name: tool for tool in listed.tools}
+        assert tools["list_projects"].annotations.readOnlyHint is True
+
+        garden = await ok(session, "create_project", {"name": "Garden"})
+        assert garden["name"] == "Garden" and garden["task_count"] == 0, garden
+        is_error, taken = await call(session, "create_project", {"name": "garden"})
+        assert is_error and taken["error"] == "A project with this name already exists", taken
+        tulips = await ok(session, "add_task", {"title": "Plant tulips", "project": "GARDEN"})
+        assert tulips["project_id"] == garden["id"], tulips
+        bulbs = await ok(session, "add_task", {"title": "Buy bulbs", "subtask_of": tulips["id"]})
+        assert bulbs["subtask_of"] == tulips["id"] and bulbs["project_id"] == garden["id"], bulbs
+        is_error, deeper = await call(session, "add_task",
+                                      {"title": "Find a shop", "subtask_of": "Buy bulbs"})
+        assert is_error and deeper["error"] == "A subtask cannot have subtasks of its own", deeper
+        is_error, missing = await call(session, "add_task", {"title": "x", "project": "Orchard"})
+        assert is_error and missing["error"].startswith("Project not found: Orchard"), missing
+        in_garden = await ok(session, "list_tasks", {"project": "Garden"})
+        assert titles(in_garden) == ["Buy bulbs", "Plant tulips"], in_garden
+        projects = await ok(session, "list_projects", {})
+        assert [(p["name"], p["task_count"], p["open_task_count"]) for p in projects] == \
+            [("Garden", 2, 2)], projects
+        return garden, tulips, bulbs
+
+    garden, tulips, bulbs = asyncio.run(with_http(server, "dana", body))
+    links = server.rest("dana", f"/api/tasks/{bulbs['id']}/links")
+    assert links["subtask_of"] == tulips["id"] and links["project_id"] == garden["id"], links
+    # Another user sees none of it.
+    assert server.rest("erin", "/api/projects") == []
 
 
 def test_http_tools_see_only_the_token_users_tasks(server):
@@ -336,8 +375,9 @@ def test_stdio_with_no_server_running(server):
 
 
 def main():
-    tests = [test_http_initialize_and_list_the_five_tools,
+    tests = [test_http_initialize_and_list_the_tools,
              test_http_calls_every_tool_and_rest_agrees,
+             test_http_projects_and_subtasks,
              test_http_tools_see_only_the_token_users_tasks,
              test_http_reads_dates_in_the_x_timezone_zone,
              test_http_without_a_valid_token_is_401,

@@ -360,7 +360,181 @@ async fn x_timezone_governs_how_times_are_read(server: TestServer) {
     );
 }
 
+/// The user's project called `name` (as `GET /api/projects` shows it).
+async fn project_named(user: &User, name: &str) -> Option<Value> {
+    let r = user.get("/api/projects").await;
+    r.expect(200)
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|project| project["name"] == name)
+        .cloned()
+}
+
+async fn links_of(user: &User, id: &str) -> Value {
+    user.get(&format!("/api/tasks/{id}/links"))
+        .await
+        .expect(200)
+        .clone()
+}
+
+async fn chat_understands_projects_and_subtasks(server: TestServer) {
+    let alice = server.user("chat-projects");
+
+    // Without a project of that name, the words are the title, as before projects.
+    let plain = chat(&alice, "add buy milk to groceries").await;
+    assert_eq!(tools(&plain), [("add_task".to_owned(), true)], "{plain}");
+    let plain_task = &plain["tools_invoked"][0]["result"];
+    assert_eq!(plain_task["title"], "buy milk to groceries");
+    assert_eq!(plain_task["project_id"], Value::Null);
+
+    let created = chat(&alice, "create a project Groceries").await;
+    assert_eq!(
+        tools(&created),
+        [("create_project".to_owned(), true)],
+        "{created}"
+    );
+    assert!(
+        created["message"]
+            .as_str()
+            .unwrap()
+            .contains("Created the project 'Groceries'"),
+        "{created}"
+    );
+    let groceries = project_named(&alice, "Groceries").await.expect("created");
+    let again = chat(&alice, "create a project groceries").await;
+    assert_eq!(tools(&again), [("create_project".to_owned(), false)]);
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("already exists"),
+        "{again}"
+    );
+
+    for (message, title) in [
+        ("add buy oat milk to groceries", "buy oat milk"),
+        ("add eggs to my Groceries list tomorrow at 9", "eggs"),
+    ] {
+        let added = chat(&alice, message).await;
+        assert_eq!(tools(&added), [("add_task".to_owned(), true)], "{added}");
+        let task = &added["tools_invoked"][0]["result"];
+        assert_eq!(task["title"], title, "{added}");
+        assert_eq!(task["project_id"], groceries["id"], "{added}");
+        assert!(
+            added["message"]
+                .as_str()
+                .unwrap()
+                .contains("(in Groceries)"),
+            "{added}"
+        );
+        let id = task["id"].as_str().unwrap();
+        assert_eq!(links_of(&alice, id).await["project_id"], groceries["id"]);
+    }
+    // Quick-add phrases are unchanged.
+    let talk = chat(&alice, "add talk to bob tomorrow at 5pm #work").await;
+    assert_eq!(talk["tools_invoked"][0]["result"]["title"], "talk to bob");
+    assert_eq!(talk["tools_invoked"][0]["result"]["tags"], json!(["work"]));
+
+    for message in ["show my groceries list", "what's in groceries?"] {
+        let shown = chat(&alice, message).await;
+        assert_eq!(tools(&shown), [("list_tasks".to_owned(), true)], "{shown}");
+        let mut titles: Vec<&str> = shown["tools_invoked"][0]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|task| task["title"].as_str().unwrap())
+            .collect();
+        titles.sort_unstable();
+        assert_eq!(titles, ["buy oat milk", "eggs"], "{message}: {shown}");
+        assert!(
+            shown["message"]
+                .as_str()
+                .unwrap()
+                .contains("tasks in Groceries (2 tasks)"),
+            "{shown}"
+        );
+    }
+    let projects = chat(&alice, "show my projects").await;
+    assert_eq!(tools(&projects), [("list_projects".to_owned(), true)]);
+    assert!(
+        projects["message"]
+            .as_str()
+            .unwrap()
+            .contains("Groceries — 2 open of 2"),
+        "{projects}"
+    );
+
+    // Subtasks: the parent by title, in the parent's project.
+    let sink = alice.create(json!({"title": "Fix sink"})).await;
+    let sink_id = sink["id"].as_str().unwrap().to_owned();
+    let sub = chat(&alice, "add subtask call plumber to fix sink").await;
+    assert_eq!(tools(&sub), [("add_task".to_owned(), true)], "{sub}");
+    let plumber = &sub["tools_invoked"][0]["result"];
+    assert_eq!(plumber["title"], "call plumber");
+    assert_eq!(plumber["subtask_of"], sink_id.as_str());
+    assert!(
+        sub["message"]
+            .as_str()
+            .unwrap()
+            .contains("as a subtask of 'Fix sink'"),
+        "{sub}"
+    );
+    let subtasks = alice.get(&format!("/api/tasks/{sink_id}/subtasks")).await;
+    assert_eq!(subtasks.expect(200).as_array().unwrap().len(), 1);
+
+    // No such parent, a subtask as parent, several parents: a clear reply, nothing added.
+    let before = alice.list("").await.len();
+    let none = chat(&alice, "add subtask buy washers to paint the fence").await;
+    assert_eq!(tools(&none), []);
+    assert!(
+        none["message"]
+            .as_str()
+            .unwrap()
+            .contains("No task matches"),
+        "{none}"
+    );
+    let nested = chat(&alice, "add subtask buy washers to call plumber").await;
+    assert_eq!(tools(&nested), []);
+    assert!(
+        nested["message"]
+            .as_str()
+            .unwrap()
+            .contains("can't have subtasks"),
+        "{nested}"
+    );
+    alice.create(json!({"title": "Fix sink upstairs"})).await;
+    alice.create(json!({"title": "Fix sink downstairs"})).await;
+    let ambiguous = chat(&alice, "add subtask buy washers to sink").await;
+    assert_eq!(tools(&ambiguous), []);
+    assert!(
+        ambiguous["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Which one do you mean?"),
+        "{ambiguous}"
+    );
+    assert_eq!(alice.list("").await.len(), before + 2);
+    // The answer to the question adds it under the chosen one.
+    let chosen = chat(&alice, "1").await;
+    assert_eq!(tools(&chosen), [("add_task".to_owned(), true)], "{chosen}");
+    assert!(chosen["tools_invoked"][0]["result"]["subtask_of"].is_string());
+
+    // Another user's project of the same name is not alice's.
+    let bob = server.user("chat-projects-bob");
+    let bobs = chat(&bob, "add buy milk to groceries").await;
+    assert_eq!(
+        bobs["tools_invoked"][0]["result"]["title"],
+        "buy milk to groceries"
+    );
+    assert_eq!(
+        bobs["tools_invoked"][0]["result"]["project_id"],
+        Value::Null
+    );
+}
+
 taskstream_tests::api_tests!(
+    chat_understands_projects_and_subtasks,
     chat_adds_lists_completes_and_deletes_like_rest,
     the_number_in_the_last_list_and_undo_work_across_turns,
     unclear_messages_create_nothing_and_say_so,

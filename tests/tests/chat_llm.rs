@@ -11,12 +11,14 @@ use taskstream_tests::openai_stub::{OpenAiStub, StubReply};
 use taskstream_tests::{TestServer, User, id_of};
 
 const KEY: &str = "test-key";
-const TOOL_NAMES: [&str; 5] = [
+const TOOL_NAMES: [&str; 7] = [
     "add_task",
     "list_tasks",
     "complete_task",
     "update_task",
     "delete_task",
+    "list_projects",
+    "create_project",
 ];
 
 async fn start(extra_env: &[(&str, &str)]) -> (OpenAiStub, TestServer) {
@@ -245,6 +247,102 @@ async fn two_rounds_with_parallel_calls_are_threaded() {
         tool_result(&messages[6])["data"]["deleted_id"],
         bread.as_str()
     );
+}
+
+/// The project tools as a model calls them: create a project, add a task into it by name and
+/// a subtask under it by title, list the projects and the project's tasks, and a project that
+/// does not exist comes back as a tool error the model can read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_uses_projects_and_subtasks() {
+    let (stub, server) = start(&[]).await;
+    let alice = server.user("alice");
+    stub.push_all([
+        StubReply::tool_calls(&[("call_p1", "create_project", r#"{"name": "Garden"}"#)]),
+        StubReply::tool_calls(&[(
+            "call_p2",
+            "add_task",
+            r#"{"title": "Plant tulips", "project": "garden", "priority": "high"}"#,
+        )]),
+        StubReply::tool_calls(&[
+            (
+                "call_p3",
+                "add_task",
+                r#"{"title": "Buy bulbs", "subtask_of": "Plant tulips"}"#,
+            ),
+            (
+                "call_p4",
+                "add_task",
+                r#"{"title": "Mow", "project": "Orchard"}"#,
+            ),
+        ]),
+        StubReply::tool_calls(&[
+            ("call_p5", "list_projects", "{}"),
+            ("call_p6", "list_tasks", r#"{"project": "Garden"}"#),
+        ]),
+        StubReply::text("Your Garden project has tulips to plant, with bulbs to buy first."),
+    ]);
+
+    let reply = chat(&alice, "start a garden project with tulips, bulbs first").await;
+    assert_eq!(
+        tool_names(&reply),
+        [
+            "create_project",
+            "add_task",
+            "add_task",
+            "add_task",
+            "list_projects",
+            "list_tasks"
+        ]
+    );
+    let invoked = reply["tools_invoked"].as_array().unwrap();
+    let garden = &invoked[0]["result"];
+    assert_eq!(garden["name"], "Garden");
+    assert_eq!(garden["task_count"], 0);
+    let tulips = &invoked[1]["result"];
+    assert_eq!(tulips["project_id"], garden["id"], "by name, any case");
+    let bulbs = &invoked[2]["result"];
+    assert_eq!(bulbs["subtask_of"], tulips["id"], "the parent by its title");
+    assert_eq!(bulbs["project_id"], garden["id"], "in its parent's project");
+    assert_eq!(invoked[3]["success"], false);
+    assert!(
+        invoked[3]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Project not found: Orchard"),
+        "{}",
+        invoked[3]
+    );
+    assert_eq!(invoked[4]["result"][0]["name"], "Garden");
+    assert_eq!(invoked[4]["result"][0]["task_count"], 2);
+    assert_eq!(invoked[5]["result"].as_array().unwrap().len(), 2);
+
+    // REST agrees: the project holds both, the subtask hangs under its parent.
+    let project_tasks = alice
+        .get(&format!(
+            "/api/projects/{}/tasks",
+            garden["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(project_tasks.expect(200).as_array().unwrap().len(), 2);
+    let links = alice
+        .get(&format!(
+            "/api/tasks/{}/links",
+            bulbs["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(links.expect(200)["subtask_of"], tulips["id"]);
+    assert_eq!(alice.list("").await.len(), 2, "the failed add made nothing");
+
+    // The failure went back to the model as the reference's tool result.
+    assert_eq!(stub.violations(), Vec::<String>::new());
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 5);
+    let fourth = requests[3].messages();
+    let failed = fourth
+        .iter()
+        .find(|message| message["tool_call_id"] == "call_p4")
+        .unwrap();
+    assert_eq!(tool_result(failed)["success"], false);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,12 +10,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use taskstream_tests::{Resp, TestServer, User, command, run};
 
-const TOOLS: [&str; 5] = [
+const TOOLS: [&str; 7] = [
     "add_task",
     "list_tasks",
     "complete_task",
     "update_task",
     "delete_task",
+    "list_projects",
+    "create_project",
 ];
 
 /// One JSON-RPC request to `/mcp` as `user` (or with the raw `authorization` header given).
@@ -121,6 +123,102 @@ async fn mcp_over_http_lists_the_tools_and_scopes_them_to_the_token_user(srv: Te
     assert_eq!(alice.get_task(&id).await.expect(200)["status"], "pending");
 }
 
+/// The project tools and the project and subtask parameters of `add_task`, each user's own.
+async fn mcp_tools_put_tasks_in_projects_and_under_parents(srv: TestServer) {
+    let (alice, bob) = (srv.user("alice"), srv.user("bob"));
+    let listed = rpc(
+        &srv,
+        Some(&format!("Bearer {}", alice.token)),
+        "tools/list",
+        json!({}),
+    )
+    .await;
+    let tools = listed.expect(200)["result"]["tools"].clone();
+    let tool = |name: &str| {
+        tools
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|tool| tool["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(tool("list_projects")["annotations"]["readOnlyHint"], true);
+    assert_eq!(
+        tool("create_project")["inputSchema"]["required"],
+        json!(["name"])
+    );
+    let add_params = tool("add_task")["inputSchema"]["properties"].clone();
+    assert!(add_params["project"].is_object() && add_params["subtask_of"].is_object());
+
+    let (failed, groceries) =
+        call(&srv, &alice, "create_project", json!({"name": "Groceries"})).await;
+    assert!(!failed, "{groceries}");
+    let project_id = groceries["data"]["id"].as_str().unwrap().to_owned();
+    let (failed, milk) = call(
+        &srv,
+        &alice,
+        "add_task",
+        json!({"title": "Buy milk", "project": "groceries"}),
+    )
+    .await;
+    assert!(!failed, "{milk}");
+    assert_eq!(milk["data"]["project_id"], project_id.as_str());
+    let milk_id = milk["data"]["id"].as_str().unwrap().to_owned();
+    let (failed, oat) = call(
+        &srv,
+        &alice,
+        "add_task",
+        json!({"title": "oat milk", "subtask_of": "buy milk"}),
+    )
+    .await;
+    assert!(!failed, "a parent by title, ignoring case: {oat}");
+    assert_eq!(oat["data"]["subtask_of"], milk_id.as_str());
+    assert_eq!(oat["data"]["project_id"], project_id.as_str());
+
+    let (failed, listed) = call(&srv, &alice, "list_tasks", json!({"project": "Groceries"})).await;
+    assert!(!failed);
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2);
+    let (_, projects) = call(&srv, &alice, "list_projects", json!({})).await;
+    assert_eq!(projects["data"][0]["open_task_count"], 2);
+
+    // bob cannot reach alice's project or parent by name, title or id.
+    let (failed, answer) = call(
+        &srv,
+        &bob,
+        "add_task",
+        json!({"title": "x", "project": "Groceries"}),
+    )
+    .await;
+    assert!(failed);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Project not found: Groceries")
+    );
+    for parent in [milk_id.as_str(), "Buy milk"] {
+        let (failed, answer) = call(
+            &srv,
+            &bob,
+            "add_task",
+            json!({"title": "x", "subtask_of": parent}),
+        )
+        .await;
+        assert!(failed, "{answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .unwrap()
+                .contains("Parent task not found"),
+            "{answer}"
+        );
+    }
+    let (_, bobs) = call(&srv, &bob, "list_projects", json!({})).await;
+    assert_eq!(bobs["data"], json!([]));
+    assert!(bob.list("").await.is_empty());
+}
+
 #[test]
 fn mcp_help_documents_the_subcommand() {
     let mut cmd = command();
@@ -181,7 +279,7 @@ fn mcp_over_stdio_adds_and_lists_tasks() {
     assert_eq!(answer(1)["serverInfo"]["name"], "taskstream");
     send(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
     send(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }));
-    assert_eq!(answer(2)["tools"].as_array().unwrap().len(), 5);
+    assert_eq!(answer(2)["tools"].as_array().unwrap().len(), TOOLS.len());
     send(json!({ "jsonrpc": "2.0", "id": 3, "method": "tools/call",
                  "params": { "name": "add_task", "arguments": { "title": "from stdio" } } }));
     assert_eq!(answer(3)["structuredContent"]["success"], true);
@@ -207,6 +305,7 @@ fn mcp_over_stdio_adds_and_lists_tasks() {
 }
 
 taskstream_tests::api_tests!(
+    mcp_tools_put_tasks_in_projects_and_under_parents,
     mcp_without_a_valid_token_is_401,
     mcp_over_http_lists_the_tools_and_scopes_them_to_the_token_user,
 );

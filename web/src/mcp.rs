@@ -1,4 +1,4 @@
-//! The MCP (Model Context Protocol) server: the assistant's five task tools for AI clients, over
+//! The MCP (Model Context Protocol) server: the assistant's task and project tools for AI clients, over
 //! streamable HTTP at `/mcp` here and over stdio through `taskstream mcp`. One handler serves
 //! both; only where the caller's identity comes from differs.
 //!
@@ -37,8 +37,9 @@ pub const MCP_PATH: &str = "/mcp";
 
 const INSTRUCTIONS: &str = "taskstream is the user's task list. Use list_tasks to find a task (and its task_id) before \
 completing, updating or deleting it; add_task creates one, with optional tags, a reminder \
-(minutes before the due date) and a recurrence rule. Dates without an offset are read in the \
-user's time zone. Every tool returns {\"success\": true, \"data\": ...} or {\"success\": false, \
+(minutes before the due date), a recurrence rule, a project (by name: list_projects shows them, \
+create_project makes one) and a parent task (subtask_of, by id or title). Dates without an offset \
+are read in the user's time zone. Every tool returns {\"success\": true, \"data\": ...} or {\"success\": false, \
 \"error\": \"...\"}.";
 
 /// Who the tools act for: fixed for a stdio process, per request over HTTP.
@@ -105,7 +106,7 @@ fn tool(spec: &ToolSpec) -> Tool {
         _ => JsonObject::new(),
     };
     let annotations = match spec.name {
-        "list_tasks" => ToolAnnotations::new().read_only(true),
+        "list_tasks" | "list_projects" => ToolAnnotations::new().read_only(true),
         "delete_task" => ToolAnnotations::new().read_only(false).destructive(true),
         "update_task" => ToolAnnotations::new()
             .read_only(false)
@@ -232,7 +233,9 @@ mod tests {
                 "list_tasks",
                 "complete_task",
                 "update_task",
-                "delete_task"
+                "delete_task",
+                "list_projects",
+                "create_project"
             ]
         );
         for (tool, spec) in tools.iter().zip(TOOL_SPECS.iter()) {

@@ -472,8 +472,9 @@ pub fn system_prompt(now: DateTime<Utc>, zone: Tz) -> String {
     let local = now.with_timezone(&zone);
     format!(
         "You are a friendly, concise task-management assistant. You can create tasks (title, \
-description, priority, due date, tags, reminder, recurrence), list and filter them, complete, \
-update and delete them, using the tools you are given.\n\
+description, priority, due date, tags, reminder, recurrence, project, parent task), list and \
+filter them, complete, update and delete them, and list and create projects (named lists such \
+as Groceries), using the tools you are given.\n\
 Rules:\n\
 - Be conversational and brief. Answer in prose; only when listing tasks use one line per task \
 with its status and priority.\n\

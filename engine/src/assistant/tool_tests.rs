@@ -66,7 +66,9 @@ fn schemas_come_from_the_spec_table() {
             "list_tasks",
             "complete_task",
             "update_task",
-            "delete_task"
+            "delete_task",
+            "list_projects",
+            "create_project"
         ]
     );
     let add = ToolSpec::find("add_task").expect("add").parameters_schema();
@@ -365,4 +367,74 @@ fn due_dates_without_an_offset_are_read_in_the_users_zone() {
         "2026-01-20T18:00:00+00:00"
     );
     assert!(parse_due("soon", Tz::UTC).is_err());
+}
+
+#[tokio::test]
+async fn project_and_parent_arguments_are_resolved_for_the_caller_only() {
+    let f = fixture();
+    let garden = f
+        .ok("alice", "create_project", json!({"name": "Garden"}))
+        .await;
+    assert_eq!(garden["task_count"], 0);
+    assert_eq!(
+        f.error("alice", "create_project", json!({"name": " garden "}))
+            .await,
+        "A project with this name already exists"
+    );
+    assert_eq!(
+        f.error("alice", "create_project", json!({"name": "  "}))
+            .await,
+        "Invalid name: A project name must not be empty"
+    );
+    let tulips = f
+        .ok(
+            "alice",
+            "add_task",
+            json!({"title": "Plant tulips", "project": "GARDEN"}),
+        )
+        .await;
+    assert_eq!(tulips["project_id"], garden["id"]);
+    assert_eq!(tulips["subtask_of"], Value::Null);
+    // Two open tasks of the same title: the parent must be named by id.
+    f.ok("alice", "add_task", json!({"title": "Fix sink"}))
+        .await;
+    f.ok("alice", "add_task", json!({"title": "fix sink"}))
+        .await;
+    let several = f
+        .error(
+            "alice",
+            "add_task",
+            json!({"title": "x", "subtask_of": "Fix sink"}),
+        )
+        .await;
+    assert!(several.starts_with("2 tasks are titled"), "{several}");
+    let bulbs = f
+        .ok(
+            "alice",
+            "add_task",
+            json!({"title": "Buy bulbs", "subtask_of": " plant tulips "}),
+        )
+        .await;
+    assert_eq!(bulbs["subtask_of"], tulips["id"]);
+    assert_eq!(bulbs["project_id"], garden["id"], "the parent's project");
+    let listed = f
+        .ok("alice", "list_tasks", json!({"project": "garden"}))
+        .await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    // bob sees none of alice's projects or parents.
+    assert!(
+        f.error("bob", "list_tasks", json!({"project": "Garden"}))
+            .await
+            .starts_with("Project not found: Garden")
+    );
+    assert!(
+        f.error(
+            "bob",
+            "add_task",
+            json!({"title": "x", "subtask_of": tulips["id"]}),
+        )
+        .await
+        .contains("Parent task not found")
+    );
+    assert_eq!(f.ok("bob", "list_projects", json!({})).await, json!([]));
 }

@@ -1,6 +1,8 @@
 //! The five task tools (`add_task`, `list_tasks`, `complete_task`, `update_task`, `delete_task`)
 //! with the reference's names, parameters, result shape and error strings, extended with tags,
-//! reminders and recurrence. One table ([`TOOL_SPECS`]) is both the JSON schema a model or an MCP
+//! reminders, recurrence, projects and subtasks, plus `list_projects` and `create_project`.
+//! Projects are named by name (what a person says) and a parent task by id or title, so a
+//! model needs no extra lookups for the common cases. One table ([`TOOL_SPECS`]) is both the JSON schema a model or an MCP
 //! client sees and the argument checker, so the two cannot drift apart. Every call goes through
 //! [`TaskService`], so events, reminders and recurrence behave exactly as for REST.
 
@@ -11,10 +13,11 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::error::EngineError;
+use crate::project::ProjectSummary;
 use crate::recurrence::from_wall_clock;
 use crate::service::TaskService;
 use crate::task::input::{DESCRIPTION_MAX, TITLE_MAX, parse_new_task, parse_task_patch};
-use crate::task::{Priority, StatusFilter, Task, TaskQuery, TaskStatus};
+use crate::task::{Priority, ProjectFilter, StatusFilter, Task, TaskQuery, TaskStatus};
 use crate::task::{SortField, SortOrder};
 
 /// The JSON type of one tool parameter.
@@ -97,8 +100,15 @@ const RECURRENCE: ParamSpec = param(
     false,
 );
 
-/// The tools, in the reference's order.
-pub const TOOL_SPECS: [ToolSpec; 5] = [
+const PROJECT: ParamSpec = param(
+    "project",
+    ParamKind::String,
+    "The name of one of the user's projects (lists), as list_projects shows it; case does not matter",
+    false,
+);
+
+/// The tools: the reference's five in its order, then the project tools.
+pub const TOOL_SPECS: [ToolSpec; 7] = [
     ToolSpec {
         name: "add_task",
         description: "Create a new task when the user wants to add, create or make a task or to be reminded of something.",
@@ -125,6 +135,18 @@ pub const TOOL_SPECS: [ToolSpec; 5] = [
             TAGS,
             REMINDER,
             RECURRENCE,
+            param(
+                "project",
+                ParamKind::String,
+                "Put the task in this project (list), by name as list_projects shows it; the project must exist (create_project makes one)",
+                false,
+            ),
+            param(
+                "subtask_of",
+                ParamKind::String,
+                "Make the task a subtask of this task: its UUID, or its exact title. One level only (a subtask has no subtasks); a subtask is always in its parent's project",
+                false,
+            ),
         ],
     },
     ToolSpec {
@@ -197,6 +219,7 @@ pub const TOOL_SPECS: [ToolSpec; 5] = [
                 "At most this many tasks (1-1000)",
                 false,
             ),
+            PROJECT,
         ],
     },
     ToolSpec {
@@ -226,8 +249,23 @@ pub const TOOL_SPECS: [ToolSpec; 5] = [
     },
     ToolSpec {
         name: "delete_task",
-        description: "Delete a task when the user wants to remove, delete or get rid of it.",
+        description: "Delete a task when the user wants to remove, delete or get rid of it. Its subtasks are deleted with it.",
         params: &[TASK_ID],
+    },
+    ToolSpec {
+        name: "list_projects",
+        description: "List the user's projects (lists such as Groceries or Garden) by name, with how many tasks each holds and how many are open.",
+        params: &[],
+    },
+    ToolSpec {
+        name: "create_project",
+        description: "Create a project (a named list of tasks) when the user asks for a new project or list.",
+        params: &[param(
+            "name",
+            ParamKind::String,
+            "The project's name (1-100 characters, unique per user ignoring case)",
+            true,
+        )],
     },
 ];
 
@@ -333,13 +371,21 @@ impl ToolInvocation {
 }
 
 /// A task as the tools return it: the reference's TaskSummary keys plus tags, reminder and
-/// recurrence, with RFC 3339 UTC datetimes.
+/// recurrence, with RFC 3339 UTC datetimes, and where it sits (`project_id`, `subtask_of`,
+/// `null` for none) so a client can group a list without another call.
 pub fn task_summary(task: &Task) -> Value {
     let mut view = serde_json::to_value(task.view()).unwrap_or(Value::Null);
     if let Value::Object(fields) = &mut view {
         fields.remove("user_id");
+        fields.insert("project_id".into(), json!(task.project_id));
+        fields.insert("subtask_of".into(), json!(task.subtask_of));
     }
     view
+}
+
+/// A project as the tools return it (the REST API's project object).
+pub fn project_summary(summary: &ProjectSummary) -> Value {
+    serde_json::to_value(summary.view()).unwrap_or(Value::Null)
 }
 
 /// Runs tools for an authenticated user.
@@ -375,7 +421,9 @@ impl Tools {
             "list_tasks" => self.list(user_id, zone, &args).await,
             "complete_task" => self.complete(user_id, &args).await,
             "update_task" => self.update(user_id, zone, &args).await,
-            _ => self.delete(user_id, &args).await,
+            "delete_task" => self.delete(user_id, &args).await,
+            "list_projects" => self.list_projects(user_id).await,
+            _ => self.create_project(user_id, &args).await,
         };
         match outcome {
             Ok(data) => ToolInvocation::succeeded(spec.name, data),
@@ -406,6 +454,12 @@ impl Tools {
         copy_extensions(args, &mut body);
         let mut draft = parse_new_task(&Value::Object(body)).map_err(validation_text)?;
         draft.time_zone = zone;
+        if let Some(name) = text(args, "project") {
+            draft.project_id = Some(self.project_id(user_id, name).await?);
+        }
+        if let Some(parent) = text(args, "subtask_of") {
+            draft.subtask_of = Some(self.parent_id(user_id, parent).await?);
+        }
         let task = self
             .service
             .create(user_id, draft)
@@ -457,6 +511,9 @@ impl Tools {
         }
         if text(args, "order") == Some("asc") {
             query.order = SortOrder::Asc;
+        }
+        if let Some(name) = text(args, "project") {
+            query.project = Some(ProjectFilter::In(self.project_id(user_id, name).await?));
         }
         let due_after = optional_instant(args, "due_after", zone)?;
         let due_before = optional_instant(args, "due_before", zone)?;
@@ -565,6 +622,81 @@ impl Tools {
             .collect();
         data["previous"] = Value::Object(previous);
         Ok(data)
+    }
+
+    async fn list_projects(&self, user_id: &str) -> ToolResult {
+        let projects = self.service.projects(user_id).await.map_err(engine_text)?;
+        Ok(Value::Array(projects.iter().map(project_summary).collect()))
+    }
+
+    async fn create_project(&self, user_id: &str, args: &Map<String, Value>) -> ToolResult {
+        let name = text(args, "name").unwrap_or_default();
+        let project = self
+            .service
+            .create_project(user_id, name)
+            .await
+            .map_err(engine_text)?;
+        // A new project holds nothing yet.
+        Ok(project_summary(&ProjectSummary {
+            project,
+            task_count: 0,
+            open_task_count: 0,
+        }))
+    }
+
+    /// The id of the user's project called `name` (ignoring case and surrounding spaces).
+    async fn project_id(&self, user_id: &str, name: &str) -> Result<Uuid, String> {
+        match self.service.project_named(user_id, name).await {
+            Ok(Some(summary)) => Ok(summary.project.id),
+            Ok(None) => Err(format!(
+                "Project not found: {}. list_projects shows the user's projects; create_project makes one",
+                name.trim()
+            )),
+            Err(error) => Err(engine_text(error)),
+        }
+    }
+
+    /// The parent a `subtask_of` argument names: a UUID as it is (the store checks it), else
+    /// the one open task with exactly that title (ignoring case), else the one task of any
+    /// status with it; none or several is an error naming what to do.
+    async fn parent_id(&self, user_id: &str, parent: &str) -> Result<Uuid, String> {
+        let wanted = parent.trim();
+        if let Ok(id) = Uuid::parse_str(wanted) {
+            return Ok(id);
+        }
+        if wanted.is_empty() {
+            return Err("Invalid subtask_of: give the parent task's id or title".into());
+        }
+        let query = TaskQuery {
+            status: StatusFilter::All,
+            ..TaskQuery::default()
+        };
+        let tasks = self
+            .service
+            .list(user_id, &query)
+            .await
+            .map_err(engine_text)?;
+        let key = wanted.to_lowercase();
+        let named: Vec<&Task> = tasks
+            .iter()
+            .filter(|task| task.title.trim().to_lowercase() == key)
+            .collect();
+        let open: Vec<&Task> = named
+            .iter()
+            .copied()
+            .filter(|task| task.status != TaskStatus::Completed)
+            .collect();
+        let pick = if open.is_empty() { named } else { open };
+        match pick.as_slice() {
+            [one] => Ok(one.id),
+            [] => Err(format!(
+                "Parent task not found: no task is titled '{wanted}'. Use list_tasks to find its task_id"
+            )),
+            several => Err(format!(
+                "{} tasks are titled '{wanted}'; pass the parent's task_id instead (list_tasks shows them)",
+                several.len()
+            )),
+        }
     }
 
     async fn delete(&self, user_id: &str, args: &Map<String, Value>) -> ToolResult {

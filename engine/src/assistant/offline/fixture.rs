@@ -262,6 +262,7 @@ pub fn context<'a>(
         now: at(NOW),
         zone,
         tasks,
+        projects: &[],
         last_list,
         last_actions,
         choice: None,

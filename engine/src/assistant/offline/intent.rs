@@ -20,7 +20,7 @@ use super::dates::{When, phrase_at};
 use super::marks::{priority_at, reminder_at, tag_at};
 use super::repeat::{first_due, repeat_at};
 use super::words::{Word, clean_phrase, is_question, split};
-use super::{action, listing};
+use super::{action, listing, project};
 use crate::task::{Priority, TaskStatus};
 use crate::time::format_utc;
 
@@ -38,6 +38,23 @@ pub struct AddTask {
     /// A reminder was asked for but the task has no date, so none could be set; the answer
     /// says so instead of failing.
     pub reminder_needs_date: bool,
+    /// Readings of the title that name a project ("buy milk to groceries", "buy milk
+    /// @groceries"), best first. The parser cannot know the user's projects, so `title` stays
+    /// the whole text and whoever knows them picks the first hint naming one
+    /// ([`AddTask::in_project`]); with none, the task is added as the title says.
+    pub project_hints: Vec<ProjectHint>,
+}
+
+/// One reading of a new task's words as "TITLE in project NAME".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectHint {
+    /// The project's name as typed.
+    pub name: String,
+    /// The title without the words that named the project.
+    pub title: String,
+    /// Named with an explicit mark (`@groceries`) rather than a phrase ("to my groceries
+    /// list"): a caller may refuse an unknown project instead of keeping the words.
+    pub marked: bool,
 }
 
 /// "remind me to X at 5pm" names the time of the reminder, but the engine reminds a whole
@@ -71,6 +88,17 @@ impl AddTask {
         }
         Value::Object(args)
     }
+
+    /// The first of [`AddTask::project_hints`] that `exists` says names a project, with the
+    /// project's name as `exists` spells it.
+    pub fn in_project(
+        &self,
+        exists: impl Fn(&str) -> Option<String>,
+    ) -> Option<(&ProjectHint, String)> {
+        self.project_hints
+            .iter()
+            .find_map(|hint| exists(&hint.name).map(|name| (hint, name)))
+    }
 }
 
 /// A list request, ready for `list_tasks`.
@@ -87,6 +115,8 @@ pub struct ListRequest {
     pub sort: Option<&'static str>,
     pub order: Option<&'static str>,
     pub limit: Option<u32>,
+    /// Only the tasks of this project (its name as stored).
+    pub project: Option<String>,
     /// How the date window was said ("this week", "on Friday 4 December"), for the heading.
     pub window: Option<String>,
     /// Words of the request that were not understood; the answer mentions them.
@@ -130,7 +160,20 @@ impl ListRequest {
         if let Some(limit) = self.limit {
             args.insert("limit".into(), limit.into());
         }
+        if let Some(project) = &self.project {
+            args.insert("project".into(), project.clone().into());
+        }
         Value::Object(args)
+    }
+
+    /// Whether the only filter is words to find (what "show me the dentist task" gives).
+    pub fn is_search_only(&self) -> bool {
+        self.search.is_some()
+            && ListRequest {
+                search: None,
+                ignored: Vec::new(),
+                ..self.clone()
+            } == ListRequest::default()
     }
 
     /// Whether any filter narrows the list (an empty answer then says "no tasks match").
@@ -143,6 +186,7 @@ impl ListRequest {
             || self.due_before.is_some()
             || self.overdue
             || self.is_recurring.is_some()
+            || self.project.is_some()
     }
 }
 
@@ -190,6 +234,19 @@ pub enum Intent {
     /// "rename X to Y" where the words could be split more than one way ("rename talk to bob to
     /// call bob"): the splits in order; the first whose target matches best wins.
     Rename(Vec<(TaskRef, String)>),
+    /// "add subtask call plumber to fix sink": the ways to split the words into the new
+    /// subtask and its parent, in order; the split whose parent names a task best wins.
+    AddSubtask(Vec<(TaskRef, AddTask)>),
+    /// "create a project Garden": the name as typed.
+    CreateProject(String),
+    /// "show my projects".
+    ListProjects,
+    /// "show my groceries list", "what's in groceries": the tasks of the project called
+    /// `name` if the user has one, else whatever the message means without projects.
+    ShowProject {
+        name: String,
+        otherwise: Box<Intent>,
+    },
     Undo,
     Help,
     SmallTalk(SmallTalk),
@@ -203,10 +260,27 @@ impl Intent {
     /// Whether planning needs the user's tasks: only references to existing tasks do, so adds,
     /// lists, undo and chatter skip loading them.
     pub fn needs_tasks(&self) -> bool {
-        matches!(
-            self,
-            Self::Complete(_) | Self::Delete(_) | Self::Update(_, _) | Self::Rename(_)
-        )
+        match self {
+            Self::ShowProject { otherwise, .. } => otherwise.needs_tasks(),
+            other => matches!(
+                other,
+                Self::Complete(_)
+                    | Self::Delete(_)
+                    | Self::Update(_, _)
+                    | Self::Rename(_)
+                    | Self::AddSubtask(_)
+            ),
+        }
+    }
+
+    /// Whether planning needs the user's projects: a new task whose words may name one, or a
+    /// request to show one.
+    pub fn needs_projects(&self) -> bool {
+        match self {
+            Self::Add(task) => !task.project_hints.is_empty(),
+            Self::ShowProject { .. } => true,
+            _ => false,
+        }
     }
 
     /// A short name for the intent, for measurements ("add", "list", "reschedule"...).
@@ -220,6 +294,9 @@ impl Intent {
             Self::Update(_, Change::Due(_) | Change::ClearDue) => "reschedule",
             Self::Update(_, Change::Priority(_)) => "priority",
             Self::Update(_, Change::Status(_)) => "status",
+            Self::AddSubtask(_) => "subtask",
+            Self::CreateProject(_) => "project",
+            Self::ListProjects | Self::ShowProject { .. } => "list",
             Self::Undo => "undo",
             Self::Help => "help",
             Self::SmallTalk(_) => "smalltalk",
@@ -305,6 +382,12 @@ pub fn parse(message: &str, now: DateTime<Utc>, zone: Tz) -> Parsed {
     if UNDO.contains(&text.as_str()) {
         return Parsed::all(Intent::Undo);
     }
+    if let Some(parsed) = project::create_project(core, &n) {
+        return parsed;
+    }
+    if let Some(parsed) = project::subtask(core, &n, now, zone) {
+        return parsed;
+    }
     if let Some((len, remind)) = add_command(core, &n) {
         return add(core, len, remind, now, zone).unwrap_or_else(|parsed| *parsed);
     }
@@ -312,7 +395,29 @@ pub fn parse(message: &str, now: DateTime<Utc>, zone: Tz) -> Parsed {
         return parsed;
     }
     let asks = question || starts_like_question(&n);
-    if let Some(parsed) = listing::list(core, &n, asks, now, zone) {
+    if project::lists_projects(&n) {
+        return Parsed::all(Intent::ListProjects);
+    }
+    let listed = listing::list(core, &n, asks, now, zone);
+    // "show my groceries list": a project's tasks if the user has a project of that name,
+    // else what the words meant before projects (a search, or not understood). A list with
+    // real filters ("show high priority tasks") stays a list.
+    if let Some(name) = project::shown_project(core, &n)
+        && listed.as_ref().is_none_or(|parsed| match &parsed.intent {
+            Intent::List(request) => request.is_search_only(),
+            _ => false,
+        })
+    {
+        let otherwise = listed.unwrap_or_else(|| not_understood(core, asks));
+        return Parsed {
+            intent: Intent::ShowProject {
+                name,
+                otherwise: Box::new(otherwise.intent),
+            },
+            unused: otherwise.unused,
+        };
+    }
+    if let Some(parsed) = listed {
         return parsed;
     }
     if !asks {
@@ -577,7 +682,7 @@ fn list_phrase_at(n: &[&str], i: usize) -> Option<usize> {
 
 /// Reads a new task from `core[start..]`. `Err` carries a not-understood answer when part of
 /// the message is clearly meant as a detail but cannot be used.
-fn add(
+pub(super) fn add(
     core: &[Word],
     start: usize,
     remind_me: bool,
@@ -700,8 +805,10 @@ fn add(
         (Some(_), None) if remind_me => Some(REMIND_ME_OFFSET_MINUTES),
         _ => None,
     };
+    let project_hints = project::hints(title_words);
     let task = AddTask {
         title,
+        project_hints,
         description,
         priority,
         due_date,

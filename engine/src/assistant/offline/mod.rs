@@ -14,6 +14,7 @@ pub mod dates;
 pub mod intent;
 pub mod listing;
 pub mod marks;
+pub mod project;
 pub mod repeat;
 pub mod reply;
 pub mod resolve;
@@ -33,6 +34,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{ChatMessage, Role, ToolCall, ToolInvocation};
+use crate::project::{ProjectSummary, name_key};
 use crate::task::{Task, TaskStatus};
 use crate::time::format_utc;
 use intent::{Change, Intent, TaskRef};
@@ -50,6 +52,9 @@ pub struct Context<'a> {
     pub zone: chrono_tz::Tz,
     /// The user's tasks (all statuses), to resolve references by words.
     pub tasks: &'a [Task],
+    /// The user's projects, to tell "buy milk to groceries" (a project) from "talk to bob"
+    /// (a title); loaded only when [`Intent::needs_projects`].
+    pub projects: &'a [ProjectSummary],
     /// Ids shown by the last list answer, in order ("complete 2").
     pub last_list: &'a [Uuid],
     /// What the previous assistant turn did, for "undo" and "it".
@@ -174,8 +179,69 @@ pub fn plan_intent(intent: Intent, ctx: &Context<'_>) -> Plan {
         Intent::Help => answer(reply::HELP_TEXT, AnswerKind::Help),
         Intent::SmallTalk(talk) => answer(reply::small_talk(talk), AnswerKind::SmallTalk),
         Intent::Unknown { reply } => answer(reply, AnswerKind::NotUnderstood),
-        Intent::Add(task) => act("add_task", task.arguments(), Intent::Add(task)),
+        Intent::Add(task) => {
+            let mut arguments = task.arguments();
+            if let Some((hint, name)) = task.in_project(|name| project_named(ctx, name)) {
+                arguments["title"] = hint.title.clone().into();
+                arguments["project"] = name.into();
+            }
+            act("add_task", arguments, Intent::Add(task))
+        }
         Intent::List(request) => act("list_tasks", request.arguments(), Intent::List(request)),
+        Intent::CreateProject(name) => act(
+            "create_project",
+            json!({ "name": name }),
+            Intent::CreateProject(name.clone()),
+        ),
+        Intent::ListProjects => act("list_projects", json!({}), Intent::ListProjects),
+        Intent::ShowProject { name, otherwise } => match project_named(ctx, &name) {
+            Some(project) => {
+                let request = intent::ListRequest {
+                    project: Some(project),
+                    ..intent::ListRequest::default()
+                };
+                act("list_tasks", request.arguments(), Intent::List(request))
+            }
+            None => plan_intent(*otherwise, ctx),
+        },
+        Intent::AddSubtask(choices) => {
+            // The split whose parent words name a task best, as for "rename X to Y".
+            let best = choices
+                .iter()
+                .enumerate()
+                .max_by_key(|(index, (target, _))| {
+                    let quality = match target {
+                        TaskRef::Words(words) => resolve::best_quality(words, ctx),
+                        _ => Some((u8::MAX, 100)),
+                    };
+                    (quality, std::cmp::Reverse(*index))
+                })
+                .map(|(_, choice)| choice.clone());
+            let Some((target, task)) = best else {
+                return answer(
+                    "Which task should it go under? Try: add subtask call plumber to fix sink.",
+                    AnswerKind::NotUnderstood,
+                );
+            };
+            with_task(&target, ctx, Prefer::Open, |parent| {
+                if parent.subtask_of.is_some() {
+                    return answer(
+                        format!(
+                            "'{}' is a subtask itself, and subtasks can't have subtasks of their own. Add it to its parent instead.",
+                            parent.title
+                        ),
+                        AnswerKind::Nothing,
+                    );
+                }
+                let mut arguments = task.arguments();
+                arguments["subtask_of"] = parent.id.to_string().into();
+                act(
+                    "add_task",
+                    arguments,
+                    Intent::AddSubtask(vec![(target.clone(), task.clone())]),
+                )
+            })
+        }
         Intent::Undo => {
             let calls = undo::calls(ctx.last_actions);
             if calls.is_empty() {
@@ -247,6 +313,15 @@ pub fn plan_intent(intent: Intent, ctx: &Context<'_>) -> Plan {
             }
         }
     }
+}
+
+/// The stored name of the user's project called `name` (ignoring case), if there is one.
+fn project_named(ctx: &Context<'_>, name: &str) -> Option<String> {
+    let key = name_key(name);
+    ctx.projects
+        .iter()
+        .find(|summary| name_key(&summary.project.name) == key)
+        .map(|summary| summary.project.name.clone())
 }
 
 /// Resolves `target` and plans with the task, or asks which one, or says none fits.
@@ -387,7 +462,7 @@ pub fn last_actions(history: &[ChatMessage]) -> Vec<ToolInvocation> {
             message
                 .tool_calls
                 .iter()
-                .any(|call| call.tool_name != "list_tasks")
+                .any(|call| !matches!(call.tool_name.as_str(), "list_tasks" | "list_projects"))
         })
         .map(|message| message.tool_calls.clone())
         .unwrap_or_default()

@@ -186,6 +186,9 @@ pub fn describe(intent: &Intent, invocations: &[ToolInvocation], ctx: &Context<'
     match intent {
         Intent::Add(add) => {
             let mut text = added(first, ctx);
+            if let Some(project) = project_of(first, ctx) {
+                text = format!("{} (in {project}).", text.trim_end_matches('.'));
+            }
             if add.reminder_needs_date {
                 text.push_str(
                     " It has no date, so I couldn't set a reminder — tell me when, e.g. 'remind me to call mom tomorrow at 5pm'.",
@@ -201,8 +204,59 @@ pub fn describe(intent: &Intent, invocations: &[ToolInvocation], ctx: &Context<'
         ),
         Intent::Update(_, change) => updated(change, first, ctx),
         Intent::Undo => undone(invocations),
+        Intent::AddSubtask(_) => {
+            let parent = field(first, "subtask_of")
+                .and_then(|id| ctx.tasks.iter().find(|task| task.id.to_string() == id))
+                .map(|task| task.title.as_str())
+                .unwrap_or("its parent");
+            let text = added(first, ctx);
+            format!("{} as a subtask of '{parent}'.", text.trim_end_matches('.'))
+        }
+        Intent::CreateProject(_) => {
+            let name = field(first, "name").unwrap_or("the project");
+            format!(
+                "Created the project '{name}'. Add tasks to it with e.g. 'add buy seeds to {name}', and see it with 'show {name}'."
+            )
+        }
+        Intent::ListProjects => projects_listed(first),
         _ => "Done.".to_owned(),
     }
+}
+
+/// The name of the project a task summary is in, when the context knows it.
+fn project_of<'c>(task: &Value, ctx: &Context<'c>) -> Option<&'c str> {
+    let id = field(task, "project_id")?;
+    ctx.projects
+        .iter()
+        .find(|summary| summary.project.id.to_string() == id)
+        .map(|summary| summary.project.name.as_str())
+}
+
+fn projects_listed(result: &Value) -> String {
+    let projects = result.as_array().map(Vec::as_slice).unwrap_or_default();
+    if projects.is_empty() {
+        return "You have no projects yet. Try: create a project Groceries.".to_owned();
+    }
+    let lines: Vec<String> = projects
+        .iter()
+        .enumerate()
+        .map(|(index, project)| {
+            let open = project["open_task_count"].as_u64().unwrap_or(0);
+            let all = project["task_count"].as_u64().unwrap_or(0);
+            format!(
+                "{}. {} — {open} open of {all}",
+                index + 1,
+                field(project, "name").unwrap_or("")
+            )
+        })
+        .collect();
+    format!(
+        "Your projects ({}):\n{}\nSay e.g. 'show {}' or 'add buy milk to {}'.",
+        projects.len(),
+        lines.join("\n"),
+        field(&projects[0], "name").unwrap_or(""),
+        field(&projects[0], "name").unwrap_or("")
+    )
 }
 
 fn added(task: &Value, ctx: &Context<'_>) -> String {
@@ -275,6 +329,9 @@ fn heading(request: &ListRequest) -> String {
     if let Some(window) = &request.window {
         text.push_str(&format!(" due {window}"));
     }
+    if let Some(project) = &request.project {
+        text.push_str(&format!(" in {project}"));
+    }
     text
 }
 
@@ -296,10 +353,22 @@ fn listed(request: &ListRequest, result: &Value, ctx: &Context<'_>) -> String {
         };
         return format!("{text}{ignored}");
     }
+    let title_of_id = |id: &str| {
+        tasks
+            .iter()
+            .find(|task| field(task, "id") == Some(id))
+            .map(title_of)
+    };
     let lines: Vec<String> = tasks
         .iter()
         .enumerate()
-        .map(|(index, task)| format!("{}. {}", index + 1, line(task, ctx)))
+        .map(|(index, task)| {
+            let under = field(task, "subtask_of")
+                .and_then(title_of_id)
+                .map(|parent| format!(" (subtask of '{parent}')"))
+                .unwrap_or_default();
+            format!("{}. {}{under}", index + 1, line(task, ctx))
+        })
         .collect();
     let count = if tasks.len() == 1 {
         "1 task".to_owned()
@@ -403,6 +472,9 @@ fn failure(intent: &Intent, invocation: &ToolInvocation, partly: bool) -> String
         "a reminder needs a due date. Try: remind me to call mom tomorrow at 5pm."
     } else if error.contains("due_date") || error.contains("date") {
         "I couldn't use that date. Try: tomorrow at 5pm, next friday or Dec 24."
+    } else if error.contains("project") || error.contains("ubtask") || error.contains("Parent") {
+        // The project rules' own sentences are already plain words.
+        error
     } else if error.to_lowercase().contains("tag") {
         "tags must be 1–50 characters, and at most 20 per task."
     } else {
@@ -415,6 +487,9 @@ fn failure(intent: &Intent, invocation: &ToolInvocation, partly: bool) -> String
         Intent::Delete(_) => "delete that task",
         Intent::Update(_, _) => "change that task",
         Intent::Undo => "undo that",
+        Intent::AddSubtask(_) => "add that subtask",
+        Intent::CreateProject(_) => "create that project",
+        Intent::ListProjects => "show your projects",
         _ => "do that",
     };
     let partly = if partly {
@@ -435,6 +510,8 @@ pub const HELP_TEXT: &str = "Here's what I can do — just type it:\n\
 - remind me to pay rent every month on the 1st at 9\n\
 - water the plants every 3 days, remind me 30 minutes before\n\
 - what's due this week · what's overdue · show high priority tasks · search groceries\n\
+- create a project Groceries · add buy milk to groceries · show my groceries list · show my projects\n\
+- add subtask call plumber to fix sink\n\
 - complete 2 · delete buy milk · start the report\n\
 - rename 1 to buy oat milk · move the report to friday at 10 · make 3 low priority\n\
 - undo";

@@ -52,12 +52,25 @@ impl Assistant for OfflineAssistant {
         } else {
             Vec::new()
         };
+        let projects = if intent.needs_projects() {
+            match self.tools.service().projects(turn.user_id).await {
+                Ok(projects) => projects,
+                Err(error) => {
+                    // The task is still added, as its words say.
+                    tracing::warn!(%error, "offline assistant could not load the user's projects");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
         let last_list = last_list_ids(turn.history);
         let last_actions = last_actions(turn.history);
         let ctx = Context {
             now: turn.now,
             zone: turn.zone,
             tasks: &tasks,
+            projects: &projects,
             last_list: &last_list,
             last_actions: &last_actions,
             choice,

@@ -224,13 +224,13 @@ def test_http_calls_every_tool_and_rest_agrees(server):
 def test_http_projects_and_subtasks(server):
     async def body(session):
         listed = await session.list_tools()
-        schemas = {tool.name: tool.inputSchema for tool in listed.tools}
+        schemas = {tool.name: tool.input_schema for tool in listed.tools}
         assert schemas["create_project"]["required"] == ["name"], schemas["create_project"]
         assert "project" in schemas["add_task"]["properties"], schemas["add_task"]
         assert "subtask_of" in schemas["add_task"]["properties"], schemas["add_task"]
         assert "project" in schemas["list_tasks"]["properties"], schemas["list_tasks"]
         tools = {tool.name: tool for tool in listed.tools}
-        assert tools["list_projects"].annotations.readOnlyHint is True
+        assert tools["list_projects"].annotations.read_only_hint is True
 
         garden = await ok(session, "create_project", {"name": "Garden"})
         assert garden["name"] == "Garden" and garden["task_count"] == 0, garden

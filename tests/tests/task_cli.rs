@@ -261,6 +261,137 @@ async fn the_cli_works_on_a_data_dir_without_a_server_and_the_server_catches_up(
     .await;
 }
 
+/// The lines of `task list` output, without the id column (8 characters and two spaces).
+fn listed_lines(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|line| {
+            let indent = line.len() - line.trim_start().len();
+            let text = line.trim_start();
+            let rest = text.get(10..).unwrap_or(text);
+            format!("{}{rest}", " ".repeat(indent))
+        })
+        .collect()
+}
+
+/// Projects and subtasks in the CLI, the same through both doors: the API with a token and
+/// the data directory directly (here next to the same running server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_puts_tasks_in_projects_and_shows_subtasks_under_their_parent() {
+    let srv = TestServer::start().await;
+    let api_target = vec![
+        "--url".to_owned(),
+        srv.url(""),
+        "--token".to_owned(),
+        srv.token("dana"),
+        "--timezone".to_owned(),
+        "UTC".to_owned(),
+    ];
+    let dir_target = data_dir_target(srv.data_dir(), "erin");
+    for (who, target) in [("dana", &api_target), ("erin", &dir_target)] {
+        let user = srv.user(who);
+        // An @project that does not exist: an error naming --project, nothing created.
+        let out = task(target, &["add", "buy milk @groceries"]);
+        assert!(!out.status.unwrap().success(), "{who}: {}", out.stdout);
+        assert!(
+            out.stderr.contains("no project named \"groceries\"")
+                && out.stderr.contains("--project")
+                && out.stderr.contains("task project add groceries"),
+            "{who}: {}",
+            out.stderr
+        );
+        assert!(user.list("").await.is_empty(), "{who}");
+        let out = task(target, &["add", "--project", "Garden", "dig"]);
+        assert!(!out.status.unwrap().success(), "{who}");
+
+        let out = task(target, &["project", "add", "Groceries"]);
+        assert!(ok(&out).contains("Created project Groceries"), "{who}");
+        let out = task(target, &["project", "add", "groceries"]);
+        assert!(!out.status.unwrap().success(), "{who}");
+        assert!(
+            out.stderr.contains("already exists"),
+            "{who}: {}",
+            out.stderr
+        );
+
+        let added = task(target, &["add", "buy milk @groceries !high"]);
+        assert!(ok(&added).contains("buy milk"), "{who}: {}", added.stdout);
+        assert!(
+            added.stdout.contains("@Groceries"),
+            "{who}: {}",
+            added.stdout
+        );
+        ok(&task(target, &["add", "--project", "GROCERIES", "bread"]));
+        ok(&task(target, &["add", "eggs to my groceries list"]));
+        ok(&task(target, &["add", "talk to bob"]));
+
+        let projects = user.get("/api/projects").await.expect(200).clone();
+        let groceries = projects[0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(projects[0]["task_count"], 3, "{who}: {projects}");
+        let in_project = user.list(&format!("project_id={groceries}")).await;
+        let mut titles: Vec<&str> = in_project
+            .iter()
+            .map(|task| task["title"].as_str().unwrap())
+            .collect();
+        titles.sort_unstable();
+        assert_eq!(titles, ["bread", "buy milk", "eggs"], "{who}");
+        assert!(
+            user.list("search=talk").await[0]["title"] == "talk to bob",
+            "a phrase without such a project stays the title"
+        );
+
+        // Subtasks made through the API show indented under their parent.
+        let parent = user.create(serde_json::json!({"title": "Fix sink"})).await;
+        let parent_id = parent["id"].as_str().unwrap();
+        for title in ["call plumber", "buy washers"] {
+            user.post(
+                &format!("/api/tasks/{parent_id}/subtasks"),
+                &serde_json::json!({"title": title}),
+            )
+            .await
+            .expect(201);
+        }
+        let out = task(target, &["list"]);
+        let lines = listed_lines(ok(&out));
+        let at = lines
+            .iter()
+            .position(|line| line.starts_with("Fix sink"))
+            .unwrap_or_else(|| panic!("{who}: {}", out.stdout));
+        let mut under: Vec<&str> = lines[at + 1..at + 3].iter().map(String::as_str).collect();
+        under.sort_unstable();
+        assert_eq!(
+            under,
+            ["    buy washers", "    call plumber"],
+            "{who}: {}",
+            out.stdout
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.starts_with("bread  @Groceries")),
+            "{who}: {}",
+            out.stdout
+        );
+
+        let out = task(target, &["list", "--project", "groceries"]);
+        let lines = listed_lines(ok(&out));
+        assert_eq!(lines.len(), 3, "{who}: {}", out.stdout);
+        assert!(
+            !out.stdout.contains("Fix sink") && !out.stdout.contains("@"),
+            "{who}"
+        );
+        let out = task(target, &["list", "--project", "nothing-here"]);
+        assert!(!out.status.unwrap().success());
+        assert!(out.stderr.contains("no project named"), "{}", out.stderr);
+
+        let out = task(target, &["project", "list"]);
+        assert!(
+            ok(&out).contains("Groceries  (3 open of 3)"),
+            "{who}: {}",
+            out.stdout
+        );
+    }
+}
+
 #[test]
 fn the_task_help_documents_every_command_and_option() {
     let mut cmd = command();
@@ -278,10 +409,12 @@ fn the_task_help_documents_every_command_and_option() {
         "--timezone",
         "TASKSTREAM_TOKEN",
         "Examples:",
+        "project",
+        "--project",
     ] {
         assert!(help.contains(needle), "{needle} in {help}");
     }
-    for sub in ["add", "list", "done"] {
+    for sub in ["add", "list", "done", "project"] {
         let mut cmd = command();
         cmd.args(["task", sub, "--help"]);
         let out = run(cmd, Duration::from_secs(30));

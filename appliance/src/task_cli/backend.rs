@@ -305,7 +305,121 @@ impl Backend {
     }
 }
 
+/// Where a listed task sits: its project and the task it is a subtask of.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Placement {
+    pub project_id: Option<Uuid>,
+    pub subtask_of: Option<Uuid>,
+}
+
+/// How many `/links` requests the CLI keeps in flight when listing over HTTP.
+const LINKS_IN_FLIGHT: usize = 16;
+
 impl Backend {
+    /// The user's projects as the API shows them (`{"id","name","task_count",…}`), by name.
+    pub async fn projects(&self) -> anyhow::Result<Vec<Value>> {
+        match self {
+            Backend::Api(api) => {
+                let answer = api
+                    .call(reqwest::Method::GET, "/api/projects", None, None)
+                    .await?;
+                Ok(answer.as_array().cloned().unwrap_or_default())
+            }
+            Backend::Local(local) => Ok(local
+                .tasks
+                .projects(&local.user)
+                .await?
+                .iter()
+                .map(|summary| serde_json::to_value(summary.view()))
+                .collect::<Result<_, _>>()?),
+        }
+    }
+
+    /// Creates a project; the API's project object.
+    pub async fn create_project(&self, name: &str) -> anyhow::Result<Value> {
+        match self {
+            Backend::Api(api) => {
+                api.call(
+                    reqwest::Method::POST,
+                    "/api/projects",
+                    None,
+                    Some(&json!({ "name": name })),
+                )
+                .await
+            }
+            Backend::Local(local) => {
+                let project = local.tasks.create_project(&local.user, name).await?;
+                Ok(json!({
+                    "id": project.id,
+                    "name": project.name,
+                    "task_count": 0,
+                    "open_task_count": 0,
+                }))
+            }
+        }
+    }
+
+    /// Where each of `tasks` (TaskResponse JSON) sits, by id. `TaskResponse` has no links, so
+    /// over HTTP this asks `GET /api/tasks/{id}/links` for each, a few at a time.
+    pub async fn placements(
+        &self,
+        tasks: &[Value],
+    ) -> anyhow::Result<std::collections::HashMap<Uuid, Placement>> {
+        let ids: Vec<Uuid> = tasks
+            .iter()
+            .filter_map(|task| task["id"].as_str().and_then(|id| Uuid::parse_str(id).ok()))
+            .collect();
+        let mut placed = std::collections::HashMap::new();
+        match self {
+            Backend::Api(api) => {
+                for chunk in ids.chunks(LINKS_IN_FLIGHT) {
+                    let mut calls = tokio::task::JoinSet::new();
+                    for id in chunk {
+                        let (http, base, token, id) =
+                            (api.http.clone(), api.base.clone(), api.token.clone(), *id);
+                        calls.spawn(async move {
+                            let api = Api { http, base, token };
+                            let links = api
+                                .call(
+                                    reqwest::Method::GET,
+                                    &format!("/api/tasks/{id}/links"),
+                                    None,
+                                    None,
+                                )
+                                .await?;
+                            anyhow::Ok((id, links))
+                        });
+                    }
+                    while let Some(done) = calls.join_next().await {
+                        let (id, links) = done.context("a links request failed")??;
+                        let uuid =
+                            |key: &str| links[key].as_str().and_then(|id| Uuid::parse_str(id).ok());
+                        placed.insert(
+                            id,
+                            Placement {
+                                project_id: uuid("project_id"),
+                                subtask_of: uuid("subtask_of"),
+                            },
+                        );
+                    }
+                }
+            }
+            Backend::Local(local) => {
+                for id in ids {
+                    let task = local.tasks.get(&local.user, id).await?;
+                    placed.insert(
+                        id,
+                        Placement {
+                            project_id: task.project_id,
+                            subtask_of: task.subtask_of,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(placed)
+    }
+
     /// The user's tasks as a file.
     pub async fn export(&self, format: Format) -> anyhow::Result<String> {
         match self {

@@ -4,6 +4,7 @@
 
 mod backend;
 mod files;
+mod projects;
 mod show;
 
 pub use files::{ExportArgs, ImportArgs, export, import};
@@ -41,7 +42,17 @@ Examples:
   taskstream task list #home !high rent tagged home, high priority, matching \"rent\"
   taskstream task list --all            completed ones too
   taskstream task done 5b093c4a         an id, or its end as `list` shows it
-  taskstream task done \"pay rent\"       the one open task whose title contains the text")]
+  taskstream task done \"pay rent\"       the one open task whose title contains the text
+
+Projects and subtasks:
+  taskstream task project add Groceries  create a project (`task project list` lists them)
+  taskstream task add \"buy milk @groceries\"   into an existing project (an unknown @name is an
+                                        error; nothing is created behind your back)
+  taskstream task add --project Groceries buy milk
+  taskstream task add \"buy milk to my groceries list\"   into the project if it exists; if not,
+                                        the whole text is the title, as in the assistant
+  taskstream task list --project Groceries
+  `list` shows subtasks indented under their parent and a task's project as @Name")]
 pub struct TaskArgs {
     #[command(subcommand)]
     pub command: TaskCommand,
@@ -96,9 +107,16 @@ pub enum TaskCommand {
     /// reminders ("remind me 30 minutes before"), !high / !medium / !low and #tags. Prints
     /// the new task.
     Add {
-        /// The line; several words are joined with spaces, so quoting is optional
+        /// The line; several words are joined with spaces, so quoting is optional. `@name`
+        /// puts the task in that project (which must exist); so does "to my NAME list" when a
+        /// project NAME exists
         #[arg(required = true, num_args = 1.., value_name = "TEXT")]
         text: Vec<String>,
+
+        /// Put the task in this project (by name, ignoring case; it must exist: create it
+        /// with `taskstream task project add NAME`)
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
     },
     /// List open tasks, soonest due first (undated last). Words filter: today, overdue,
     /// upcoming (due on one of the 7 days after today, in your time zone), #tag, !priority;
@@ -115,6 +133,15 @@ pub enum TaskCommand {
         /// Print the tasks as a JSON array of TaskResponse objects instead of lines
         #[arg(long)]
         json: bool,
+
+        /// Only the tasks of this project (by name, ignoring case)
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
+    },
+    /// List or create projects (named lists of tasks)
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
     },
     /// Complete a task, by id (or its end as `list` shows it, or its start; at least 4
     /// characters) or by text: the one open task whose title contains it (case-insensitive). Several
@@ -123,6 +150,18 @@ pub enum TaskCommand {
         /// An id, its start, or words of the title
         #[arg(required = true, num_args = 1.., value_name = "ID|TEXT")]
         what: Vec<String>,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ProjectCommand {
+    /// The projects by name, with their open and total task counts
+    List,
+    /// Create a project (1-100 characters; names are unique ignoring case)
+    Add {
+        /// The name; several words are joined with spaces
+        #[arg(required = true, num_args = 1.., value_name = "NAME")]
+        name: Vec<String>,
     },
 }
 
@@ -142,10 +181,19 @@ pub async fn run(args: TaskArgs) -> anyhow::Result<()> {
     let zone = backend.zone(zone_flag(target)?).await?;
     let now = taskstream_engine::time::now();
     match args.command {
-        TaskCommand::Add { text } => add(&backend, &text.join(" "), zone, now).await,
-        TaskCommand::List { filter, all, json } => {
-            list(&backend, &filter, all, json, zone, now).await
+        TaskCommand::Add { text, project } => {
+            add(&backend, &text.join(" "), project.as_deref(), zone, now).await
         }
+        TaskCommand::List {
+            filter,
+            all,
+            json,
+            project,
+        } => {
+            let shown = Shown { all, json };
+            list(&backend, &filter, project.as_deref(), shown, zone, now).await
+        }
+        TaskCommand::Project { command } => projects::run(&backend, command).await,
         TaskCommand::Done { what } => done(&backend, &what.join(" "), zone, now).await,
     }
 }
@@ -170,10 +218,27 @@ async fn open(target: &TargetArgs) -> anyhow::Result<Backend> {
     ))
 }
 
-async fn add(backend: &Backend, text: &str, zone: Tz, now: DateTime<Utc>) -> anyhow::Result<()> {
+async fn add(
+    backend: &Backend,
+    text: &str,
+    project: Option<&str>,
+    zone: Tz,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
     let parsed = quick_add(text, now, zone).map_err(|reason| anyhow::anyhow!("{reason}"))?;
-    let task = backend.create(&task_body(parsed.arguments()), zone).await?;
-    println!("Added {}", line(&task, zone, now));
+    let mut body = task_body(parsed.arguments());
+    let known = projects::Known::load(backend, &parsed, project).await?;
+    let placed = projects::place(&parsed, project, &known)?;
+    if let Some((title, project)) = &placed {
+        body["title"] = title.clone().into();
+        body["project_id"] = project.id.to_string().into();
+    }
+    let task = backend.create(&body, zone).await?;
+    let mut shown = line(&task, zone, now);
+    if let Some((_, project)) = &placed {
+        shown.push_str(&format!("  @{}", project.name));
+    }
+    println!("Added {shown}");
     if parsed.reminder_needs_date {
         println!("(no reminder: the task has no date to remind before)");
     }
@@ -237,15 +302,30 @@ fn by_due(tasks: &mut [Value]) {
     });
 }
 
+/// How `list` shows what it found.
+#[derive(Debug, Clone, Copy)]
+struct Shown {
+    /// Completed tasks too.
+    all: bool,
+    /// TaskResponse JSON instead of lines.
+    json: bool,
+}
+
 async fn list(
     backend: &Backend,
     words: &[String],
-    all: bool,
-    json: bool,
+    project: Option<&str>,
+    shown: Shown,
     zone: Tz,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let filter = read_filter(words, all)?;
+    let Shown { all, json } = shown;
+    let mut filter = read_filter(words, all)?;
+    let names = projects::Known::all(backend).await?;
+    if let Some(name) = project {
+        let found = names.named(name).ok_or_else(|| projects::unknown(name))?;
+        filter.pairs.push(("project_id", found.id.to_string()));
+    }
     let mut tasks: Vec<Value> = backend
         .list(&filter.pairs)
         .await?
@@ -263,9 +343,28 @@ async fn list(
     }
     if tasks.is_empty() {
         println!("No tasks.");
+        return Ok(());
     }
-    for task in &tasks {
-        println!("{}", line(task, zone, now));
+    let placements = backend.placements(&tasks).await?;
+    for (depth, task) in projects::nest(&tasks, &placements) {
+        let mut text = line(task, zone, now);
+        let placement = projects::placement_of(task, &placements);
+        // The project is said once in the heading of `--project`, else on each line.
+        if project.is_none()
+            && let Some(name) = placement
+                .and_then(|placed| placed.project_id)
+                .and_then(|id| names.by_id(id))
+        {
+            text.push_str(&format!("  @{name}"));
+        }
+        if depth == 0
+            && let Some(parent) = placement.and_then(|placed| placed.subtask_of)
+        {
+            // Its parent is not in this list (completed, or filtered out).
+            let parent = parent.to_string();
+            text.push_str(&format!("  (subtask of {})", show::short_id(&parent)));
+        }
+        println!("{}{text}", "    ".repeat(depth));
     }
     Ok(())
 }

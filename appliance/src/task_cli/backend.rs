@@ -429,9 +429,17 @@ impl Backend {
             }
             Backend::Local(local) => {
                 let tasks = local.tasks.list(&local.user, &TaskQuery::default()).await?;
+                let projects: Vec<_> = local
+                    .tasks
+                    .projects(&local.user)
+                    .await?
+                    .into_iter()
+                    .map(|summary| summary.project)
+                    .collect();
                 Ok(transfer::export(
                     format,
                     &tasks,
+                    &projects,
                     &local.user,
                     taskstream_engine::time::now(),
                 ))
@@ -440,10 +448,19 @@ impl Backend {
     }
 
     /// Imports a file for the user; the report as `POST /api/import` answers it.
-    pub async fn import(&self, format: Format, text: String, zone: Tz) -> anyhow::Result<Value> {
+    pub async fn import(
+        &self,
+        format: Format,
+        text: String,
+        project: Option<&str>,
+        zone: Tz,
+    ) -> anyhow::Result<Value> {
         match self {
             Backend::Api(api) => {
-                let url = format!("{}/api/import?format={}", api.base, format.as_str());
+                let mut url = format!("{}/api/import?format={}", api.base, format.as_str());
+                if let Some(project) = project {
+                    url.push_str(&format!("&project={}", percent(project)));
+                }
                 let response = api
                     .http
                     .post(&url)
@@ -467,7 +484,10 @@ impl Backend {
             Backend::Local(local) => {
                 let now = taskstream_engine::time::now();
                 let outcome = match transfer::parse(format, &text, now, zone) {
-                    Ok(parsed) => transfer::import(&local.tasks, &local.user, parsed, zone).await,
+                    Ok(mut parsed) => {
+                        parsed.project = project.map(str::to_owned);
+                        transfer::import(&local.tasks, &local.user, parsed, zone).await
+                    }
                     Err(error) => Err(error),
                 };
                 match outcome {

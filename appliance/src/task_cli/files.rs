@@ -43,7 +43,14 @@ reminders and recurrence like tasks created any other way.
 Todoist: export a project as CSV in Todoist (… → Export as template → CSV) and import it
 with --format todoist. PRIORITY 1 (Todoist's p1, the highest) becomes high, 2 medium, 3
 low, 4 (no priority) medium; @labels become tags; a section's name tags its tasks; comments
-join the description; DATE is read like the quick-add box (\"every monday\", \"tomorrow 10am\").
+join the description; DATE is read like the quick-add box (\"every monday\", \"tomorrow 10am\");
+sub-tasks (INDENT 2, deeper ones too) become subtasks of the task above them. The tasks go
+into the project named like the file (Groceries.csv: Groceries), found by name or created;
+--project NAME names another, --no-project keeps them out of any.
+
+Projects and subtasks: JSON, CSV (columns project and subtask_of) and iCalendar
+(X-TASKSTREAM-PROJECT, RELATED-TO;RELTYPE=PARENT) keep them; a project is found among yours
+by name or created.
 
 Examples:
   taskstream import tasks.json
@@ -57,6 +64,15 @@ pub struct ImportArgs {
     /// json, csv, ics or todoist [default: from the file's extension: .json, .csv, .ics]
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
+
+    /// Put the tasks that name no project (all of a Todoist file's) into this project, found
+    /// by name or created [default for todoist: the file's name without its extension]
+    #[arg(long, value_name = "NAME", conflicts_with = "no_project")]
+    pub project: Option<String>,
+
+    /// Do not put a Todoist file's tasks into a project named like the file
+    #[arg(long)]
+    pub no_project: bool,
 
     #[command(flatten)]
     pub target: TargetArgs,
@@ -121,7 +137,20 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let text = String::from_utf8(bytes).context("the file is not UTF-8 text")?;
     let backend = open(&args.target).await?;
     let zone = backend.zone(zone_flag(&args.target)?).await?;
-    let report = backend.import(format, text, zone).await?;
+    let project = match (&args.project, args.no_project) {
+        (Some(name), _) => Some(name.clone()),
+        (None, true) => None,
+        // A Todoist export is one project, and Todoist names the file after it.
+        (None, false) if format == Format::Todoist && !stdin => args
+            .file
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().trim().to_owned())
+            .filter(|stem| !stem.is_empty()),
+        (None, false) => None,
+    };
+    let report = backend
+        .import(format, text, project.as_deref(), zone)
+        .await?;
     println!(
         "imported {} tasks, skipped {} already there",
         report["created"], report["skipped"]

@@ -12,9 +12,14 @@
 //! | recurrence | `RRULE` (`DAILY` is `FREQ=DAILY`, `INTERVAL:3` is `FREQ=DAILY;INTERVAL=3`, ...) |
 //! | reminders | `VALARM`s: `TRIGGER:-PT60M` before the due date, `TRIGGER;VALUE=DATE-TIME:…` at a time |
 //!
+//! | subtask | `RELATED-TO;RELTYPE=PARENT:<parent's UID>` |
+//! | project | `X-TASKSTREAM-PROJECT:<name>` |
+//!
 //! What RFC 5545 has no property for travels as `X-TASKSTREAM-*` properties (the rule as
 //! written, what the next occurrence counts from and when it is made, the time zone, the
-//! series), so taskstream's own files import without loss; other calendars ignore them.
+//! series, the project), so taskstream's own files import without loss; other calendars ignore
+//! them. The project is not written as a `CATEGORIES` value, which would come back as a tag.
+//! On import, `RELATED-TO` without `RELTYPE` is a parent too (RFC 5545's default).
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -25,7 +30,8 @@ use super::ics::{
     Component, Property, content_line, duration_minutes, escape, instant, read as read_ics,
     unescape, utc_stamp,
 };
-use super::{FileError, Parsed, Record, default_time};
+use super::{FileError, FileProject, ParentRef, Parsed, Record, default_time};
+use crate::project::Project;
 use crate::recurrence::Recurrence;
 use crate::reminder::ReminderSpec;
 use crate::task::{Priority, Task, TaskStatus};
@@ -73,6 +79,11 @@ fn alarm(trigger: &str, title: &str) -> String {
 
 /// One VTODO.
 pub fn vtodo(task: &Task, now: DateTime<Utc>) -> String {
+    vtodo_in(task, None, now)
+}
+
+/// A VTODO with the name of the project the task is in.
+pub fn vtodo_in(task: &Task, project: Option<&str>, now: DateTime<Utc>) -> String {
     let mut out = content_line("BEGIN", "VTODO");
     out.push_str(&content_line("UID", &task.id.to_string()));
     out.push_str(&content_line("DTSTAMP", &utc_stamp(now)));
@@ -141,6 +152,15 @@ pub fn vtodo(task: &Task, now: DateTime<Utc>) -> String {
             &parent.to_string(),
         ));
     }
+    if let Some(parent) = task.subtask_of {
+        out.push_str(&content_line(
+            "RELATED-TO;RELTYPE=PARENT",
+            &parent.to_string(),
+        ));
+    }
+    if let Some(project) = project {
+        out.push_str(&content_line("X-TASKSTREAM-PROJECT", &escape(project)));
+    }
     if let Some(minutes) = task.reminder_offset_minutes {
         out.push_str(&alarm(
             &content_line("TRIGGER", &format!("-PT{minutes}M")),
@@ -166,8 +186,22 @@ pub fn write(tasks: &[Task], now: DateTime<Utc>) -> String {
     write_named(tasks, now, None)
 }
 
+/// A calendar of `tasks` with the names of the `projects` they are in.
+pub fn write_with_projects(tasks: &[Task], projects: &[Project], now: DateTime<Utc>) -> String {
+    calendar(tasks, projects, now, None)
+}
+
 /// A calendar of `tasks` with a display name (the feed's).
 pub fn write_named(tasks: &[Task], now: DateTime<Utc>, name: Option<&str>) -> String {
+    calendar(tasks, &[], now, name)
+}
+
+fn calendar(
+    tasks: &[Task],
+    projects: &[Project],
+    now: DateTime<Utc>,
+    name: Option<&str>,
+) -> String {
     let mut out = content_line("BEGIN", "VCALENDAR");
     out.push_str(&content_line("VERSION", "2.0"));
     out.push_str(&content_line("PRODID", PRODID));
@@ -176,7 +210,8 @@ pub fn write_named(tasks: &[Task], now: DateTime<Utc>, name: Option<&str>) -> St
         out.push_str(&content_line("X-WR-CALNAME", &escape(name)));
     }
     for task in tasks {
-        out.push_str(&vtodo(task, now));
+        let project = super::project_name(projects, task.project_id);
+        out.push_str(&vtodo_in(task, project, now));
     }
     out.push_str(&content_line("END", "VCALENDAR"));
     out
@@ -379,6 +414,19 @@ fn read_todo(todo: &Component, zone: Tz, warnings: &mut Vec<String>) -> Result<R
                 .is_some_and(|kind| kind.eq_ignore_ascii_case("X-TASKSTREAM-PREVIOUS"))
         })
         .and_then(|related| Uuid::parse_str(related.value.trim()).ok());
+    record.subtask_of = todo
+        .all("RELATED-TO")
+        .find(|related| {
+            related
+                .param("RELTYPE")
+                .is_none_or(|kind| kind.eq_ignore_ascii_case("PARENT"))
+        })
+        .and_then(|related| Uuid::parse_str(related.value.trim()).ok())
+        .map(ParentRef::Id);
+    record.project = text(todo, "X-TASKSTREAM-PROJECT")
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .map(FileProject::named);
     Ok(record)
 }
 

@@ -2,26 +2,32 @@
 //! empty data directory (or for another user) gives the same tasks back.
 //!
 //! ```json
-//! {"format": "taskstream", "version": 1, "exported_at": "…", "user_id": "alice",
+//! {"format": "taskstream", "version": 2, "exported_at": "…", "user_id": "alice",
+//!  "projects": [{"id": "…", "name": "Groceries", "created_at": "…", "updated_at": "…"}],
 //!  "tasks": [{ …TaskResponse keys…, "reminders": [...], "recurrence_from": "due",
 //!              "recurrence_trigger": "on_complete", "series_anchor": "…",
-//!              "occurrence_index": 0, "time_zone": "Europe/Berlin" }]}
+//!              "occurrence_index": 0, "time_zone": "Europe/Berlin",
+//!              "project_id": "…" | null, "subtask_of": "…" | null }]}
 //! ```
 //!
-//! A bare array of `TaskResponse` objects (what `GET /api/tasks` answers) is read too.
+//! Version 2 added `projects`, `project_id` and `subtask_of`; version 1 files (no projects)
+//! are read as before. A task may also name its project as `"project": "Groceries"` (a
+//! hand-made file). A bare array of `TaskResponse` objects (what `GET /api/tasks` answers) is
+//! read too.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{FileError, Parsed, Record};
+use super::{FileError, FileProject, ParentRef, Parsed, Record};
+use crate::project::Project;
 use crate::task::Task;
 use crate::time::format_utc;
 
 /// The `format` value of an export.
 pub const FORMAT_NAME: &str = "taskstream";
 /// The version this build writes and reads.
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 
 /// The keys of a record that `POST /api/tasks` validates.
 const BODY_KEYS: &[&str] = &[
@@ -61,16 +67,29 @@ pub fn task_json(task: &Task) -> Value {
         );
         fields.insert("occurrence_index".into(), json!(task.occurrence_index));
         fields.insert("time_zone".into(), json!(task.time_zone.name()));
+        fields.insert("project_id".into(), json!(task.project_id));
+        fields.insert("subtask_of".into(), json!(task.subtask_of));
     }
     value
 }
 
-pub fn write(tasks: &[Task], user_id: &str, now: DateTime<Utc>) -> String {
+/// One project as exported.
+pub fn project_json(project: &Project) -> Value {
+    json!({
+        "id": project.id,
+        "name": project.name,
+        "created_at": format_utc(project.created_at),
+        "updated_at": format_utc(project.updated_at),
+    })
+}
+
+pub fn write(tasks: &[Task], projects: &[Project], user_id: &str, now: DateTime<Utc>) -> String {
     let document = json!({
         "format": FORMAT_NAME,
         "version": VERSION,
         "exported_at": format_utc(now),
         "user_id": user_id,
+        "projects": projects.iter().map(project_json).collect::<Vec<_>>(),
         "tasks": tasks.iter().map(task_json).collect::<Vec<_>>(),
     });
     serde_json::to_string_pretty(&document).unwrap_or_default()
@@ -115,6 +134,7 @@ pub fn read(text: &str) -> Result<Parsed, FileError> {
             format!("not JSON: {error}"),
         )
     })?;
+    let mut projects: Vec<FileProject> = Vec::new();
     let tasks = match &document {
         Value::Array(tasks) => tasks,
         Value::Object(fields) => {
@@ -140,6 +160,7 @@ pub fn read(text: &str) -> Result<Parsed, FileError> {
                     ));
                 }
             }
+            projects = read_projects(fields.get("projects"))?;
             fields
                 .get("tasks")
                 .and_then(Value::as_array)
@@ -169,6 +190,29 @@ pub fn read(text: &str) -> Result<Parsed, FileError> {
         record.updated_at = instant(fields, "updated_at", &at)?;
         record.series_anchor = instant(fields, "series_anchor", &at)?;
         record.parent_task_id = id(fields, "parent_task_id", &at)?;
+        record.subtask_of = id(fields, "subtask_of", &at)?.map(ParentRef::Id);
+        record.project = match (id(fields, "project_id", &at)?, fields.get("project")) {
+            (Some(project_id), _) => Some(
+                projects
+                    .iter()
+                    .find(|project| project.id == Some(project_id))
+                    .cloned()
+                    .ok_or_else(|| {
+                        FileError::new(
+                            &at,
+                            format!("project_id: {project_id} is not in the file's \"projects\""),
+                        )
+                    })?,
+            ),
+            (None, None | Some(Value::Null)) => None,
+            (None, Some(Value::String(name))) => Some(FileProject::named(name.clone())),
+            (None, Some(other)) => {
+                return Err(FileError::new(
+                    at,
+                    format!("project: expected a project's name, got {other}"),
+                ));
+            }
+        };
         record.occurrence_index = match fields.get("occurrence_index") {
             None | Some(Value::Null) => 0,
             Some(value) => value
@@ -196,6 +240,34 @@ pub fn read(text: &str) -> Result<Parsed, FileError> {
     }
     Ok(Parsed {
         records,
-        warnings: Vec::new(),
+        projects,
+        ..Parsed::default()
     })
+}
+
+/// The `projects` of an export (version 2).
+fn read_projects(value: Option<&Value>) -> Result<Vec<FileProject>, FileError> {
+    let items = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(FileError::new("projects", "expected an array of projects")),
+    };
+    let mut projects = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let at = format!("project {}", index + 1);
+        let Value::Object(fields) = item else {
+            return Err(FileError::new(at, "not an object"));
+        };
+        let name = fields
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| FileError::new(&at, "name: expected the project's name"))?;
+        projects.push(FileProject {
+            id: id(fields, "id", &at)?,
+            name: name.to_owned(),
+            created_at: instant(fields, "created_at", &at)?,
+            updated_at: instant(fields, "updated_at", &at)?,
+        });
+    }
+    Ok(projects)
 }

@@ -7,6 +7,7 @@ pub mod csv;
 pub mod ical;
 pub mod ics;
 pub mod json;
+mod links;
 pub mod table;
 pub mod todoist;
 
@@ -18,6 +19,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{EngineError, FieldError, Loc, ValidationErrors};
+use crate::project::{Project, name_key};
 use crate::service::TaskService;
 use crate::task::Task;
 use crate::task::input::parse_new_task;
@@ -107,6 +109,42 @@ pub struct Record {
     pub time_zone: Option<Tz>,
     /// The recurring series' previous occurrence (by its id in the file).
     pub parent_task_id: Option<Uuid>,
+    /// The project the task is in (ignored for a subtask, which is in its parent's).
+    pub project: Option<FileProject>,
+    /// The task this one is a subtask of.
+    pub subtask_of: Option<ParentRef>,
+}
+
+/// A project named in a file: by name, the key every format can carry (the importing user's
+/// project of that name, ignoring case, is used, else one is created), with the id and times
+/// taskstream's JSON export keeps so that a project comes back as it was.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileProject {
+    pub id: Option<Uuid>,
+    pub name: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl FileProject {
+    pub fn named(name: impl Into<String>) -> Self {
+        FileProject {
+            id: None,
+            name: name.into(),
+            created_at: None,
+            updated_at: None,
+        }
+    }
+}
+
+/// How a record names its parent task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentRef {
+    /// By id: a record of the file with that id, or one of the importing user's tasks.
+    Id(Uuid),
+    /// By position: the record at this index of [`Parsed::records`] (formats without ids,
+    /// such as Todoist's).
+    Index(usize),
 }
 
 impl Record {
@@ -121,6 +159,8 @@ impl Record {
             occurrence_index: 0,
             time_zone: None,
             parent_task_id: None,
+            project: None,
+            subtask_of: None,
         }
     }
 }
@@ -130,6 +170,11 @@ impl Record {
 pub struct Parsed {
     pub records: Vec<Record>,
     pub warnings: Vec<String>,
+    /// The project for the records that name none (the import's `project` option, e.g. a
+    /// Todoist file's project); set by the caller, not read from the file.
+    pub project: Option<String>,
+    /// Every project the file lists, those without tasks too (taskstream's JSON export).
+    pub projects: Vec<FileProject>,
 }
 
 /// A file that cannot be imported, with where and why.
@@ -203,13 +248,29 @@ pub fn parse(
     Ok(parsed)
 }
 
-/// Writes `tasks` as `format` (not Todoist's).
-pub fn export(format: Format, tasks: &[Task], user_id: &str, now: DateTime<Utc>) -> String {
+/// Writes `tasks` as `format` (not Todoist's), with the names of the user's `projects` they
+/// are in.
+pub fn export(
+    format: Format,
+    tasks: &[Task],
+    projects: &[Project],
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> String {
     match format {
-        Format::Json => json::write(tasks, user_id, now),
-        Format::Csv | Format::Todoist => table::write(tasks),
-        Format::Ical => ical::write(tasks, now),
+        Format::Json => json::write(tasks, projects, user_id, now),
+        Format::Csv | Format::Todoist => table::write(tasks, projects),
+        Format::Ical => ical::write_with_projects(tasks, projects, now),
     }
+}
+
+/// The name of the project `id` among `projects`.
+pub fn project_name(projects: &[Project], id: Option<Uuid>) -> Option<&str> {
+    let id = id?;
+    projects
+        .iter()
+        .find(|project| project.id == id)
+        .map(|project| project.name.as_str())
 }
 
 /// What an import did.
@@ -280,9 +341,51 @@ pub async fn import(
             }
         }
     }
+    let mut warnings = parsed.warnings;
+    let default_project = match parsed.project.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(name) => match crate::project::input::normalise_name(name) {
+            Ok(name) => Some(FileProject::named(name)),
+            Err(message) => {
+                errors.push(FileError::new("project", message));
+                None
+            }
+        },
+    };
+    for (record, _) in &mut drafts {
+        if let Some(project) = &mut record.project {
+            match crate::project::input::normalise_name(&project.name) {
+                Ok(name) => project.name = name,
+                Err(message) => errors.push(FileError::new(
+                    record.at.clone(),
+                    format!("project: {message}"),
+                )),
+            }
+        }
+    }
     if !errors.is_empty() {
         errors.truncate(ERRORS_SHOWN);
         return Err(FileError::validation(errors));
+    }
+    links::flatten_subtasks(&mut drafts, service, user, &mut warnings).await?;
+    let mut projects = links::projects(&drafts, default_project.as_ref());
+    for project in parsed.projects {
+        match crate::project::input::normalise_name(&project.name) {
+            Ok(name)
+                if !projects
+                    .iter()
+                    .any(|known| name_key(&known.name) == name_key(&name)) =>
+            {
+                projects.push(FileProject { name, ..project });
+            }
+            Ok(_) => {}
+            Err(message) => {
+                return Err(FileError::validation(vec![FileError::new(
+                    "projects",
+                    format!("{}: {message}", project.name),
+                )]));
+            }
+        }
     }
     // Ids: the file's (or derived ones), with references to them mapped the same way.
     let mut mapped = std::collections::HashMap::new();
@@ -302,11 +405,21 @@ pub async fn import(
         mapped.insert(id, id);
     }
     let mut report = ImportReport {
-        warnings: parsed.warnings,
+        warnings,
         ..ImportReport::default()
     };
     service.allow_write(user)?;
-    for (record, draft) in order_parents_first(drafts) {
+    let ids_by_index: Vec<Uuid> = drafts
+        .iter()
+        .map(
+            |(record, _)| match record.id.and_then(|original| mapped.get(&original)) {
+                Some(id) => *id,
+                None => id_for(user, record, false),
+            },
+        )
+        .collect();
+    let projects = links::create_projects(projects, service, user, now).await?;
+    for (record, mut draft) in order_parents_first(drafts) {
         let id = match record.id.and_then(|original| mapped.get(&original)) {
             Some(id) => *id,
             None => id_for(user, &record, false),
@@ -328,6 +441,20 @@ pub async fn import(
                 None => None,
             },
         };
+        draft.subtask_of = match record.subtask_of {
+            Some(ParentRef::Index(index)) => ids_by_index.get(index).copied(),
+            Some(ParentRef::Id(parent)) => Some(mapped.get(&parent).copied().unwrap_or(parent)),
+            None => None,
+        };
+        // A subtask is in its parent's project, whatever the file says.
+        draft.project_id = match draft.subtask_of {
+            Some(_) => None,
+            None => record
+                .project
+                .as_ref()
+                .or(default_project.as_ref())
+                .and_then(|project| projects.get(&name_key(&project.name)).copied()),
+        };
         let kept = Kept {
             id,
             created_at: record.created_at,
@@ -342,12 +469,13 @@ pub async fn import(
                 .import_one(user, draft, kept, now)
                 .await
                 .map_err(|error| match error {
-                    EngineError::Validation(_) | EngineError::ReminderRequiresDueDate => {
-                        FileError::validation(vec![FileError::new(
-                            record.at.clone(),
-                            error.to_string(),
-                        )])
-                    }
+                    EngineError::Validation(_)
+                    | EngineError::ReminderRequiresDueDate
+                    | EngineError::Conflict(_)
+                    | EngineError::ParentNotFound => FileError::validation(vec![FileError::new(
+                        record.at.clone(),
+                        error.to_string(),
+                    )]),
                     other => other,
                 })?;
         report.created += 1;
@@ -361,27 +489,43 @@ pub async fn import(
 fn order_parents_first(
     drafts: Vec<(Record, crate::task::NewTask)>,
 ) -> Vec<(Record, crate::task::NewTask)> {
-    let mut pending = drafts;
-    let mut done: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
-    let in_file: std::collections::HashSet<Uuid> =
-        pending.iter().filter_map(|(record, _)| record.id).collect();
+    // Each record is keyed by its index; a parent is "in the file" by id or by index.
+    let in_file: std::collections::HashMap<Uuid, usize> = drafts
+        .iter()
+        .enumerate()
+        .filter_map(|(index, (record, _))| record.id.map(|id| (id, index)))
+        .collect();
+    let parents = |record: &Record| -> Vec<usize> {
+        let mut found = Vec::new();
+        if let Some(parent) = record.parent_task_id.and_then(|id| in_file.get(&id)) {
+            found.push(*parent);
+        }
+        match record.subtask_of {
+            Some(ParentRef::Id(id)) => found.extend(in_file.get(&id)),
+            Some(ParentRef::Index(index)) => found.push(index),
+            None => {}
+        }
+        found
+    };
+    let mut pending: Vec<(usize, (Record, crate::task::NewTask))> =
+        drafts.into_iter().enumerate().collect();
+    let mut done: std::collections::HashSet<usize> = std::collections::HashSet::new();
     let mut ordered = Vec::with_capacity(pending.len());
     while !pending.is_empty() {
-        let (ready, waiting): (Vec<_>, Vec<_>) = pending.into_iter().partition(|(record, _)| {
-            record
-                .parent_task_id
-                .is_none_or(|parent| !in_file.contains(&parent) || done.contains(&parent))
-        });
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            pending.into_iter().partition(|(index, (record, _))| {
+                parents(record)
+                    .iter()
+                    .all(|parent| parent == index || done.contains(parent))
+            });
         if ready.is_empty() {
             // A cycle (only a hand-made file has one): take the rest as they come.
-            ordered.extend(waiting);
+            ordered.extend(waiting.into_iter().map(|(_, draft)| draft));
             break;
         }
-        for (record, draft) in ready {
-            if let Some(id) = record.id {
-                done.insert(id);
-            }
-            ordered.push((record, draft));
+        for (index, draft) in ready {
+            done.insert(index);
+            ordered.push(draft);
         }
         pending = waiting;
     }

@@ -1,5 +1,6 @@
 //! Tasks as CSV, one a row under a header: every field of the JSON export, so a spreadsheet
-//! round trip keeps everything. Reading matches columns by name (any order, any case); only
+//! round trip keeps everything (a project by its name in `project`, a subtask's parent by id
+//! in `subtask_of`). Reading matches columns by name (any order, any case); only
 //! `title` is required, so a hand-made sheet with `title,due_date,tags` imports too.
 
 use chrono::{DateTime, Utc};
@@ -7,7 +8,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::csv::{Header, Row, line, read as read_rows};
-use super::{FileError, Parsed, Record};
+use super::{FileError, FileProject, ParentRef, Parsed, Record};
+use crate::project::Project;
 use crate::task::Task;
 use crate::time::format_utc;
 
@@ -32,6 +34,8 @@ pub const COLUMNS: &[&str] = &[
     "parent_task_id",
     "created_at",
     "updated_at",
+    "project",
+    "subtask_of",
 ];
 
 /// Tags as a cell: `home, money`, or a JSON array when a tag itself holds a comma.
@@ -46,7 +50,8 @@ fn tags_cell(tags: &[String]) -> String {
     }
 }
 
-pub fn write(tasks: &[Task]) -> String {
+/// The tasks under [`COLUMNS`]: `project` is the project's name, `subtask_of` the parent's id.
+pub fn write(tasks: &[Task], projects: &[Project]) -> String {
     let mut out = line(COLUMNS);
     for task in tasks {
         let time = |instant: Option<DateTime<Utc>>| instant.map(format_utc).unwrap_or_default();
@@ -82,6 +87,10 @@ pub fn write(tasks: &[Task]) -> String {
                 .unwrap_or_default(),
             format_utc(task.created_at),
             format_utc(task.updated_at),
+            super::project_name(projects, task.project_id)
+                .unwrap_or_default()
+                .to_owned(),
+            task.subtask_of.map(|id| id.to_string()).unwrap_or_default(),
         ];
         out.push_str(&line(&row));
     }
@@ -197,6 +206,10 @@ pub fn read(text: &str) -> Result<Parsed, FileError> {
         let mut record = Record::new(at(row), Value::Object(body));
         record.id = uuid(row, "id", header.get(row, "id"))?;
         record.parent_task_id = uuid(row, "parent_task_id", header.get(row, "parent_task_id"))?;
+        record.subtask_of =
+            uuid(row, "subtask_of", header.get(row, "subtask_of"))?.map(ParentRef::Id);
+        let project = header.get(row, "project").trim();
+        record.project = (!project.is_empty()).then(|| FileProject::named(project));
         record.created_at = instant(row, "created_at", header.get(row, "created_at"))?;
         record.updated_at = instant(row, "updated_at", header.get(row, "updated_at"))?;
         record.series_anchor = instant(row, "series_anchor", header.get(row, "series_anchor"))?;
@@ -219,6 +232,6 @@ pub fn read(text: &str) -> Result<Parsed, FileError> {
     }
     Ok(Parsed {
         records,
-        warnings: Vec::new(),
+        ..Parsed::default()
     })
 }

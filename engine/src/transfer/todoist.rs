@@ -12,7 +12,12 @@
 //!   left out, with a warning.
 //! - `section` rows: the tasks under a section get its name as a tag.
 //! - `note` rows (comments) are added to the description of the task above them.
-//! - `INDENT` 2 and deeper (sub-tasks) become tasks of their own, with a warning.
+//! - `INDENT` 2 (sub-tasks) become subtasks of the `INDENT` 1 task above them; deeper ones
+//!   (taskstream's subtasks are one level deep) become subtasks of that same top-level task,
+//!   with a warning. A sub-task with no task above it is imported on its own, with a warning.
+//! - The file is one Todoist project; its tasks go into the project the import is given
+//!   ([`super::Parsed::project`]: `?project=` over HTTP, `--project` or the file's name on the
+//!   command line), created if the user has none of that name. Sections stay tags.
 //! - `AUTHOR`, `RESPONSIBLE`, `DURATION` and `DEADLINE` have no place in taskstream and are
 //!   not read.
 
@@ -21,7 +26,7 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 
 use super::csv::{Header, read as read_rows};
-use super::{FileError, Parsed, Record, default_time};
+use super::{FileError, ParentRef, Parsed, Record, default_time};
 use crate::assistant::offline::intent::quick_add;
 
 /// The title the date parser is given with a `DATE`, so what it leaves of the line shows
@@ -99,6 +104,8 @@ pub fn read(text: &str, now: DateTime<Utc>, zone: Tz) -> Result<Parsed, FileErro
     }
     let mut parsed = Parsed::default();
     let mut section: Option<String> = None;
+    // The last INDENT 1 task, which sub-tasks below it go under.
+    let mut top: Option<usize> = None;
     for row in rows {
         let at = format!("line {}", row.line);
         let content = header.get(row, "content");
@@ -107,6 +114,7 @@ pub fn read(text: &str, now: DateTime<Utc>, zone: Tz) -> Result<Parsed, FileErro
             "section" => {
                 let tag: String = content.trim().chars().take(50).collect();
                 section = (!tag.is_empty()).then_some(tag);
+                top = None;
                 if let Some(tag) = &section {
                     parsed.warnings.push(format!(
                         "{at}: the tasks of section “{content}” are tagged #{}",
@@ -170,14 +178,35 @@ pub fn read(text: &str, now: DateTime<Utc>, zone: Tz) -> Result<Parsed, FileErro
                         )),
                     }
                 }
-                let indent = header.get(row, "indent");
-                if indent.parse::<u32>().is_ok_and(|depth| depth > 1) {
-                    parsed.warnings.push(format!(
-                        "{at}: sub-task “{title}” imported as a task of its own"
-                    ));
-                }
+                let depth = header.get(row, "indent").trim().parse::<u32>().unwrap_or(1);
+                let parent = if depth > 1 {
+                    match top {
+                        Some(index) => {
+                            if depth > 2 {
+                                let above = parsed.records[index].body["title"]
+                                    .as_str()
+                                    .unwrap_or("")
+                                    .to_owned();
+                                parsed.warnings.push(format!(
+                                    "{at}: “{title}” (INDENT {depth}) is a subtask of “{above}”: subtasks are one level deep"
+                                ));
+                            }
+                            Some(ParentRef::Index(index))
+                        }
+                        None => {
+                            parsed.warnings.push(format!(
+                                "{at}: sub-task “{title}” has no task above it; imported as a task of its own"
+                            ));
+                            None
+                        }
+                    }
+                } else {
+                    top = Some(parsed.records.len());
+                    None
+                };
                 let mut record = Record::new(at, Value::Object(body));
                 record.time_zone = Some(row_zone);
+                record.subtask_of = parent;
                 parsed.records.push(record);
             }
             other => parsed
@@ -229,7 +258,12 @@ mod tests {
                 .iter()
                 .any(|w| w.contains("line 6") && w.contains("gibberish"))
         );
-        assert!(parsed.warnings.iter().any(|w| w.contains("sub-task")));
+        assert_eq!(
+            parsed.records[2].subtask_of,
+            Some(ParentRef::Index(1)),
+            "INDENT 2 is a subtask of the task above"
+        );
+        assert_eq!(parsed.records[1].subtask_of, None);
         assert!(read("TYPE,CONTENT,PRIORITY\ntask,x,7\n", now, berlin).is_err());
         assert!(read("title,due\nx,y\n", now, berlin).is_err());
     }

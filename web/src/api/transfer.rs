@@ -83,7 +83,20 @@ pub(crate) async fn export(
             .ok_or_else(|| bad_format(value, &["json", "csv", "ics"]))?,
     };
     let tasks = app.tasks.list(&user, &TaskQuery::default()).await?;
-    let body = transfer::export(format, &tasks, &user, taskstream_engine::time::now());
+    let projects: Vec<_> = app
+        .tasks
+        .projects(&user)
+        .await?
+        .into_iter()
+        .map(|summary| summary.project)
+        .collect();
+    let body = transfer::export(
+        format,
+        &tasks,
+        &projects,
+        &user,
+        taskstream_engine::time::now(),
+    );
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -173,6 +186,7 @@ fn import_format(pairs: &[(String, String)], headers: &HeaderMap) -> Result<Form
 #[utoipa::path(post, path = "/api/import", tag = "data", security(("bearer" = [])),
     params(
         ("format" = Option<ImportFormatDoc>, Query, description = "json (taskstream's export, or an array of tasks) | csv | ics | todoist (Todoist's project CSV export); default: from the Content-Type"),
+        ("project" = Option<String>, Query, description = "Put the tasks that name no project of their own (all of a Todoist file's) into this project, found by name or created"),
         ("X-Timezone" = Option<String>, Header, description = "IANA zone for dates without one (default: the user's setting)")),
     request_body(description = "The file, at most 4 MiB and 10,000 tasks", content(
         (String = "text/csv"), (String = "text/calendar"), (Object = "application/json"), (String = "text/plain"))),
@@ -187,7 +201,12 @@ pub(crate) async fn import(
 ) -> Result<Json<ImportReport>, ApiError> {
     let format = import_format(&pairs, &headers)?;
     let zone = super::settings::zone_for(&app, &user, zone).await?;
-    let parsed = transfer::parse(format, &text, taskstream_engine::time::now(), zone)?;
+    let mut parsed = transfer::parse(format, &text, taskstream_engine::time::now(), zone)?;
+    parsed.project = pairs
+        .iter()
+        .rev()
+        .find(|(key, _)| key == "project")
+        .map(|(_, value)| value.clone());
     let report = transfer::import(&app.tasks, &user, parsed, zone).await?;
     tracing::info!(user = %user, format = format.as_str(), created = report.created, skipped = report.skipped, "import");
     Ok(Json(report))

@@ -1,6 +1,7 @@
 //! The chat endpoint against the real binary with the offline assistant (no API key): the
 //! reference's request/response contract, history, streaming framing, and that chat changes go
 //! through the same service as REST (events, audit, recurrence).
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

@@ -72,7 +72,7 @@ pub fn hints(title: &[&Word]) -> Vec<ProjectHint> {
 /// `@groceries` → "groceries" (trailing punctuation dropped).
 fn marked_name(word: &Word) -> Option<String> {
     let name = word.raw.strip_prefix('@')?;
-    let name = name.trim_end_matches(|c: char| matches!(c, '.' | ',' | ';' | ':' | '!' | '?'));
+    let name = name.trim_end_matches(['.', ',', ';', ':', '!', '?']);
     (!name.is_empty()).then(|| name.to_owned())
 }
 
@@ -178,7 +178,7 @@ pub fn subtask(core: &[Word], n: &[&str], now: DateTime<Utc>, zone: Tz) -> Optio
     for (from, at) in splits {
         match read_split(core, from, at, at + 1, now, zone) {
             Ok(choice) => choices.push(choice),
-            Err(parsed) => failure = failure.or(Some(parsed)),
+            Err(parsed) => failure = failure.or(Some(*parsed)),
         }
     }
     if choices.is_empty() {
@@ -197,7 +197,7 @@ fn one_split(
 ) -> Parsed {
     match read_split(core, from, end, parent, now, zone) {
         Ok(choice) => Parsed::all(Intent::AddSubtask(vec![choice])),
-        Err(parsed) => parsed,
+        Err(parsed) => *parsed,
     }
 }
 
@@ -210,21 +210,21 @@ fn read_split(
     parent: usize,
     now: DateTime<Utc>,
     zone: Tz,
-) -> Result<(TaskRef, super::intent::AddTask), Parsed> {
+) -> Result<(TaskRef, super::intent::AddTask), Box<Parsed>> {
     let target = parent_ref(&core[parent..]).ok_or_else(|| {
-        unknown(
+        Box::new(unknown(
             "Which task should it go under? Try: add subtask call plumber to fix sink.",
             core,
-        )
+        ))
     })?;
-    let parsed = add(&core[from..end], 0, false, now, zone).map_err(|parsed| *parsed)?;
+    let parsed = add(&core[from..end], 0, false, now, zone)?;
     match parsed.intent {
         Intent::Add(mut task) => {
             // A subtask goes where its parent is; words naming a project are its title.
             task.project_hints.clear();
             Ok((target, task))
         }
-        _ => Err(parsed),
+        _ => Err(Box::new(parsed)),
     }
 }
 

@@ -89,7 +89,7 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
     data_dir::ensure(&settings.data_dir)?;
     let database = settings.data_dir.join(data_dir::DATABASE_FILE);
     data_dir::private_file(&database)?;
-    let store = SqliteTaskStore::open(&database)
+    let store = SqliteTaskStore::open_with(&database, &settings.caches)
         .with_context(|| format!("cannot open the task store {}", database.display()))?;
     let handler = TaskstreamMcp::for_user(TaskService::new(Arc::new(store)), &user, zone);
     tracing::info!(

@@ -43,8 +43,10 @@ const DEAD_LETTER_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 pub fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .with_context(|| format!("invalid log filter {filter:?}"))?;
+    // Colours only on a terminal: a journal or a log file gets plain `key=value` fields.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let installed = match format {
         LogFormat::Human => builder.try_init(),
@@ -78,7 +80,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         taskstream_web::install_recorder().context("cannot install the metrics recorder")?;
     let database = settings.data_dir.join(data_dir::DATABASE_FILE);
     let sqlite = Arc::new(
-        SqliteTaskStore::open(&database)
+        SqliteTaskStore::open_with(&database, &settings.caches)
             .with_context(|| format!("cannot open the task store {}", database.display()))?,
     );
     let conversations: Arc<dyn ConversationStore> = sqlite.clone();
@@ -87,15 +89,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let backup_sqlite = Arc::clone(&sqlite);
     let store: Arc<dyn TaskStore> = sqlite;
     let log_path = settings.data_dir.join(EVENT_LOG_FILE);
-    let log = EventLog::open(&log_path, LogConfig::default())
+    let log_config = LogConfig {
+        cache_bytes: settings.caches.log_bytes,
+        ..LogConfig::default()
+    };
+    let log = EventLog::open(&log_path, log_config)
         .with_context(|| format!("cannot open the event log {}", log_path.display()))?;
     ensure_dead_letter_topics(&log).await?;
     let state_path = settings.data_dir.join(STATE_FILE);
     let redb_state = Arc::new(
-        RedbStateStore::open(&state_path)
+        RedbStateStore::open_with_cache(&state_path, settings.caches.state_bytes)
             .with_context(|| format!("cannot open the state store {}", state_path.display()))?,
     );
     let state: Arc<dyn StateStore> = redb_state.clone();
+    log_cache_sizes(&settings.caches);
     let tasks = TaskService::new(Arc::clone(&store)).with_write_limit(settings.task_write_limit);
 
     let (stop_background, background_stopped) = watch::channel(false);
@@ -359,4 +366,18 @@ pub(crate) async fn wait_for_signal() {
         () = interrupt => tracing::info!("SIGINT received, shutting down"),
         () = terminate => tracing::info!("SIGTERM received, shutting down"),
     }
+}
+
+/// Says at start how much memory the caches may take, so an operator sizing a host can see it.
+fn log_cache_sizes(caches: &taskstream_engine::CacheSizes) {
+    let mib = |bytes: u64| bytes / (1024 * 1024);
+    tracing::info!(
+        sqlite_cache_mib = mib(caches.sqlite_writer_bytes),
+        sqlite_reader_cache_mib = mib(caches.sqlite_reader_bytes),
+        sqlite_readers = caches.sqlite_readers,
+        sqlite_mmap_mib = mib(caches.sqlite_mmap_bytes),
+        log_cache_mib = mib(caches.log_bytes),
+        state_cache_mib = mib(caches.state_bytes),
+        "cache sizes"
+    );
 }

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod assistant;
+pub mod cache;
 pub mod consumers;
 pub mod error;
 pub mod event;
@@ -33,5 +34,6 @@ pub mod write_limit;
 #[cfg(any(test, feature = "testkit"))]
 pub mod conformance;
 
+pub use cache::CacheSizes;
 pub use error::{EngineError, FieldError, Loc, ValidationErrors};
 pub use service::TaskService;

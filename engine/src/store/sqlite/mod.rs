@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use crate::accounts::{AccountInsert, AccountRecord, ApiTokenRecord};
 use crate::activity::{AuditEntry, AuditFilter, Delivery, Notification};
+use crate::cache::CacheSizes;
 use crate::error::EngineError;
 use crate::event::OutboxEvent;
 use crate::ports::{AccountStore, ConversationStore, OutboxRecord, SettingsStore, TaskStore};
@@ -33,9 +34,6 @@ use crate::reminder::{self, FireOutcome, ReminderChange};
 use crate::task::{Change, Task, TaskOp, TaskQuery, ops};
 use rows::sql_error;
 use writer::WriteJob;
-
-/// Read connections kept open; reads beyond this wait for a free one.
-const READERS: usize = 4;
 
 /// SQLite-backed [`TaskStore`] for the embedded shape.
 pub struct SqliteTaskStore {
@@ -55,8 +53,11 @@ const PREPARE_CHUNK: usize = 500;
 /// Reminder changes buffered for a slow scheduler before it must reload.
 const REMINDER_CHANGE_BUFFER: usize = 16_384;
 
+/// Read connections kept open (`CacheSizes::sqlite_readers` of them); reads beyond that wait
+/// for a free one.
 struct ReaderPool {
     path: PathBuf,
+    caches: CacheSizes,
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
 }
@@ -66,7 +67,7 @@ impl ReaderPool {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         match idle {
             Some(conn) => Ok(conn),
-            None => connection::open_reader(&self.path),
+            None => connection::open_reader(&self.path, &self.caches),
         }
     }
 
@@ -78,9 +79,18 @@ impl ReaderPool {
 }
 
 impl SqliteTaskStore {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date,
+    /// with the default cache sizes.
     pub fn open(path: &Path) -> Result<Self, EngineError> {
-        let mut conn = connection::open_writer(path)?;
+        Self::open_with(path, &CacheSizes::DEFAULT)
+    }
+
+    /// Like [`SqliteTaskStore::open`], with the connections' caches sized by `caches`.
+    pub fn open_with(path: &Path, caches: &CacheSizes) -> Result<Self, EngineError> {
+        let readers = caches
+            .sqlite_readers
+            .clamp(1, CacheSizes::MAX_SQLITE_READERS);
+        let mut conn = connection::open_writer(path, caches)?;
         schema::migrate(&mut conn)?;
         let checkpoint_thread = checkpointer::start(path, &mut conn)?;
         let (sender, jobs) = mpsc::channel();
@@ -99,8 +109,9 @@ impl SqliteTaskStore {
             checkpoint_thread: Some(checkpoint_thread),
             readers: Arc::new(ReaderPool {
                 path: path.to_owned(),
-                idle: Mutex::new(Vec::with_capacity(READERS)),
-                permits: Semaphore::new(READERS),
+                caches: *caches,
+                idle: Mutex::new(Vec::with_capacity(readers)),
+                permits: Semaphore::new(readers),
             }),
             committed,
             reminder_changes: broadcast::channel(REMINDER_CHANGE_BUFFER).0,
@@ -126,12 +137,12 @@ impl SqliteTaskStore {
         dest: std::path::PathBuf,
         then: impl FnOnce() -> Result<(), EngineError> + Send + 'static,
     ) -> Result<(), EngineError> {
-        let source_path = self.readers.path.clone();
+        let (source_path, caches) = (self.readers.path.clone(), self.readers.caches);
         self.write(move |_writer| {
             // From a reader: SQLite refuses a backup from the connection that is writing (the
             // writer runs each job inside its group-commit transaction). The reader sees every
             // committed, so every acknowledged, write.
-            let source = connection::open_reader(&source_path)?;
+            let source = connection::open_reader(&source_path, &caches)?;
             let mut target = Connection::open(&dest).map_err(sql_error)?;
             rusqlite::backup::Backup::new(&source, &mut target)
                 .and_then(|backup| {

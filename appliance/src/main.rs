@@ -11,6 +11,7 @@ mod jobs;
 mod llm;
 mod mcp;
 mod serve;
+mod shutdown;
 mod task_cli;
 mod token;
 mod user;

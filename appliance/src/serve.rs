@@ -16,7 +16,6 @@ use taskstream_engine::jobs::Jobs;
 use taskstream_engine::live::LogLiveFeed;
 use taskstream_engine::log::{EventLog, LogConfig, LogError, Retention};
 use taskstream_engine::log_bus::LogBus;
-use taskstream_engine::ports::NotificationChannel;
 use taskstream_engine::ports::{AccountStore, ConversationStore, SettingsStore, TaskStore};
 use taskstream_engine::relay::OutboxRelay;
 use taskstream_engine::scheduler::ReminderScheduler;
@@ -29,12 +28,9 @@ use tokio::task::JoinSet;
 
 use crate::config::{LogFormat, Mode, ServeArgs, Settings};
 use crate::data_dir;
-use crate::webhook::WebhookChannel;
+use crate::shutdown;
+use crate::webhook::notification_channels;
 
-/// How long in-flight requests get to finish after a shutdown signal.
-pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// How long the relay and consumers get to stop after the HTTP server.
-pub(crate) const BACKGROUND_GRACE: Duration = Duration::from_secs(5);
 const EVENT_LOG_FILE: &str = "events.redb";
 const STATE_FILE: &str = "state.redb";
 /// Dead-letter topics keep a week, like the topics they serve.
@@ -107,7 +103,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let (stop_background, background_stopped) = watch::channel(false);
     let effects = EffectApplier::new(tasks.clone())
-        .with_channels(channels(&settings)?, RetryPolicy::default());
+        .with_channels(notification_channels(&settings)?, RetryPolicy::default());
     let mut background = start_background(
         &store,
         &log,
@@ -178,27 +174,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "listening on http://{address} (API /api, docs /docs, metrics /metrics)"
     );
 
-    let server = crate::http_server::serve(
-        listener,
-        app,
-        settings.http_header_read_timeout,
-        async move {
-            wait_for_signal().await;
-            let _ = stop_tx.send(true);
-        },
-    );
-    let forced = async move {
-        let mut stop_rx = stop_rx;
-        let _ = stop_rx.wait_for(|stopping| *stopping).await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
-    tokio::select! {
-        () = server => {}
-        () = forced => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway"),
-    }
+    tokio::spawn(async move {
+        shutdown::wait_for_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    shutdown::serve_until_stopped(listener, app, settings.http_header_read_timeout, stop_rx).await;
     let _ = stop_background.send(true);
     periodic.stop().await;
-    stop_all(background).await;
+    shutdown::stop_all(background).await;
     tracing::info!("stopped; every acknowledged write is on disk");
     Ok(())
 }
@@ -248,30 +231,6 @@ async fn start_fluvio(
         }
     });
     Ok(())
-}
-
-/// Outside notification channels from the configuration.
-pub(crate) fn channels(settings: &Settings) -> anyhow::Result<Vec<Arc<dyn NotificationChannel>>> {
-    let mut channels: Vec<Arc<dyn NotificationChannel>> = Vec::new();
-    if let Some(url) = &settings.notify_webhook_url {
-        let parsed =
-            reqwest::Url::parse(url).with_context(|| format!("invalid webhook URL {url:?}"))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            anyhow::bail!("the webhook URL must be http or https: {url}");
-        }
-        if settings.notify_webhook_secret.is_none() {
-            tracing::warn!(
-                "webhook notifications are not signed: set TASKSTREAM_NOTIFY_WEBHOOK_SECRET"
-            );
-        }
-        let webhook = WebhookChannel::new(url.clone(), settings.notify_webhook_secret.as_deref())?;
-        tracing::info!(
-            host = parsed.host_str().unwrap_or(""),
-            "notifications are also sent to a webhook"
-        );
-        channels.push(Arc::new(webhook));
-    }
-    Ok(channels)
 }
 
 async fn ensure_dead_letter_topics(log: &EventLog) -> anyhow::Result<()> {
@@ -329,43 +288,6 @@ fn start_background(
         }
     }
     background
-}
-
-pub(crate) async fn stop_all(mut background: JoinSet<()>) {
-    let drained = tokio::time::timeout(BACKGROUND_GRACE, async {
-        while background.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            "background tasks still running after {BACKGROUND_GRACE:?}; stopping anyway"
-        );
-        background.abort_all();
-    }
-}
-
-pub(crate) async fn wait_for_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
-    }
 }
 
 /// Says at start how much memory the caches may take, so an operator sizing a host can see it.

@@ -171,6 +171,16 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), EngineError>;
 }
 
+/// What a readiness probe returns: `Err(reason)` names what is not ready.
+pub type ProbeFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// A component `/ready` asks before the process takes traffic (store, log, sidecar, ...).
+/// A port so each shape's adapters answer for themselves and the web layer only collects.
+pub trait Probe: Send + Sync {
+    fn check(&self) -> ProbeFuture<'_>;
+}
+
 /// Where committed events go: the embedded log, or Dapr pub/sub in cluster mode.
 #[async_trait]
 pub trait EventBus: Send + Sync + 'static {

@@ -824,3 +824,13 @@ fn scan_batches(
     }
     Ok(())
 }
+
+impl crate::ports::Probe for EventLog {
+    fn check(&self) -> crate::ports::ProbeFuture<'_> {
+        Box::pin(async move {
+            self.end_offset("task-events", 0)
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        })
+    }
+}

@@ -777,12 +777,13 @@ async fn a_person_plans_a_project_with_subtasks_in_the_browser() {
         .wait_css(".subtask-list .tick[aria-checked=true]")
         .await;
     browser.wait_text("1/1", 10).await;
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    browser.screenshot(&shots, "task-subtasks").await;
 
     // The project's list shows the progress on the task.
     browser.click("dd.project a").await;
     browser.wait_css("#project-title").await;
     browser.wait_text("1/1", 10).await;
-    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     let shot = browser.screenshot(&shots, "project-list").await;
     eprintln!("screenshot: {}", shot.display());
     browser.close().await;

@@ -275,17 +275,13 @@ pub(crate) async fn index(
         .iter()
         .filter(|task| filters.keeps(task, now))
         .collect();
-    let rows = nest(
-        &app,
-        &session.user_id,
-        &shown,
-        &tasks,
-        &projects,
-        filters.sort.is_empty(),
-        zone,
-        now,
-    )
-    .await?;
+    let listing = Listing {
+        shown: &shown,
+        loaded: &tasks,
+        projects: &projects,
+        checklist_order: filters.sort.is_empty(),
+    };
+    let rows = nest(&app, &session.user_id, listing, zone, now).await?;
     // The sidebar keeps the chosen view and filters when it switches project.
     for item in &mut projects {
         item.url = filters.with_project(&item.id);
@@ -343,18 +339,32 @@ pub(crate) async fn index(
     html(page)
 }
 
+/// What the list's rows are made of.
+struct Listing<'a> {
+    /// The tasks the filters keep, in the list's order.
+    shown: &'a [&'a Task],
+    /// Every task loaded for the page (where a shown subtask's parent is looked up first).
+    loaded: &'a [Task],
+    projects: &'a [ProjectItem],
+    /// No sort was chosen: subtasks under a parent read oldest first, as a checklist.
+    checklist_order: bool,
+}
+
 /// The list's rows: each subtask shown under its parent when the parent is shown too, else on
 /// its own naming its parent; parents with their subtasks' progress; project names.
 async fn nest(
     app: &AppState,
     user: &str,
-    shown: &[&Task],
-    loaded: &[Task],
-    projects: &[ProjectItem],
-    checklist_order: bool,
+    listing: Listing<'_>,
     zone: Tz,
     now: DateTime<Utc>,
 ) -> Result<Vec<TaskRow>, UiError> {
+    let Listing {
+        shown,
+        loaded,
+        projects,
+        checklist_order,
+    } = listing;
     let ids: std::collections::HashSet<Uuid> = shown.iter().map(|task| task.id).collect();
     let parents: Vec<Uuid> = shown
         .iter()
@@ -383,11 +393,10 @@ async fn nest(
     }
     let mut children: std::collections::HashMap<Uuid, Vec<TaskRow>> = Default::default();
     for (parent, mut subtasks) in nested {
-        // Without a chosen sort a parent's subtasks read as a checklist, oldest first.
         if checklist_order {
             subtasks.sort_by_key(|task| (task.created_at, task.id));
         }
-        children.insert(parent, subtasks.into_iter().map(|task| row(task)).collect());
+        children.insert(parent, subtasks.into_iter().map(&row).collect());
     }
     let mut rows = Vec::with_capacity(shown.len());
     for task in shown {

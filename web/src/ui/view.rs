@@ -277,12 +277,14 @@ impl TaskFormValues {
 pub struct ProjectItem {
     pub id: String,
     pub name: String,
+    /// Its tasks not completed (the sidebar's count).
     pub open: u64,
     /// The list filtered to it.
     pub url: String,
 }
 
 impl ProjectItem {
+    /// The item of a stored project, linking to its unfiltered list.
     pub fn of(summary: &taskstream_engine::project::ProjectSummary) -> Self {
         let id = summary.project.id.to_string();
         ProjectItem {

@@ -15,7 +15,7 @@ use serde_json::json;
 use taskstream_cluster::postgres::{PgError, PostgresStore, RelayRound};
 use taskstream_engine::EngineError;
 use taskstream_engine::conformance;
-use taskstream_engine::ports::{OutboxRecord, TaskStore};
+use taskstream_engine::ports::{OutboxRecord, ProjectStore, TaskStore};
 use taskstream_engine::reminder::FireOutcome;
 use taskstream_engine::task::input::parse_new_task;
 use taskstream_engine::task::{Task, TaskOp, TaskQuery, ops};
@@ -112,6 +112,15 @@ async fn passes_the_task_store_conformance_suite() {
     };
     let store = scratch.store().await;
     conformance::task_store_suite(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passes_the_project_store_conformance_suite() {
+    let Some(scratch) = Scratch::new() else {
+        return;
+    };
+    let store = scratch.store().await;
+    conformance::project_store_suite(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -480,6 +489,138 @@ async fn replicas_completing_one_task_together_make_one_next_occurrence() {
         .filter(|task| task.parent_task_id.is_some())
         .count();
     assert_eq!(children, 5);
+}
+
+/// Two replicas racing over one user's links: subtasks added to a parent while another
+/// replica completes its recurring subtasks and deletes it, projects deleted while tasks are
+/// moved into them. Every change either lands whole or is refused as the rules say (never a
+/// deadlock or a store failure), the subtask limit holds, and every deleted subtask is
+/// announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_changing_one_users_links_together_stay_consistent() {
+    use taskstream_engine::project::{Project, SUBTASKS_MAX};
+    let Some(scratch) = Scratch::new() else {
+        return;
+    };
+    let (one, two) = (scratch.store().await, scratch.store().await);
+    let user = "linker";
+    for round in 0..5 {
+        let parent = create(&one, user, json!({"title": format!("parent {round}")})).await;
+        let steps: Vec<Task> = futures_join_all((0..4).map(|n| {
+            create(
+                &two,
+                user,
+                json!({"title": format!("step {n}"), "subtask_of": parent.id,
+                       "due_date": "2031-01-01T09:00:00Z", "is_recurring": true, "recurrence_rule": "DAILY"}),
+            )
+        }))
+        .await;
+        let adds = (0..6).map(|n| {
+            let draft =
+                parse_new_task(&json!({"title": format!("late {n}"), "subtask_of": parent.id}))
+                    .expect("valid");
+            let (task, events) = ops::create(user, draft, now()).expect("draft");
+            one.insert(task, events)
+        });
+        let completes = steps
+            .iter()
+            .map(|step| two.modify(step.id, user, TaskOp::Complete, now()));
+        let (added, completed, deleted) = tokio::join!(
+            futures_join_all(adds),
+            futures_join_all(completes),
+            one.modify(parent.id, user, TaskOp::Delete, now()),
+        );
+        for outcome in added {
+            assert!(
+                matches!(outcome, Ok(_) | Err(EngineError::ParentNotFound)),
+                "an add lands or finds the parent gone: {outcome:?}"
+            );
+        }
+        for outcome in completed {
+            assert!(
+                matches!(outcome, Ok(_) | Err(EngineError::NotFound)),
+                "a completion lands or finds the subtask gone: {outcome:?}"
+            );
+        }
+        let deleted = deleted.expect("the parent's deletion lands");
+        let left = one
+            .list(
+                user,
+                &TaskQuery {
+                    subtask_of: Some(parent.id),
+                    ..TaskQuery::default()
+                },
+            )
+            .await
+            .expect("list");
+        assert!(left.is_empty(), "no subtask outlives its parent: {left:?}");
+        let announced: HashSet<String> = one
+            .pending_events(1_000_000)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .filter(|r| r.envelope.event_type == "task.deleted")
+            .map(|r| r.key)
+            .collect();
+        for subtask in &deleted.subtasks {
+            assert!(announced.contains(&subtask.id.to_string()));
+        }
+    }
+
+    let full = create(&one, user, json!({"title": "full"})).await;
+    let adds = (0..SUBTASKS_MAX + 10).map(|n| {
+        let store = if n % 2 == 0 { &one } else { &two };
+        let draft = parse_new_task(&json!({"title": format!("s{n}"), "subtask_of": full.id}))
+            .expect("valid");
+        let (task, events) = ops::create(user, draft, now()).expect("draft");
+        store.insert(task, events)
+    });
+    let outcomes = futures_join_all(adds).await;
+    let landed = outcomes.iter().filter(|o| o.is_ok()).count() as u64;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Ok(_) | Err(EngineError::Conflict(_)))),
+        "{outcomes:?}"
+    );
+    assert_eq!(landed, SUBTASKS_MAX, "the limit holds across replicas");
+
+    for round in 0..5 {
+        let project = one
+            .insert_project(Project::new(user, format!("list {round}"), now()))
+            .await
+            .expect("project");
+        let tasks: Vec<Task> =
+            futures_join_all((0..4).map(|n| create(&one, user, json!({"title": format!("t{n}")}))))
+                .await;
+        let moves = tasks
+            .iter()
+            .map(|task| two.modify(task.id, user, TaskOp::SetProject(Some(project.id)), now()));
+        let (moved, removed) = tokio::join!(
+            futures_join_all(moves),
+            one.delete_project(user, project.id, now()),
+        );
+        removed.expect("the project's deletion lands");
+        for outcome in moved {
+            assert!(
+                matches!(outcome, Ok(_) | Err(EngineError::ProjectNotFound)),
+                "{outcome:?}"
+            );
+        }
+        for task in &tasks {
+            let stored = one.get(task.id).await.expect("get").expect("task");
+            assert_eq!(
+                stored.project_id, None,
+                "no task is left in a deleted project"
+            );
+        }
+    }
+}
+
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    futures_util::future::join_all(futures).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

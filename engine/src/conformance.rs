@@ -13,6 +13,9 @@ use crate::task::{
 };
 use crate::time::{now, parse_datetime};
 
+mod projects;
+pub use projects::project_store_suite;
+
 fn at(text: &str) -> DateTime<Utc> {
     parse_datetime(text).expect("test date")
 }

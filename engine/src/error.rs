@@ -79,6 +79,11 @@ pub enum EngineError {
     Forbidden,
     #[error("Notification not found")]
     NotificationNotFound,
+    #[error("Project not found")]
+    ProjectNotFound,
+    /// The task a new subtask names (`subtask_of`) is missing or another user's.
+    #[error("Parent task not found")]
+    ParentNotFound,
     /// The request is valid but the state does not allow it (e.g. snoozing a finished task).
     #[error("{0}")]
     Conflict(String),

@@ -17,6 +17,7 @@ pub mod live;
 pub mod log;
 pub mod log_bus;
 pub mod ports;
+pub mod project;
 pub mod recurrence;
 mod redb_copy;
 pub mod relay;

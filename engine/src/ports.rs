@@ -1,6 +1,7 @@
 //! The ports: what the domain needs from the outside world, implemented once per shape
 //! (embedded SQLite today; PostgreSQL and Dapr in cluster mode).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,6 +14,7 @@ use crate::reminder::{FireOutcome, ReminderChange};
 
 use crate::error::EngineError;
 use crate::event::{EventEnvelope, OutboxEvent};
+use crate::project::{Project, ProjectDeletion, ProjectSummary, SubtaskCount};
 use crate::task::{Change, Task, TaskOp, TaskQuery};
 
 /// An event waiting in the outbox for the relay.
@@ -25,13 +27,58 @@ pub struct OutboxRecord {
     pub envelope: EventEnvelope,
 }
 
+/// Projects (lists) of tasks, and the subtask counts of tasks (see [`crate::project`]). Part of
+/// every [`TaskStore`]: deleting a project changes its tasks in the same transaction.
+#[async_trait]
+pub trait ProjectStore: Send + Sync + 'static {
+    /// Adds a project; `Conflict` when its user already has one of that name (ignoring case)
+    /// or [`crate::project::PROJECTS_MAX`] of them. The check and the insert are one step.
+    async fn insert_project(&self, project: Project) -> Result<Project, EngineError>;
+
+    /// A project by id with its task counts, whoever owns it; callers check ownership.
+    async fn project(&self, id: Uuid) -> Result<Option<ProjectSummary>, EngineError>;
+
+    /// One user's projects with their task counts, by name (ignoring case).
+    async fn list_projects(&self, user_id: &str) -> Result<Vec<ProjectSummary>, EngineError>;
+
+    /// Renames one of the user's projects (`ProjectNotFound`, `Forbidden` for another user's,
+    /// `Conflict` when another of theirs has the name).
+    async fn rename_project(
+        &self,
+        user_id: &str,
+        id: Uuid,
+        name: String,
+        now: DateTime<Utc>,
+    ) -> Result<Project, EngineError>;
+
+    /// Deletes one of the user's projects; in the same transaction its tasks leave it, each
+    /// with a `task.updated` event (errors as [`ProjectStore::rename_project`]).
+    async fn delete_project(
+        &self,
+        user_id: &str,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<ProjectDeletion, EngineError>;
+
+    /// For each of `parents` that is the user's and has subtasks: how many, and how many are
+    /// completed.
+    async fn subtask_counts(
+        &self,
+        user_id: &str,
+        parents: Vec<Uuid>,
+    ) -> Result<HashMap<Uuid, SubtaskCount>, EngineError>;
+}
+
 /// Durable storage of tasks and of the events their changes produce.
 ///
 /// Every write commits the task rows and their outbox events in one transaction, so an event is
 /// never lost and never announced for a change that did not happen.
 #[async_trait]
-pub trait TaskStore: Send + Sync + 'static {
-    /// Inserts a new task with its events.
+pub trait TaskStore: ProjectStore + Send + Sync + 'static {
+    /// Inserts a new task with its events. A task with a `project_id` or `subtask_of` is
+    /// placed by [`crate::project::rules::place`] against the rows as they are in the same
+    /// transaction (`ProjectNotFound`, `ParentNotFound`, `Conflict`), and a subtask takes its
+    /// parent's project; the stored task is returned.
     async fn insert(&self, task: Task, events: Vec<OutboxEvent>) -> Result<Task, EngineError>;
 
     /// Loads a task by id, whoever owns it; callers check ownership.
@@ -41,7 +88,10 @@ pub trait TaskStore: Send + Sync + 'static {
     async fn list(&self, user_id: &str, query: &TaskQuery) -> Result<Vec<Task>, EngineError>;
 
     /// Runs `op` for `user_id` against the current state of task `id` inside one transaction,
-    /// through [`crate::task::ops::apply`], and persists the resulting change.
+    /// through [`crate::task::ops::apply_with_subtasks`] (with the task's subtasks when the op
+    /// [touches them](crate::task::TaskOp::touches_subtasks)), and persists the resulting
+    /// change. A [`TaskOp::SetProject`] to a project that is not the user's is
+    /// `ProjectNotFound`.
     async fn modify(
         &self,
         id: Uuid,

@@ -83,7 +83,13 @@ impl TaskService {
         }
     }
 
+    /// The user's tasks matching `query`; a `project_id` filter must name one of the user's
+    /// projects (another user's is as unknown as a missing one: 404).
     pub async fn list(&self, user_id: &str, query: &TaskQuery) -> Result<Vec<Task>, EngineError> {
+        if let Some(crate::task::ProjectFilter::In(project)) = query.project {
+            let found = self.store.project(project).await?;
+            crate::project::rules::referenced(found.as_ref().map(|s| &s.project), user_id)?;
+        }
         self.store.list(user_id, query).await
     }
 

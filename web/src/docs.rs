@@ -11,13 +11,15 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::AppState;
-use crate::api::{accounts, activity, chat, feed, settings, tasks, transfer};
+use crate::api::{accounts, activity, chat, feed, projects, settings, tasks, transfer};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "taskstream", description = "Self-hosted task manager with an event stream. REST API compatible with the reference Next.js frontend."),
     paths(
         tasks::create, tasks::list, tasks::get_one, tasks::update, tasks::delete, tasks::complete,
+        projects::list, projects::create, projects::get_one, projects::rename, projects::delete, projects::tasks,
+        projects::links, projects::set_project, projects::subtasks, projects::create_subtask,
         activity::audit, activity::notifications, activity::mark_read, activity::snooze, tasks::reminders, activity::events,
         chat::send, chat::history, chat::clear,
         settings::get, settings::put,
@@ -25,9 +27,9 @@ use crate::api::{accounts, activity, chat, feed, settings, tasks, transfer};
         accounts::token, accounts::logout, accounts::list_tokens, accounts::create_token, accounts::revoke_token,
         crate::health::health, crate::health::ready, crate::metrics::render,
     ),
-    components(schemas(tasks::TaskCreate, tasks::TaskUpdate, chat::ChatRequest, activity::SnoozeRequest, accounts::TokenRequest, accounts::NewTokenRequest, settings::SettingsUpdate, tasks::RecurrenceFromDoc, tasks::RecurrenceTriggerDoc, tasks::StatusFilterDoc, tasks::DueDoc, tasks::SortDoc, tasks::OrderDoc, transfer::ExportFormatDoc, transfer::ImportFormatDoc, taskstream_engine::transfer::ImportReport, feed::FeedState, feed::NewFeed)),
+    components(schemas(tasks::TaskCreate, tasks::TaskUpdate, chat::ChatRequest, activity::SnoozeRequest, accounts::TokenRequest, accounts::NewTokenRequest, settings::SettingsUpdate, tasks::RecurrenceFromDoc, tasks::RecurrenceTriggerDoc, tasks::StatusFilterDoc, tasks::DueDoc, tasks::SortDoc, tasks::OrderDoc, transfer::ExportFormatDoc, transfer::ImportFormatDoc, taskstream_engine::transfer::ImportReport, feed::FeedState, feed::NewFeed, projects::ProjectName, projects::ProjectMove, projects::DeleteProjectResponse, taskstream_engine::project::ProjectView, taskstream_engine::project::TaskLinks)),
     modifiers(&BearerAuth, &EnforcedLimits),
-    tags((name = "tasks", description = "Tasks of the authenticated user"), (name = "activity", description = "Audit trail, notifications and the live event stream of the authenticated user"), (name = "chat", description = "The assistant: plain language in, task operations out"), (name = "settings", description = "Time zone and daily digest of the authenticated user"), (name = "data", description = "Export and import of the authenticated user's tasks (JSON, CSV, iCalendar, Todoist), and the calendar feed"), (name = "auth", description = "Local accounts: log-in tokens and personal API tokens"), (name = "health"))
+    tags((name = "tasks", description = "Tasks of the authenticated user"), (name = "projects", description = "Projects (lists) and subtasks of the authenticated user's tasks"), (name = "activity", description = "Audit trail, notifications and the live event stream of the authenticated user"), (name = "chat", description = "The assistant: plain language in, task operations out"), (name = "settings", description = "Time zone and daily digest of the authenticated user"), (name = "data", description = "Export and import of the authenticated user's tasks (JSON, CSV, iCalendar, Todoist), and the calendar feed"), (name = "auth", description = "Local accounts: log-in tokens and personal API tokens"), (name = "health"))
 )]
 pub struct ApiDoc;
 
@@ -116,7 +118,7 @@ impl Modify for EnforcedLimits {
                         .entry("422".to_owned())
                         .or_insert_with(|| detail_response("The body or a parameter is invalid"));
                 }
-                if writes && path.starts_with("/api/tasks") {
+                if writes && (path.starts_with("/api/tasks") || path.starts_with("/api/projects")) {
                     responses.insert(
                         "429".to_owned(),
                         with_header(

@@ -105,6 +105,8 @@ fn engine_response(error: EngineError) -> Response {
         EngineError::NotificationNotFound => {
             detail(StatusCode::NOT_FOUND, "Notification not found")
         }
+        EngineError::ProjectNotFound => detail(StatusCode::NOT_FOUND, "Project not found"),
+        EngineError::ParentNotFound => detail(StatusCode::NOT_FOUND, "Parent task not found"),
         EngineError::Forbidden => detail(
             StatusCode::FORBIDDEN,
             "Not authorized to access this resource",

@@ -74,6 +74,27 @@ impl<S: Send + Sync> FromRequestParts<S> for TaskId {
     }
 }
 
+/// The `{project_id}` path segment as a UUID.
+pub struct ProjectId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for ProjectId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::detail(StatusCode::NOT_FOUND, "Not Found"))?;
+        Uuid::parse_str(&raw).map(ProjectId).map_err(|error| {
+            ApiError::Validation(ValidationErrors(vec![FieldError::new(
+                "uuid_parsing",
+                vec![Loc::from("path"), Loc::from("project_id")],
+                format!("Input should be a valid UUID, {error}"),
+                Value::String(raw),
+            )]))
+        })
+    }
+}
+
 /// Raw query-string pairs, in order.
 pub struct QueryPairs(pub Vec<(String, String)>);
 

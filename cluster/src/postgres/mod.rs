@@ -20,12 +20,14 @@ mod jobs;
 mod listen;
 mod live;
 mod login_rows;
+mod project_rows;
 mod relay;
 mod reminder_rows;
 mod rows;
 mod schema;
 mod settings_rows;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,8 +46,10 @@ use taskstream_engine::activity::{AuditEntry, AuditFilter, Delivery, Notificatio
 use taskstream_engine::assistant::ChatMessage;
 use taskstream_engine::event::OutboxEvent;
 use taskstream_engine::ports::{
-    AccountStore, ConversationStore, LoginAttempts, OutboxRecord, SettingsStore, TaskStore,
+    AccountStore, ConversationStore, LoginAttempts, OutboxRecord, ProjectStore, SettingsStore,
+    TaskStore,
 };
+use taskstream_engine::project::{Project, ProjectDeletion, ProjectSummary, SubtaskCount};
 use taskstream_engine::reminder::{self, FireOutcome, ReminderChange, Snoozed};
 use taskstream_engine::settings::UserSettings;
 use taskstream_engine::task::{Change, Task, TaskOp, TaskQuery, TaskStatus, ops};
@@ -57,6 +61,7 @@ pub use relay::RelayRound;
 
 use connect::Transport;
 use listen::{AbortOnDrop, Origin};
+use project_rows::UserLock;
 
 /// Key of the transaction-level advisory lock that orders outbox appends ("tsoutbox"); mixed
 /// with the schema name, so stores in different schemas do not wait on each other.
@@ -284,33 +289,56 @@ fn fnv1a(text: &str) -> i64 {
     i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
-/// One task operation inside a transaction: lock and load, apply the domain rules, persist.
-/// Returns the change and the pending reminder times of every task it touched.
+/// One task operation inside a transaction: lock the user (see [`project_rows`]), lock and
+/// load, apply the domain rules, persist. Returns the change and the pending reminder times of
+/// every task it touched.
 async fn modify_in(
     tx: &Transaction<'_>,
+    schema_hash: i64,
     id: Uuid,
     user_id: &str,
     op: TaskOp,
     now: DateTime<Utc>,
 ) -> Result<(Change, Vec<ReminderChange>), EngineError> {
+    let mode = if op.touches_subtasks() {
+        UserLock::Exclusive
+    } else {
+        UserLock::Shared
+    };
+    project_rows::lock_user(tx, schema_hash, user_id, mode).await?;
     let current = rows::lock_task(tx, id)
         .await?
         .ok_or(EngineError::NotFound)?;
+    if let TaskOp::SetProject(Some(project)) = &op
+        && current.user_id == user_id
+    {
+        let found = project_rows::load(tx, *project).await?;
+        taskstream_engine::project::rules::referenced(found.as_ref(), user_id)?;
+    }
     let has_next = rows::has_next_occurrence(tx, id).await?;
-    let change = ops::apply(op, user_id, current, has_next, now)?;
+    let subtasks = if op.touches_subtasks() && current.user_id == user_id {
+        rows::lock_subtasks_of(tx, id).await?
+    } else {
+        Vec::new()
+    };
+    let change = ops::apply_with_subtasks(op, user_id, current, has_next, subtasks, now)?;
     let mut armed = Vec::new();
     if change.deleted {
-        rows::delete_task(tx, change.task.id).await?;
-        armed.push(ReminderChange {
-            task_id: change.task.id,
-            fire_at: Vec::new(),
-        });
+        for task in change.subtasks.iter().chain([&change.task]) {
+            rows::delete_task(tx, task.id).await?;
+            armed.push(ReminderChange {
+                task_id: task.id,
+                fire_at: Vec::new(),
+            });
+        }
     } else if change.write {
-        rows::update_task(tx, &change.task).await?;
-        armed.push(ReminderChange {
-            task_id: change.task.id,
-            fire_at: reminder_rows::sync(tx, &change.task).await?,
-        });
+        for task in [&change.task].into_iter().chain(&change.subtasks) {
+            rows::update_task(tx, task).await?;
+            armed.push(ReminderChange {
+                task_id: task.id,
+                fire_at: reminder_rows::sync(tx, task).await?,
+            });
+        }
     }
     if let Some(next) = &change.next {
         rows::insert_task(tx, next).await?;
@@ -325,11 +353,13 @@ async fn modify_in(
 /// Arms a snooze for a notification's task inside a transaction; returns the event to append.
 async fn snooze_in(
     tx: &Transaction<'_>,
+    schema_hash: i64,
     user_id: &str,
     notification_id: Uuid,
     minutes: i64,
     now: DateTime<Utc>,
 ) -> Result<(Snoozed, ReminderChange, OutboxEvent), EngineError> {
+    project_rows::lock_user(tx, schema_hash, user_id, UserLock::Shared).await?;
     let notification = activity_rows::mark_notification_read(tx, user_id, notification_id, now)
         .await?
         .ok_or(EngineError::NotificationNotFound)?;
@@ -369,11 +399,17 @@ async fn snooze_in(
 /// it touched. The task row is locked before the timer rows, as task changes take them.
 async fn fire_in(
     tx: &Transaction<'_>,
+    schema_hash: i64,
     task_id: Uuid,
     fire_at: DateTime<Utc>,
     now: DateTime<Utc>,
     missed_window: chrono::Duration,
 ) -> Result<(FireOutcome, Vec<OutboxEvent>, bool, Vec<ReminderChange>), EngineError> {
+    // The owner never changes, so it can be read before its lock is taken.
+    let Some(owner) = rows::owner_of(tx, task_id).await? else {
+        return Ok((FireOutcome::NotArmed, Vec::new(), false, Vec::new()));
+    };
+    project_rows::lock_user(tx, schema_hash, &owner, UserLock::Shared).await?;
     let Some(task) = rows::lock_task(tx, task_id).await? else {
         return Ok((FireOutcome::NotArmed, Vec::new(), false, Vec::new()));
     };
@@ -437,6 +473,15 @@ impl TaskStore for PostgresStore {
     async fn insert(&self, task: Task, events: Vec<OutboxEvent>) -> Result<Task, EngineError> {
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
+        let linked = task.project_id.is_some() || task.subtask_of.is_some();
+        let mode = if linked {
+            UserLock::Exclusive
+        } else {
+            UserLock::Shared
+        };
+        project_rows::lock_user(&tx, self.schema_hash, &task.user_id, mode).await?;
+        let mut task = task;
+        project_rows::place(&tx, &mut task).await?;
         rows::insert_task(&tx, &task).await?;
         let armed = reminder_rows::sync(&tx, &task).await?;
         self.commit(tx, &events).await?;
@@ -476,7 +521,7 @@ impl TaskStore for PostgresStore {
     ) -> Result<Change, EngineError> {
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
-        let (change, armed) = modify_in(&tx, id, user_id, op, now).await?;
+        let (change, armed) = modify_in(&tx, self.schema_hash, id, user_id, op, now).await?;
         if armed.is_empty() && change.events.is_empty() {
             // Nothing changed (a repeated completion): release the row lock, tell nobody.
             tx.commit().await.map_err(PgError::from)?;
@@ -579,7 +624,7 @@ impl TaskStore for PostgresStore {
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
         let (outcome, events, changed, armed) =
-            fire_in(&tx, task_id, fire_at, now, missed_window).await?;
+            fire_in(&tx, self.schema_hash, task_id, fire_at, now, missed_window).await?;
         if changed {
             self.commit(tx, &events).await?;
         } else {
@@ -598,8 +643,15 @@ impl TaskStore for PostgresStore {
     ) -> Result<Snoozed, EngineError> {
         let mut client = self.client().await?;
         let tx = begin(&mut client).await?;
-        let (snoozed, armed, event) =
-            snooze_in(&tx, user_id, notification_id, minutes, now).await?;
+        let (snoozed, armed, event) = snooze_in(
+            &tx,
+            self.schema_hash,
+            user_id,
+            notification_id,
+            minutes,
+            now,
+        )
+        .await?;
         self.commit(tx, &[event]).await?;
         self.announce([armed]);
         Ok(snoozed)
@@ -619,6 +671,64 @@ impl TaskStore for PostgresStore {
             .await
             .map_err(|error| EngineError::Unavailable(error.to_string()))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ProjectStore for PostgresStore {
+    async fn insert_project(&self, project: Project) -> Result<Project, EngineError> {
+        let mut client = self.client().await?;
+        let tx = begin(&mut client).await?;
+        project_rows::lock_user(&tx, self.schema_hash, &project.user_id, UserLock::Exclusive)
+            .await?;
+        project_rows::insert(&tx, &project).await?;
+        tx.commit().await.map_err(PgError::from)?;
+        Ok(project)
+    }
+
+    async fn project(&self, id: Uuid) -> Result<Option<ProjectSummary>, EngineError> {
+        Ok(project_rows::summary(&self.client().await?, id).await?)
+    }
+
+    async fn list_projects(&self, user_id: &str) -> Result<Vec<ProjectSummary>, EngineError> {
+        Ok(project_rows::list(&self.client().await?, user_id).await?)
+    }
+
+    async fn rename_project(
+        &self,
+        user_id: &str,
+        id: Uuid,
+        name: String,
+        now: DateTime<Utc>,
+    ) -> Result<Project, EngineError> {
+        let mut client = self.client().await?;
+        let tx = begin(&mut client).await?;
+        project_rows::lock_user(&tx, self.schema_hash, user_id, UserLock::Exclusive).await?;
+        let renamed = project_rows::rename(&tx, user_id, id, name, now).await?;
+        tx.commit().await.map_err(PgError::from)?;
+        Ok(renamed)
+    }
+
+    async fn delete_project(
+        &self,
+        user_id: &str,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<ProjectDeletion, EngineError> {
+        let mut client = self.client().await?;
+        let tx = begin(&mut client).await?;
+        project_rows::lock_user(&tx, self.schema_hash, user_id, UserLock::Exclusive).await?;
+        let (deletion, events) = project_rows::delete(&tx, user_id, id, now).await?;
+        self.commit(tx, &events).await?;
+        Ok(deletion)
+    }
+
+    async fn subtask_counts(
+        &self,
+        user_id: &str,
+        parents: Vec<Uuid>,
+    ) -> Result<HashMap<Uuid, SubtaskCount>, EngineError> {
+        Ok(project_rows::subtask_counts(&self.client().await?, user_id, &parents).await?)
     }
 }
 

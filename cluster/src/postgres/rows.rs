@@ -10,7 +10,8 @@ use taskstream_engine::live::LIVE_TYPES;
 use taskstream_engine::ports::OutboxRecord;
 use taskstream_engine::recurrence::{Recurrence, parse_zone};
 use taskstream_engine::task::{
-    Priority, RecurrenceFrom, SortField, SortOrder, StatusFilter, Task, TaskQuery, TaskStatus,
+    Priority, ProjectFilter, RecurrenceFrom, SortField, SortOrder, StatusFilter, Task, TaskQuery,
+    TaskStatus,
 };
 
 use super::error::PgError;
@@ -18,7 +19,7 @@ use super::error::PgError;
 /// A boxed query parameter, for statements assembled at run time.
 pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
 
-pub(crate) const TASK_COLUMNS: &str = "id, user_id, title, description, status, priority, due_date, created_at, updated_at, tags, reminder_offset_minutes, remind_at, is_recurring, recurrence_rule, recurrence_from, series_anchor, occurrence_index, parent_task_id, time_zone, reminders, recurrence_trigger";
+pub(crate) const TASK_COLUMNS: &str = "id, user_id, title, description, status, priority, due_date, created_at, updated_at, tags, reminder_offset_minutes, remind_at, is_recurring, recurrence_rule, recurrence_from, series_anchor, occurrence_index, parent_task_id, time_zone, reminders, recurrence_trigger, project_id, subtask_of";
 
 /// Borrows boxed parameters the way the client wants them.
 pub(crate) fn borrow(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
@@ -68,6 +69,8 @@ pub(crate) fn task_from_row(row: &Row) -> Result<Task, PgError> {
             .map_err(|_| PgError::Corrupt("task occurrence_index"))?,
         parent_task_id: row.try_get(17)?,
         time_zone: parse_zone(&zone).ok_or(PgError::Corrupt("task time zone"))?,
+        project_id: row.try_get(21)?,
+        subtask_of: row.try_get(22)?,
     })
 }
 
@@ -78,7 +81,7 @@ fn rank(task: &Task) -> i16 {
 
 pub(crate) async fn insert_task(client: &impl GenericClient, task: &Task) -> Result<(), PgError> {
     let sql = format!(
-        "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+        "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
     );
     let statement = client.prepare_cached(&sql).await?;
     client
@@ -106,18 +109,21 @@ pub(crate) async fn insert_task(client: &impl GenericClient, task: &Task) -> Res
                 &task.time_zone.name(),
                 &Json(&task.reminders),
                 &task.recurrence_trigger.as_str(),
+                &task.project_id,
+                &task.subtask_of,
             ],
         )
         .await?;
     Ok(())
 }
 
-/// Rewrites a task's fields; `parent_task_id` never changes after insert (and leaving it out
-/// spares a foreign-key check that would lock the parent).
+/// Rewrites a task's fields; `parent_task_id` and `subtask_of` never change after insert (and
+/// leaving them out spares foreign-key checks that would lock the parents). `project_id` is
+/// checked only when it changes (a move, under the user's lock).
 pub(crate) async fn update_task(client: &impl GenericClient, task: &Task) -> Result<(), PgError> {
     let statement = client
         .prepare_cached(
-            "UPDATE tasks SET title = $2, description = $3, status = $4, priority = $5, due_date = $6, updated_at = $7, tags = $8, reminder_offset_minutes = $9, remind_at = $10, is_recurring = $11, recurrence_rule = $12, recurrence_from = $13, series_anchor = $14, occurrence_index = $15, time_zone = $16, reminders = $17, recurrence_trigger = $18 WHERE id = $1",
+            "UPDATE tasks SET title = $2, description = $3, status = $4, priority = $5, due_date = $6, updated_at = $7, tags = $8, reminder_offset_minutes = $9, remind_at = $10, is_recurring = $11, recurrence_rule = $12, recurrence_from = $13, series_anchor = $14, occurrence_index = $15, time_zone = $16, reminders = $17, recurrence_trigger = $18, project_id = $19 WHERE id = $1",
         )
         .await?;
     client
@@ -142,6 +148,7 @@ pub(crate) async fn update_task(client: &impl GenericClient, task: &Task) -> Res
                 &task.time_zone.name(),
                 &Json(&task.reminders),
                 &task.recurrence_trigger.as_str(),
+                &task.project_id,
             ],
         )
         .await?;
@@ -170,6 +177,21 @@ pub(crate) async fn load_task(
         .transpose()
 }
 
+/// The owner of a task, read without a lock (it never changes).
+pub(crate) async fn owner_of(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<Option<String>, PgError> {
+    let statement = client
+        .prepare_cached("SELECT user_id FROM tasks WHERE id = $1")
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&id])
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?)
+}
+
 /// Loads a task and locks its row until the transaction ends, so concurrent changes of one
 /// task (two replicas completing it at once) run one after the other on fresh state.
 pub(crate) async fn lock_task(
@@ -184,6 +206,23 @@ pub(crate) async fn lock_task(
         .as_ref()
         .map(task_from_row)
         .transpose()
+}
+
+/// The subtasks of a task, oldest first, locked until the transaction ends.
+pub(crate) async fn lock_subtasks_of(
+    client: &impl GenericClient,
+    id: Uuid,
+) -> Result<Vec<Task>, PgError> {
+    let sql = format!(
+        "SELECT {TASK_COLUMNS} FROM tasks WHERE subtask_of = $1 ORDER BY created_at, id FOR UPDATE"
+    );
+    let statement = client.prepare_cached(&sql).await?;
+    client
+        .query(&statement, &[&id])
+        .await?
+        .iter()
+        .map(task_from_row)
+        .collect()
 }
 
 pub(crate) async fn has_next_occurrence(
@@ -346,6 +385,16 @@ pub(crate) fn list_sql(user_id: &str, query: &TaskQuery) -> (String, Vec<Param>)
     }
     if let Some(recurring) = query.is_recurring {
         bind(&mut sql, " AND is_recurring = ?", Box::new(recurring));
+    }
+    match query.project {
+        Some(ProjectFilter::In(project)) => {
+            bind(&mut sql, " AND project_id = ?", Box::new(project));
+        }
+        Some(ProjectFilter::None) => sql.push_str(" AND project_id IS NULL"),
+        None => {}
+    }
+    if let Some(parent) = query.subtask_of {
+        bind(&mut sql, " AND subtask_of = ?", Box::new(parent));
     }
     if let Some(needle) = &query.search {
         bind(

@@ -210,6 +210,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         created_at timestamptz NOT NULL
     );
     "#,
+    // 8: projects (lists) and subtasks (the SQLite store's version 14). Project and subtask
+    // changes of a user run under that user's advisory lock (see `project_rows.rs`).
+    r#"
+    CREATE TABLE projects (
+        id uuid PRIMARY KEY,
+        user_id text NOT NULL,
+        name text NOT NULL,
+        name_key text NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        UNIQUE (user_id, name_key)
+    );
+    ALTER TABLE tasks ADD COLUMN project_id uuid REFERENCES projects (id) ON DELETE SET NULL;
+    ALTER TABLE tasks ADD COLUMN subtask_of uuid REFERENCES tasks (id) ON DELETE CASCADE;
+    CREATE INDEX tasks_by_project ON tasks (project_id) WHERE project_id IS NOT NULL;
+    CREATE INDEX tasks_by_parent ON tasks (subtask_of) WHERE subtask_of IS NOT NULL;
+    "#,
 ];
 
 /// Brings the database (or `schema`, created if missing) to the newest version. Holds the

@@ -217,6 +217,29 @@ impl<'a> FieldReader<'a> {
         }
     }
 
+    /// A UUID written as a string (any of the forms `uuid` parses).
+    pub fn uuid(&mut self, name: &str) -> Option<Present<uuid::Uuid>> {
+        match self.raw(name)? {
+            Present::Null => Some(Present::Null),
+            Present::Value(Value::String(text)) => match uuid::Uuid::parse_str(text.trim()) {
+                Ok(id) => Some(Present::Value(id)),
+                Err(error) => {
+                    self.errors.push(FieldError::new(
+                        "uuid_parsing",
+                        loc(name),
+                        format!("Input should be a valid UUID, {error}"),
+                        Value::String(text.clone()),
+                    ));
+                    None
+                }
+            },
+            Present::Value(other) => {
+                self.type_error(name, "uuid_type", "UUID input should be a string", other);
+                None
+            }
+        }
+    }
+
     /// A list of strings of at most `max_items` entries, each checked by `check`.
     pub fn string_list(
         &mut self,

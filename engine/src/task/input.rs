@@ -39,6 +39,10 @@ pub struct NewTask {
     pub recurrence_trigger: RecurrenceTrigger,
     /// From the `X-Timezone` header, not the body.
     pub time_zone: chrono_tz::Tz,
+    /// The project to put the task in (`project_id`); the store checks it is the user's.
+    pub project_id: Option<uuid::Uuid>,
+    /// The task to make this one a subtask of (`subtask_of`); the store checks the rules.
+    pub subtask_of: Option<uuid::Uuid>,
 }
 
 impl NewTask {
@@ -58,6 +62,8 @@ impl NewTask {
             recurrence_from: RecurrenceFrom::Due,
             recurrence_trigger: RecurrenceTrigger::OnComplete,
             time_zone: chrono_tz::Tz::UTC,
+            project_id: None,
+            subtask_of: None,
         }
     }
 }
@@ -355,6 +361,8 @@ pub fn parse_new_task(body: &Value) -> Result<NewTask, ValidationErrors> {
         from,
     );
     let trigger = recurrence_trigger(&mut reader);
+    let project_id = nullable(reader.uuid("project_id")).flatten();
+    let subtask_of = nullable(reader.uuid("subtask_of")).flatten();
 
     let draft = NewTask {
         title: title.unwrap_or_default(),
@@ -370,6 +378,8 @@ pub fn parse_new_task(body: &Value) -> Result<NewTask, ValidationErrors> {
         recurrence_from: from.unwrap_or_default(),
         recurrence_trigger: trigger.unwrap_or_default(),
         time_zone: chrono_tz::Tz::UTC,
+        project_id,
+        subtask_of,
     };
     finish(reader, draft)
 }

@@ -10,5 +10,5 @@ pub mod window;
 pub use input::{NewTask, TaskPatch};
 pub use model::{Priority, RecurrenceFrom, RecurrenceTrigger, Task, TaskStatus, TaskView};
 pub use ops::{Change, TaskOp};
-pub use query::{SortField, SortOrder, StatusFilter, TaskQuery};
+pub use query::{ProjectFilter, SortField, SortOrder, StatusFilter, TaskQuery};
 pub use window::DueWindow;

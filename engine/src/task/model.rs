@@ -160,6 +160,12 @@ pub struct Task {
     /// wall-clock time of day in it across DST changes.
     pub time_zone: chrono_tz::Tz,
     pub parent_task_id: Option<Uuid>,
+    /// The project (list) the task is in, if any; a subtask is always in its parent's. Not part
+    /// of `TaskResponse` (contract §1): clients read it from `GET /api/tasks/{id}/links`.
+    pub project_id: Option<Uuid>,
+    /// The task this one is a subtask of (one level deep: a subtask has no subtasks). Not the
+    /// recurrence link, which is `parent_task_id`.
+    pub subtask_of: Option<Uuid>,
 }
 
 impl Task {

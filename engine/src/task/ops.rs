@@ -23,6 +23,17 @@ pub enum TaskOp {
     /// The due date of an open `on_due` recurring task passed: create its next occurrence now,
     /// leaving the task itself open (a no-op when the next one exists or it no longer applies).
     SpawnOnDue,
+    /// Moves the task, and its subtasks with it, into a project (`None`: out of any). The store
+    /// checks that the project is the user's before applying it.
+    SetProject(Option<Uuid>),
+}
+
+impl TaskOp {
+    /// Whether the op changes the task's subtasks too, so the store loads them for
+    /// [`apply_with_subtasks`].
+    pub fn touches_subtasks(&self) -> bool {
+        matches!(self, Self::Delete | Self::SetProject(_))
+    }
 }
 
 /// What a store must persist for one operation, in one transaction.
@@ -35,6 +46,8 @@ pub struct Change {
     pub deleted: bool,
     /// A next occurrence to insert.
     pub next: Option<Task>,
+    /// The task's subtasks, written with it (a move) or deleted with it (a delete).
+    pub subtasks: Vec<Task>,
     pub events: Vec<OutboxEvent>,
 }
 
@@ -45,6 +58,7 @@ impl Change {
             write: false,
             deleted: false,
             next: None,
+            subtasks: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -111,6 +125,8 @@ pub fn create(
         occurrence_index: 0,
         time_zone: draft.time_zone,
         parent_task_id: None,
+        project_id: draft.project_id,
+        subtask_of: draft.subtask_of,
     };
     require_due_date_for_reminder(&task)?;
     task.remind_at = task.derive_remind_at();
@@ -163,6 +179,8 @@ pub fn import(
         occurrence_index: kept.occurrence_index,
         time_zone: kept.time_zone.unwrap_or(draft.time_zone),
         parent_task_id: kept.parent_task_id,
+        project_id: draft.project_id,
+        subtask_of: draft.subtask_of,
     };
     require_due_date_for_reminder(&task)?;
     task.remind_at = task.derive_remind_at();
@@ -180,6 +198,20 @@ pub fn apply(
     has_next: bool,
     now: DateTime<Utc>,
 ) -> Result<Change, EngineError> {
+    apply_with_subtasks(op, user_id, current, has_next, Vec::new(), now)
+}
+
+/// [`apply`] for an op that may change the task's `subtasks` too
+/// ([`TaskOp::touches_subtasks`]): a delete takes them with it, each with its own
+/// `task.deleted`; a move takes them into the same project, each with its own `task.updated`.
+pub fn apply_with_subtasks(
+    op: TaskOp,
+    user_id: &str,
+    current: Task,
+    has_next: bool,
+    subtasks: Vec<Task>,
+    now: DateTime<Utc>,
+) -> Result<Change, EngineError> {
     if current.user_id != user_id {
         return Err(EngineError::Forbidden);
     }
@@ -188,17 +220,56 @@ pub fn apply(
         TaskOp::Complete => Ok(complete(current, has_next, now)),
         TaskOp::EnsureNextOccurrence => Ok(ensure_next(current, has_next, now)),
         TaskOp::SpawnOnDue => Ok(spawn_on_due(current, has_next, now)),
+        TaskOp::SetProject(project_id) => set_project(current, project_id, subtasks, now),
         TaskOp::Delete => {
-            let events = task_events(TaskAction::Deleted, &current, now);
+            let mut events = task_events(TaskAction::Deleted, &current, now);
+            for subtask in &subtasks {
+                events.extend(task_events(TaskAction::Deleted, subtask, now));
+            }
             Ok(Change {
                 task: current,
                 write: false,
                 deleted: true,
                 next: None,
+                subtasks,
                 events,
             })
         }
     }
+}
+
+/// Moves a top-level task and its subtasks into `project_id` (a subtask follows its parent
+/// and cannot move alone).
+fn set_project(
+    mut task: Task,
+    project_id: Option<Uuid>,
+    mut subtasks: Vec<Task>,
+    now: DateTime<Utc>,
+) -> Result<Change, EngineError> {
+    if task.subtask_of.is_some() {
+        return Err(EngineError::Conflict(
+            crate::project::SUBTASK_FOLLOWS_PARENT.to_owned(),
+        ));
+    }
+    if task.project_id == project_id {
+        return Ok(Change::unchanged(task));
+    }
+    task.project_id = project_id;
+    task.updated_at = now;
+    let mut events = task_events(TaskAction::Updated, &task, now);
+    for subtask in &mut subtasks {
+        subtask.project_id = project_id;
+        subtask.updated_at = now;
+        events.extend(task_events(TaskAction::Updated, subtask, now));
+    }
+    Ok(Change {
+        task,
+        write: true,
+        deleted: false,
+        next: None,
+        subtasks,
+        events,
+    })
 }
 
 fn update(
@@ -273,6 +344,7 @@ fn update(
         write: true,
         deleted: false,
         next: None,
+        subtasks: Vec::new(),
         events,
     })
 }
@@ -299,6 +371,7 @@ fn complete(mut task: Task, has_next: bool, now: DateTime<Utc>) -> Change {
         write: true,
         deleted: false,
         next,
+        subtasks: Vec::new(),
         events,
     }
 }
@@ -328,6 +401,7 @@ fn with_next_occurrence(
         write: false,
         deleted: false,
         next: Some(next),
+        subtasks: Vec::new(),
         events,
     }
 }
@@ -418,6 +492,9 @@ fn next_occurrence_after(
         occurrence_index,
         time_zone: task.time_zone,
         parent_task_id: Some(task.id),
+        // The next occurrence stays where its series is: in the project, under the parent.
+        project_id: task.project_id,
+        subtask_of: task.subtask_of,
     };
     next.remind_at = next.derive_remind_at();
     Some(next)

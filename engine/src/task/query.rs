@@ -47,6 +47,15 @@ pub enum SortOrder {
     Desc,
 }
 
+/// Which project's tasks a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProjectFilter {
+    /// The tasks of this project (the caller checks it is the user's).
+    In(uuid::Uuid),
+    /// The tasks in no project (`project_id=none`).
+    None,
+}
+
 /// A validated list query; empty means "all my tasks, newest first".
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TaskQuery {
@@ -69,6 +78,10 @@ pub struct TaskQuery {
     pub due_from: Option<chrono::DateTime<chrono::Utc>>,
     /// Only tasks due before this instant.
     pub due_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// `project_id=<uuid>|none`.
+    pub project: Option<ProjectFilter>,
+    /// Only the subtasks of this task (`GET /api/tasks/{id}/subtasks`; not a query key).
+    pub subtask_of: Option<uuid::Uuid>,
 }
 
 fn loc(name: &str) -> Vec<Loc> {
@@ -205,6 +218,18 @@ impl TaskQuery {
                         .with_ctx(serde_json::json!({ "ge": 1, "le": LIMIT_MAX })),
                     ),
                 },
+                "project_id" => match value.trim() {
+                    "none" => query.project = Some(ProjectFilter::None),
+                    text => match uuid::Uuid::parse_str(text) {
+                        Ok(id) => query.project = Some(ProjectFilter::In(id)),
+                        Err(error) => errors.push(FieldError::new(
+                            "uuid_parsing",
+                            loc(key),
+                            format!("Input should be a valid UUID or 'none', {error}"),
+                            input,
+                        )),
+                    },
+                },
                 "offset" => match value.trim().parse::<u32>() {
                     Ok(n) if n <= OFFSET_MAX => query.offset = n,
                     _ => errors.push(
@@ -272,6 +297,17 @@ mod tests {
         .expect_err("invalid");
         let kinds: Vec<&str> = errors.0.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, ["enum", "enum", "enum", "bool_parsing"]);
+    }
+
+    #[test]
+    fn project_ids_are_uuids_or_none() {
+        let id = uuid::Uuid::new_v4();
+        let query = TaskQuery::from_pairs([("project_id", id.to_string().as_str())]).expect("ok");
+        assert_eq!(query.project, Some(ProjectFilter::In(id)));
+        let none = TaskQuery::from_pairs([("project_id", "none")]).expect("ok");
+        assert_eq!(none.project, Some(ProjectFilter::None));
+        let errors = TaskQuery::from_pairs([("project_id", "groceries")]).expect_err("bad");
+        assert_eq!(errors.0[0].kind, "uuid_parsing");
     }
 
     #[test]

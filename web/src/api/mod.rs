@@ -4,12 +4,13 @@ pub(crate) mod accounts;
 pub(crate) mod activity;
 pub(crate) mod chat;
 pub(crate) mod feed;
+pub(crate) mod projects;
 pub(crate) mod settings;
 pub(crate) mod tasks;
 pub(crate) mod transfer;
 
 use axum::Router;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 
 use crate::AppState;
 
@@ -21,6 +22,20 @@ pub(crate) fn routes() -> Router<AppState> {
             get(tasks::get_one).put(tasks::update).delete(tasks::delete),
         )
         .route("/api/tasks/{task_id}/complete", patch(tasks::complete))
+        .route("/api/projects", get(projects::list).post(projects::create))
+        .route(
+            "/api/projects/{project_id}",
+            get(projects::get_one)
+                .put(projects::rename)
+                .delete(projects::delete),
+        )
+        .route("/api/projects/{project_id}/tasks", get(projects::tasks))
+        .route("/api/tasks/{task_id}/links", get(projects::links))
+        .route("/api/tasks/{task_id}/project", put(projects::set_project))
+        .route(
+            "/api/tasks/{task_id}/subtasks",
+            get(projects::subtasks).post(projects::create_subtask),
+        )
         .route("/api/audit", get(activity::audit))
         .route("/api/notifications", get(activity::notifications))
         .route("/api/notifications/{id}/read", post(activity::mark_read))

@@ -76,6 +76,15 @@ pub struct TaskCreate {
     /// task is still open.
     #[schema(default = "on_complete", required = false)]
     recurrence_trigger: RecurrenceTriggerDoc,
+    /// A project of the caller's to put the task in (404 `Project not found` otherwise). Not
+    /// echoed in `TaskResponse`: see `GET /api/tasks/{task_id}/links`.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    project_id: Option<String>,
+    /// One of the caller's top-level tasks to make this a subtask of (404 `Parent task not
+    /// found` otherwise; 409 when it is itself a subtask or has 100 subtasks). The subtask is
+    /// in its parent's project (naming another project is a 409).
+    #[schema(value_type = Option<String>, format = Uuid)]
+    subtask_of: Option<String>,
 }
 
 /// `due` or `completion`.
@@ -179,7 +188,10 @@ pub struct TaskUpdate {
 #[utoipa::path(post, path = "/api/tasks", tag = "tasks", request_body = TaskCreate,
     security(("bearer" = [])),
     params(("X-Timezone" = Option<String>, Header, description = "IANA time zone (default: the user's setting from /api/settings, else UTC); recurrence keeps the wall-clock time in it across DST")),
-    responses((status = 201, body = TaskView), (status = 401), (status = 422)))]
+    responses((status = 201, body = TaskView), (status = 401),
+        (status = 404, description = "`Project not found` or `Parent task not found`"),
+        (status = 409, description = "`subtask_of` is a subtask or has 100 subtasks, or `project_id` is not the parent's project"),
+        (status = 422)))]
 pub(crate) async fn create(
     State(app): State<AppState>,
     AuthUser(user): AuthUser,
@@ -203,6 +215,7 @@ pub(crate) async fn create(
         ("has_due_date" = Option<bool>, Query),
         ("is_recurring" = Option<bool>, Query),
         ("due" = Option<DueDoc>, Query, description = "today (due on today's date) | upcoming (due on one of the 7 days after today) | overdue (due before now), in the X-Timezone zone or the user's setting"),
+        ("project_id" = Option<String>, Query, description = "Only the tasks of this project of the caller's (a UUID; another user's or an unknown one is 404), or `none` for the tasks in no project"),
         ("X-Timezone" = Option<String>, Header, description = "IANA zone `due` is read in (default: the user's setting)"),
         ("sort" = Option<SortDoc>, Query, description = "created_at (default) | due_date | priority | title"),
         ("order" = Option<OrderDoc>, Query, description = "desc (default) | asc"),
@@ -211,35 +224,53 @@ pub(crate) async fn create(
     ),
     responses(
         (status = 200, body = Vec<TaskView>, headers(("Link" = String, description = "`<URL>; rel=\"next\"` when more tasks follow this page"))),
-        (status = 401), (status = 422)))]
+        (status = 401), (status = 404, description = "`Project not found`: `project_id` names no project of the caller's"), (status = 422)))]
 pub(crate) async fn list(
     State(app): State<AppState>,
     AuthUser(user): AuthUser,
     TimeZoneHeader(zone): TimeZoneHeader,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, ApiError> {
+    list_page(&app, &user, zone, &pairs, "/api/tasks", None).await
+}
+
+/// One page of the caller's tasks for the query in `pairs`, with a `Link` to the next page of
+/// `path`; `project` narrows it to that project whatever the query says.
+pub(crate) async fn list_page(
+    app: &AppState,
+    user: &str,
+    zone: Option<chrono_tz::Tz>,
+    pairs: &[(String, String)],
+    path: &str,
+    project: Option<Uuid>,
+) -> Result<Response, ApiError> {
     let mut query = TaskQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(|errors| ApiError::Validation(errors.located_in("query")))?;
+    if let Some(project) = project {
+        query.project = Some(taskstream_engine::task::ProjectFilter::In(project));
+    }
     if query.due.is_some() {
-        let zone = super::settings::zone_for(&app, &user, zone).await?;
+        let zone = super::settings::zone_for(app, user, zone).await?;
         query.resolve_due(taskstream_engine::time::now(), zone);
     }
     let limit = query.limit.unwrap_or(LIMIT_DEFAULT);
     // One task more than the page tells whether another page follows, without a COUNT.
     query.limit = Some(limit.saturating_add(1));
-    let mut tasks = app.tasks.list(&user, &query).await?;
+    let mut tasks = app.tasks.list(user, &query).await?;
     let more = tasks.len() > limit as usize;
     tasks.truncate(limit as usize);
     let mut response =
         Json(tasks.iter().map(|task| task.view()).collect::<Vec<_>>()).into_response();
-    if more && let Ok(link) = HeaderValue::from_str(&next_page_link(&pairs, query.offset, limit)) {
+    if more
+        && let Ok(link) = HeaderValue::from_str(&next_page_link(path, pairs, query.offset, limit))
+    {
         response.headers_mut().insert(header::LINK, link);
     }
     Ok(response)
 }
 
 /// `<…>; rel="next"` for the page after this one, keeping every other query parameter.
-fn next_page_link(pairs: &[(String, String)], offset: u32, limit: u32) -> String {
+fn next_page_link(path: &str, pairs: &[(String, String)], offset: u32, limit: u32) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (key, value) in pairs {
         if key != "limit" && key != "offset" {
@@ -248,7 +279,7 @@ fn next_page_link(pairs: &[(String, String)], offset: u32, limit: u32) -> String
     }
     query.append_pair("limit", &limit.to_string());
     query.append_pair("offset", &offset.saturating_add(limit).to_string());
-    format!("</api/tasks?{}>; rel=\"next\"", query.finish())
+    format!("<{path}?{}>; rel=\"next\"", query.finish())
 }
 
 /// One task.
@@ -281,7 +312,8 @@ pub(crate) async fn update(
     Ok(Json(app.tasks.update(&user, id, patch).await?.view()))
 }
 
-/// Delete a task; answers JSON so the frontend can parse it.
+/// Delete a task, and its subtasks with it (each gets its own `task.deleted`); answers JSON so
+/// the frontend can parse it.
 #[utoipa::path(delete, path = "/api/tasks/{task_id}", tag = "tasks", security(("bearer" = [])),
     params(("task_id" = String, Path, format = Uuid)),
     responses((status = 200, body = DeleteTaskResponse), (status = 403), (status = 404), (status = 422)))]

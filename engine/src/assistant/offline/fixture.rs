@@ -76,6 +76,8 @@ fn task(spec: Spec) -> Task {
         occurrence_index: 0,
         time_zone: Tz::UTC,
         parent_task_id: None,
+        project_id: None,
+        subtask_of: None,
     };
     task.remind_at = task.derive_remind_at();
     task

@@ -7,12 +7,14 @@ mod chat_rows;
 mod checkpointer;
 mod connection;
 mod prepared_fires;
+mod project_rows;
 mod reminder_rows;
 mod rows;
 mod schema;
 mod settings_rows;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
@@ -29,7 +31,10 @@ use crate::activity::{AuditEntry, AuditFilter, Delivery, Notification};
 use crate::cache::CacheSizes;
 use crate::error::EngineError;
 use crate::event::OutboxEvent;
-use crate::ports::{AccountStore, ConversationStore, OutboxRecord, SettingsStore, TaskStore};
+use crate::ports::{
+    AccountStore, ConversationStore, OutboxRecord, ProjectStore, SettingsStore, TaskStore,
+};
+use crate::project::{Project, ProjectDeletion, ProjectSummary, SubtaskCount};
 use crate::reminder::{self, FireOutcome, ReminderChange};
 use crate::task::{Change, Task, TaskOp, TaskQuery, ops};
 use rows::sql_error;
@@ -206,21 +211,36 @@ fn modify_in(
     let current = rows::load_task(conn, id)
         .map_err(sql_error)?
         .ok_or(EngineError::NotFound)?;
+    if let TaskOp::SetProject(Some(project)) = &op
+        && current.user_id == user_id
+    {
+        let found = project_rows::load(conn, *project).map_err(sql_error)?;
+        crate::project::rules::referenced(found.as_ref(), user_id)?;
+    }
     let has_next = rows::has_next_occurrence(conn, id).map_err(sql_error)?;
-    let change = ops::apply(op, user_id, current, has_next, now)?;
+    let subtasks = if op.touches_subtasks() {
+        rows::subtasks_of(conn, id).map_err(sql_error)?
+    } else {
+        Vec::new()
+    };
+    let change = ops::apply_with_subtasks(op, user_id, current, has_next, subtasks, now)?;
     let mut armed = Vec::new();
     if change.deleted {
-        rows::delete_task(conn, change.task.id).map_err(sql_error)?;
-        armed.push(ReminderChange {
-            task_id: change.task.id,
-            fire_at: Vec::new(),
-        });
+        for task in change.subtasks.iter().chain([&change.task]) {
+            rows::delete_task(conn, task.id).map_err(sql_error)?;
+            armed.push(ReminderChange {
+                task_id: task.id,
+                fire_at: Vec::new(),
+            });
+        }
     } else if change.write {
-        rows::update_task(conn, &change.task).map_err(sql_error)?;
-        armed.push(ReminderChange {
-            task_id: change.task.id,
-            fire_at: reminder_rows::sync(conn, &change.task).map_err(sql_error)?,
-        });
+        for task in [&change.task].into_iter().chain(&change.subtasks) {
+            rows::update_task(conn, task).map_err(sql_error)?;
+            armed.push(ReminderChange {
+                task_id: task.id,
+                fire_at: reminder_rows::sync(conn, task).map_err(sql_error)?,
+            });
+        }
     }
     if let Some(next) = &change.next {
         rows::insert_task(conn, next).map_err(sql_error)?;
@@ -364,6 +384,8 @@ impl TaskStore for SqliteTaskStore {
     async fn insert(&self, task: Task, events: Vec<OutboxEvent>) -> Result<Task, EngineError> {
         let (task, armed) = self
             .write(move |conn| {
+                let mut task = task;
+                project_rows::place(conn, &mut task)?;
                 rows::insert_task(conn, &task).map_err(sql_error)?;
                 let armed = reminder_rows::sync(conn, &task).map_err(sql_error)?;
                 rows::append_events(conn, &events).map_err(sql_error)?;
@@ -600,6 +622,67 @@ impl TaskStore for SqliteTaskStore {
         self.read(|conn| {
             conn.query_row("SELECT 1", [], |_| Ok(()))
                 .map_err(|error| EngineError::Unavailable(error.to_string()))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ProjectStore for SqliteTaskStore {
+    async fn insert_project(&self, project: Project) -> Result<Project, EngineError> {
+        self.write(move |conn| {
+            project_rows::insert(conn, &project)?;
+            Ok(project)
+        })
+        .await
+    }
+
+    async fn project(&self, id: Uuid) -> Result<Option<ProjectSummary>, EngineError> {
+        self.read(move |conn| project_rows::summary(conn, id).map_err(sql_error))
+            .await
+    }
+
+    async fn list_projects(&self, user_id: &str) -> Result<Vec<ProjectSummary>, EngineError> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| project_rows::list(conn, &user_id).map_err(sql_error))
+            .await
+    }
+
+    async fn rename_project(
+        &self,
+        user_id: &str,
+        id: Uuid,
+        name: String,
+        now: DateTime<Utc>,
+    ) -> Result<Project, EngineError> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| project_rows::rename(conn, &user_id, id, name, now))
+            .await
+    }
+
+    async fn delete_project(
+        &self,
+        user_id: &str,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<ProjectDeletion, EngineError> {
+        let user_id = user_id.to_owned();
+        self.write(move |conn| {
+            let (deletion, events) = project_rows::delete(conn, &user_id, id, now)?;
+            rows::append_events(conn, &events).map_err(sql_error)?;
+            Ok(deletion)
+        })
+        .await
+    }
+
+    async fn subtask_counts(
+        &self,
+        user_id: &str,
+        parents: Vec<Uuid>,
+    ) -> Result<HashMap<Uuid, SubtaskCount>, EngineError> {
+        let user_id = user_id.to_owned();
+        self.read(move |conn| {
+            project_rows::subtask_counts(conn, &user_id, &parents).map_err(sql_error)
         })
         .await
     }
@@ -844,6 +927,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
         crate::conformance::settings_store_suite(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_the_project_store_conformance_suite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");
+        crate::conformance::project_store_suite(&store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,11 +9,12 @@ use crate::event::OutboxEvent;
 use crate::ports::OutboxRecord;
 use crate::recurrence::Recurrence;
 use crate::task::{
-    Priority, RecurrenceFrom, SortField, SortOrder, StatusFilter, Task, TaskQuery, TaskStatus,
+    Priority, ProjectFilter, RecurrenceFrom, SortField, SortOrder, StatusFilter, Task, TaskQuery,
+    TaskStatus,
 };
 use crate::time::from_micros;
 
-pub(crate) const TASK_COLUMNS: &str = "id, user_id, title, description, status, priority, due_date, created_at, updated_at, tags, reminder_offset_minutes, remind_at, is_recurring, recurrence_rule, recurrence_from, series_anchor, occurrence_index, parent_task_id, time_zone, reminders, recurrence_trigger";
+pub(crate) const TASK_COLUMNS: &str = "id, user_id, title, description, status, priority, due_date, created_at, updated_at, tags, reminder_offset_minutes, remind_at, is_recurring, recurrence_rule, recurrence_from, series_anchor, occurrence_index, parent_task_id, time_zone, reminders, recurrence_trigger, project_id, subtask_of";
 
 pub(crate) fn sql_error(error: rusqlite::Error) -> EngineError {
     EngineError::Store(error.to_string())
@@ -55,6 +56,11 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
     let zone: String = row.get(18)?;
     let reminders: String = row.get(19)?;
     let trigger: String = row.get(20)?;
+    let optional_uuid = |index: usize, what: &str| -> rusqlite::Result<Option<Uuid>> {
+        let text: Option<String> = row.get(index)?;
+        text.map(|text| Uuid::parse_str(&text).map_err(|_| corrupt(what)))
+            .transpose()
+    };
     Ok(Task {
         id: uuid_at(row, 0)?,
         user_id: row.get(1)?,
@@ -85,6 +91,8 @@ pub(crate) fn task_from_row(row: &Row<'_>) -> rusqlite::Result<Task> {
             .map(|text| Uuid::parse_str(&text).map_err(|_| corrupt("parent_task_id")))
             .transpose()?,
         time_zone: crate::recurrence::parse_zone(&zone).ok_or_else(|| corrupt("time_zone"))?,
+        project_id: optional_uuid(21, "project_id")?,
+        subtask_of: optional_uuid(22, "subtask_of")?,
     })
 }
 
@@ -98,7 +106,7 @@ fn reminders_json(task: &Task) -> String {
 
 pub(crate) fn insert_task(conn: &Connection, task: &Task) -> rusqlite::Result<()> {
     let sql = format!(
-        "INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+        "INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
     );
     conn.prepare_cached(&sql)?.execute(params![
         task.id.to_string(),
@@ -122,13 +130,15 @@ pub(crate) fn insert_task(conn: &Connection, task: &Task) -> rusqlite::Result<()
         task.time_zone.name(),
         reminders_json(task),
         task.recurrence_trigger.as_str(),
+        task.project_id.map(|id| id.to_string()),
+        task.subtask_of.map(|id| id.to_string()),
     ])?;
     Ok(())
 }
 
 pub(crate) fn update_task(conn: &Connection, task: &Task) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "UPDATE tasks SET title = ?2, description = ?3, status = ?4, priority = ?5, due_date = ?6, updated_at = ?7, tags = ?8, reminder_offset_minutes = ?9, remind_at = ?10, is_recurring = ?11, recurrence_rule = ?12, recurrence_from = ?13, series_anchor = ?14, occurrence_index = ?15, time_zone = ?16, reminders = ?17, recurrence_trigger = ?18 WHERE id = ?1",
+        "UPDATE tasks SET title = ?2, description = ?3, status = ?4, priority = ?5, due_date = ?6, updated_at = ?7, tags = ?8, reminder_offset_minutes = ?9, remind_at = ?10, is_recurring = ?11, recurrence_rule = ?12, recurrence_from = ?13, series_anchor = ?14, occurrence_index = ?15, time_zone = ?16, reminders = ?17, recurrence_trigger = ?18, project_id = ?19 WHERE id = ?1",
     )?
     .execute(params![
         task.id.to_string(),
@@ -149,6 +159,7 @@ pub(crate) fn update_task(conn: &Connection, task: &Task) -> rusqlite::Result<()
         task.time_zone.name(),
         reminders_json(task),
         task.recurrence_trigger.as_str(),
+        task.project_id.map(|id| id.to_string()),
     ])?;
     Ok(())
 }
@@ -164,6 +175,15 @@ pub(crate) fn load_task(conn: &Connection, id: Uuid) -> rusqlite::Result<Option<
     conn.prepare_cached(&sql)?
         .query_row([id.to_string()], task_from_row)
         .optional()
+}
+
+/// The subtasks of a task, oldest first.
+pub(crate) fn subtasks_of(conn: &Connection, id: Uuid) -> rusqlite::Result<Vec<Task>> {
+    let sql =
+        format!("SELECT {TASK_COLUMNS} FROM tasks WHERE subtask_of = ?1 ORDER BY created_at, id");
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map([id.to_string()], task_from_row)?;
+    rows.collect()
 }
 
 pub(crate) fn has_next_occurrence(conn: &Connection, id: Uuid) -> rusqlite::Result<bool> {
@@ -247,6 +267,18 @@ pub(crate) fn list_sql(user_id: &str, query: &TaskQuery) -> (String, Vec<SqlValu
     if let Some(recurring) = query.is_recurring {
         sql.push_str(" AND is_recurring = ?");
         args.push(SqlValue::Integer(i64::from(recurring)));
+    }
+    match query.project {
+        Some(ProjectFilter::In(project)) => {
+            sql.push_str(" AND project_id = ?");
+            args.push(SqlValue::Text(project.to_string()));
+        }
+        Some(ProjectFilter::None) => sql.push_str(" AND project_id IS NULL"),
+        None => {}
+    }
+    if let Some(parent) = query.subtask_of {
+        sql.push_str(" AND subtask_of = ?");
+        args.push(SqlValue::Text(parent.to_string()));
     }
     if let Some(needle) = &query.search {
         sql.push_str(" AND (contains_folded(title, ?) OR contains_folded(description, ?))");

@@ -228,6 +228,25 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     "#,
+    // 14: projects (lists) of tasks, and subtasks. `name_key` is the lower-cased name, unique
+    // per user. A project's deletion releases its tasks (the store clears `project_id` with an
+    // event first; SET NULL is the backstop); a task's deletion takes its subtasks (the store
+    // deletes them with their events first; CASCADE is the backstop).
+    r#"
+    CREATE TABLE projects (
+        id TEXT PRIMARY KEY NOT NULL,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        name_key TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (user_id, name_key)
+    );
+    ALTER TABLE tasks ADD COLUMN project_id TEXT REFERENCES projects(id) ON DELETE SET NULL;
+    ALTER TABLE tasks ADD COLUMN subtask_of TEXT REFERENCES tasks(id) ON DELETE CASCADE;
+    CREATE INDEX tasks_by_project ON tasks (project_id) WHERE project_id IS NOT NULL;
+    CREATE INDEX tasks_by_parent ON tasks (subtask_of) WHERE subtask_of IS NOT NULL;
+    "#,
 ];
 
 fn store_error(error: rusqlite::Error) -> EngineError {

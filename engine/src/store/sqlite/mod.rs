@@ -35,7 +35,7 @@ use crate::ports::{
     AccountStore, ConversationStore, OutboxRecord, ProjectStore, SettingsStore, TaskStore,
 };
 use crate::project::{Project, ProjectDeletion, ProjectSummary, SubtaskCount};
-use crate::reminder::{self, FireOutcome, ReminderChange};
+use crate::reminder::{self, FireOutcome, ReminderChange, ReminderFiring};
 use crate::task::{Change, Task, TaskOp, TaskQuery, ops};
 use rows::sql_error;
 use writer::WriteJob;
@@ -225,22 +225,19 @@ fn modify_in(
     };
     let change = ops::apply_with_subtasks(op, user_id, current, has_next, subtasks, now)?;
     let mut armed = Vec::new();
-    if change.deleted {
-        for task in change.subtasks.iter().chain([&change.task]) {
-            rows::delete_task(conn, task.id).map_err(sql_error)?;
-            armed.push(ReminderChange {
-                task_id: task.id,
-                fire_at: Vec::new(),
-            });
-        }
-    } else if change.write {
-        for task in [&change.task].into_iter().chain(&change.subtasks) {
-            rows::update_task(conn, task).map_err(sql_error)?;
-            armed.push(ReminderChange {
-                task_id: task.id,
-                fire_at: reminder_rows::sync(conn, task).map_err(sql_error)?,
-            });
-        }
+    for task in change.removed() {
+        rows::delete_task(conn, task.id).map_err(sql_error)?;
+        armed.push(ReminderChange {
+            task_id: task.id,
+            fire_at: Vec::new(),
+        });
+    }
+    for task in change.written() {
+        rows::update_task(conn, task).map_err(sql_error)?;
+        armed.push(ReminderChange {
+            task_id: task.id,
+            fire_at: reminder_rows::sync(conn, task).map_err(sql_error)?,
+        });
     }
     if let Some(next) = &change.next {
         rows::insert_task(conn, next).map_err(sql_error)?;
@@ -264,28 +261,16 @@ fn snooze_in(
     let notification = activity_rows::mark_notification_read(conn, user_id, notification_id, now)
         .map_err(sql_error)?
         .ok_or(EngineError::NotificationNotFound)?;
-    let conflict = |text: &str| EngineError::Conflict(text.to_owned());
-    let task_id = notification
-        .task_id
-        .as_deref()
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| conflict("This notification is not about a task"))?;
-    let task = rows::load_task(conn, task_id)
-        .map_err(sql_error)?
-        .filter(|task| task.user_id == user_id)
-        .ok_or_else(|| conflict("The task of this notification no longer exists"))?;
-    if task.status == crate::task::TaskStatus::Completed {
-        return Err(conflict("The task is already completed"));
-    }
-    let fire_at = chrono::Duration::try_minutes(minutes)
-        .and_then(|snooze| now.checked_add_signed(snooze))
-        .map(crate::time::truncate_micros)
-        .ok_or_else(|| conflict("Snooze too long"))?;
-    let pending = reminder_rows::snooze(conn, &task, fire_at).map_err(sql_error)?;
-    let event = crate::event::reminder_scheduled(&task, fire_at, now);
-    rows::append_events(conn, &[event]).map_err(sql_error)?;
+    let task_id = reminder::snooze_target(&notification)?;
+    let task = rows::load_task(conn, task_id).map_err(sql_error)?;
+    let plan = reminder::plan_snooze(task.as_ref(), user_id, minutes, now)?;
+    let pending = reminder_rows::snooze(conn, task_id, user_id, plan.fire_at).map_err(sql_error)?;
+    rows::append_events(conn, &[plan.event]).map_err(sql_error)?;
     Ok((
-        reminder::Snoozed { task_id, fire_at },
+        reminder::Snoozed {
+            task_id,
+            fire_at: plan.fire_at,
+        },
         ReminderChange {
             task_id,
             fire_at: pending,
@@ -313,52 +298,45 @@ fn fire_in(
         return Ok((FireOutcome::NotArmed, Vec::new()));
     };
     let due = reminder::due_timers(&task, &kinds, fire_at);
-    let mut outcome = FireOutcome::NotArmed;
+    let has_next = due.recur && rows::has_next_occurrence(conn, task_id).map_err(sql_error)?;
+    let plan = reminder::plan_fire(&task, due, has_next, fire_at, now, missed_window)?;
     let mut armed = Vec::new();
-    let mut stale = due.stale;
-    if due.recur {
-        let has_next = rows::has_next_occurrence(conn, task_id).map_err(sql_error)?;
-        let user_id = task.user_id.clone();
-        let change = ops::apply(TaskOp::SpawnOnDue, &user_id, task.clone(), has_next, now)?;
-        if let Some(next) = &change.next {
-            rows::insert_task(conn, next).map_err(sql_error)?;
-            rows::append_events(conn, &change.events).map_err(sql_error)?;
-            armed.push(ReminderChange {
-                task_id: next.id,
-                fire_at: reminder_rows::sync(conn, next).map_err(sql_error)?,
-            });
-            reminder_rows::mark_fired(conn, task_id, fire_at, "recur", now).map_err(sql_error)?;
-            outcome = FireOutcome::Recurred { next: next.id };
-        } else {
-            stale = true;
-        }
+    if let Some(change) = &plan.recurrence
+        && let Some(next) = &change.next
+    {
+        rows::insert_task(conn, next).map_err(sql_error)?;
+        rows::append_events(conn, &change.events).map_err(sql_error)?;
+        armed.push(ReminderChange {
+            task_id: next.id,
+            fire_at: reminder_rows::sync(conn, next).map_err(sql_error)?,
+        });
+        reminder_rows::mark_fired(conn, task_id, fire_at, "recur", now).map_err(sql_error)?;
     }
-    let reminding = &due.reminding;
-    if !reminding.is_empty() {
-        let late_by = now - fire_at;
-        if late_by > missed_window {
-            for kind in reminding {
+    match &plan.reminders {
+        Some(ReminderFiring::Missed {
+            kinds,
+            notification,
+        }) => {
+            for kind in kinds {
                 reminder_rows::mark_missed(conn, task_id, fire_at, kind).map_err(sql_error)?;
             }
-            let missed = reminder::missed_notification(&task, fire_at, now);
-            activity_rows::insert_notification(conn, &missed).map_err(sql_error)?;
-            outcome = FireOutcome::Missed;
-        } else {
-            for kind in reminding {
+            activity_rows::insert_notification(conn, notification).map_err(sql_error)?;
+        }
+        Some(ReminderFiring::Fired { kinds, event, .. }) => {
+            for kind in kinds {
                 reminder_rows::mark_fired(conn, task_id, fire_at, kind, now).map_err(sql_error)?;
             }
-            let event = crate::event::reminder_triggered(&task, fire_at, late_by, now);
-            rows::append_events(conn, &[event]).map_err(sql_error)?;
-            outcome = FireOutcome::Fired { late_by };
+            rows::append_events(conn, std::slice::from_ref(event)).map_err(sql_error)?;
         }
+        None => {}
     }
-    if stale {
+    if plan.resync {
         armed.push(ReminderChange {
             task_id,
             fire_at: reminder_rows::sync(conn, &task).map_err(sql_error)?,
         });
     }
-    Ok((outcome, armed))
+    Ok((plan.outcome, armed))
 }
 
 impl Drop for SqliteTaskStore {

@@ -16,7 +16,7 @@ use taskstream_engine::jobs::Jobs;
 use taskstream_engine::live::LogLiveFeed;
 use taskstream_engine::log::{EventLog, LogConfig, LogError, Retention};
 use taskstream_engine::log_bus::LogBus;
-use taskstream_engine::ports::{AccountStore, ConversationStore, SettingsStore, TaskStore};
+use taskstream_engine::ports::{AccountStore, ConversationStore, Outbox, SettingsStore, TaskStore};
 use taskstream_engine::relay::OutboxRelay;
 use taskstream_engine::scheduler::ReminderScheduler;
 use taskstream_engine::state::{RedbStateStore, StateStore};
@@ -259,7 +259,8 @@ fn start_background(
     stopped: &watch::Receiver<bool>,
 ) -> JoinSet<()> {
     let mut background = JoinSet::new();
-    let relay = OutboxRelay::new(Arc::clone(store), Arc::new(LogBus::new(log.clone())));
+    let outbox: Arc<dyn Outbox> = Arc::clone(store) as Arc<dyn Outbox>;
+    let relay = OutboxRelay::new(outbox, Arc::new(LogBus::new(log.clone())));
     background.spawn(relay.run(stopped.clone()));
     let scheduler = ReminderScheduler::new(Arc::clone(store), missed_reminder_window);
     background.spawn(scheduler.run(stopped.clone()));

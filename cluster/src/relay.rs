@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use taskstream_engine::ports::{EventBus, TaskStore};
+use taskstream_engine::ports::{EventBus, Outbox};
 use tokio::sync::watch;
 
 use crate::dapr::DaprPublisher;
@@ -30,7 +30,7 @@ pub async fn relay_to_dapr(
     mut shutdown: watch::Receiver<bool>,
 ) {
     // Fires on this process's commits and, through LISTEN/NOTIFY, on other replicas'.
-    let committed = TaskStore::commit_signal(store.as_ref());
+    let committed = Outbox::commit_signal(store.as_ref());
     let mut backoff = RELAY_BACKOFF_FIRST;
     loop {
         if *shutdown.borrow() {

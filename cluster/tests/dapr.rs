@@ -21,7 +21,9 @@ use taskstream_engine::EngineError;
 use taskstream_engine::activity::AuditFilter;
 use taskstream_engine::consumers::apply::EffectApplier;
 use taskstream_engine::event::EventEnvelope;
-use taskstream_engine::ports::{EventBus, OutboxRecord, TaskStore};
+use taskstream_engine::ports::{
+    ActivityStore, EventBus, Outbox, OutboxRecord, ReminderStore, TaskStore,
+};
 use taskstream_engine::relay::OutboxRelay;
 use taskstream_engine::service::TaskService;
 use taskstream_engine::state::StateStore;

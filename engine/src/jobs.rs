@@ -197,7 +197,7 @@ pub async fn daily_digest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::SettingsStore;
+    use crate::ports::{ActivityStore, SettingsStore};
     use crate::settings::UserSettings;
     use crate::store::SqliteTaskStore;
     use crate::task::{NewTask, ops};

@@ -462,6 +462,7 @@ fn record_outcome(task_id: Uuid, at: DateTime<Utc>, outcome: FireOutcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::{Outbox, ReminderStore};
     use crate::time::parse_datetime;
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -884,6 +885,7 @@ mod bench {
     use std::time::Instant;
 
     use super::*;
+    use crate::ports::{Outbox, ReminderStore};
     use crate::store::SqliteTaskStore;
     use crate::task::{NewTask, ops};
 

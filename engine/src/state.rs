@@ -17,40 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::error::EngineError;
 
-/// Small keyed state with optional time-to-live: the consumers' idempotency memory
-/// (`audit-processed:{event_id}` and friends, CONTRACT.md §5). Dapr state in cluster mode.
-#[async_trait::async_trait]
-pub trait StateStore: Send + Sync + 'static {
-    /// The value of `key`; expired entries read as `None`.
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, EngineError>;
-    /// The values of `keys`, in order. A consumer asks this once per batch of events; the
-    /// default asks `get` for each key concurrently, an adapter that can read them together
-    /// overrides it.
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, EngineError> {
-        futures_util::future::join_all(keys.iter().map(|key| self.get(key)))
-            .await
-            .into_iter()
-            .collect()
-    }
-    /// Stores `value` under `key`, replacing any value; `ttl` `None` keeps it until deleted.
-    async fn set(
-        &self,
-        key: &str,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> Result<(), EngineError>;
-    /// Atomically stores `value` if `key` is absent or expired; true if it stored (the caller "won").
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> Result<bool, EngineError>;
-    /// Removes `key` (absent keys are fine).
-    async fn delete(&self, key: &str) -> Result<(), EngineError>;
-    /// Removes expired entries; returns how many.
-    async fn purge_expired(&self) -> Result<u64, EngineError>;
-}
+pub use crate::ports::StateStore;
 
 /// key → (expires_at_ms, 0 = never; value).
 const STATE: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("state");

@@ -46,8 +46,8 @@ use taskstream_engine::activity::{AuditEntry, AuditFilter, Delivery, Notificatio
 use taskstream_engine::assistant::ChatMessage;
 use taskstream_engine::event::OutboxEvent;
 use taskstream_engine::ports::{
-    AccountStore, ConversationStore, LoginAttempts, OutboxRecord, ProjectStore, SettingsStore,
-    TaskStore,
+    AccountStore, ActivityStore, ConversationStore, LoginAttempts, Outbox, OutboxRecord,
+    ProjectStore, ReminderStore, SettingsStore, TaskStore,
 };
 use taskstream_engine::project::{Project, ProjectDeletion, ProjectSummary, SubtaskCount};
 use taskstream_engine::reminder::{self, FireOutcome, ReminderChange, ReminderFiring, Snoozed};
@@ -509,6 +509,18 @@ impl TaskStore for PostgresStore {
         Ok(change)
     }
 
+    async fn ping(&self) -> Result<(), EngineError> {
+        let client = self.client().await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|error| EngineError::Unavailable(error.to_string()))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Outbox for PostgresStore {
     async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxRecord>, EngineError> {
         Ok(rows::pending_events(&self.client().await?, limit).await?)
     }
@@ -526,7 +538,10 @@ impl TaskStore for PostgresStore {
     fn foreign_commits(&self) -> watch::Receiver<u64> {
         self.foreign_commits.clone()
     }
+}
 
+#[async_trait]
+impl ActivityStore for PostgresStore {
     async fn record_audit(&self, entry: AuditEntry) -> Result<bool, EngineError> {
         let added = activity_rows::insert_audit(&self.client().await?, &entry).await?;
         self.committed.notify_one();
@@ -582,7 +597,10 @@ impl TaskStore for PostgresStore {
         self.committed.notify_one();
         Ok(read)
     }
+}
 
+#[async_trait]
+impl ReminderStore for PostgresStore {
     fn reminder_changes(&self) -> broadcast::Receiver<ReminderChange> {
         self.reminder_changes.subscribe()
     }
@@ -639,15 +657,6 @@ impl TaskStore for PostgresStore {
         task_id: Uuid,
     ) -> Result<Vec<reminder::ReminderRecord>, EngineError> {
         Ok(reminder_rows::history(&self.client().await?, task_id).await?)
-    }
-
-    async fn ping(&self) -> Result<(), EngineError> {
-        let client = self.client().await?;
-        client
-            .simple_query("SELECT 1")
-            .await
-            .map_err(|error| EngineError::Unavailable(error.to_string()))?;
-        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::tools::{ToolCall, ToolInvocation, ToolSpec, Tools, openai_tools, parse_due};
 use crate::TaskService;
-use crate::ports::TaskStore;
+use crate::ports::{Outbox, TaskStore};
 use crate::store::sqlite::SqliteTaskStore;
 
 struct Fixture {

@@ -32,7 +32,8 @@ use crate::cache::CacheSizes;
 use crate::error::EngineError;
 use crate::event::OutboxEvent;
 use crate::ports::{
-    AccountStore, ConversationStore, OutboxRecord, ProjectStore, SettingsStore, TaskStore,
+    AccountStore, ActivityStore, ConversationStore, Outbox, OutboxRecord, ProjectStore,
+    ReminderStore, SettingsStore, TaskStore,
 };
 use crate::project::{Project, ProjectDeletion, ProjectSummary, SubtaskCount};
 use crate::reminder::{self, FireOutcome, ReminderChange, ReminderFiring};
@@ -413,29 +414,17 @@ impl TaskStore for SqliteTaskStore {
         Ok(change)
     }
 
-    fn reminder_changes(&self) -> broadcast::Receiver<ReminderChange> {
-        self.reminder_changes.subscribe()
+    async fn ping(&self) -> Result<(), EngineError> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(|error| EngineError::Unavailable(error.to_string()))
+        })
+        .await
     }
+}
 
-    async fn pending_reminders(&self) -> Result<Vec<(Uuid, DateTime<Utc>)>, EngineError> {
-        self.read(|conn| reminder_rows::pending(conn).map_err(sql_error))
-            .await
-    }
-
-    async fn fire_reminder(
-        &self,
-        task_id: Uuid,
-        fire_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-        missed_window: chrono::Duration,
-    ) -> Result<FireOutcome, EngineError> {
-        let (outcome, armed) = self
-            .write(move |conn| fire_in(conn, task_id, fire_at, now, missed_window))
-            .await?;
-        self.announce(armed);
-        Ok(outcome)
-    }
-
+#[async_trait]
+impl Outbox for SqliteTaskStore {
     async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxRecord>, EngineError> {
         self.read(move |conn| rows::pending_events(conn, limit).map_err(sql_error))
             .await
@@ -457,7 +446,10 @@ impl TaskStore for SqliteTaskStore {
     fn foreign_commits(&self) -> watch::Receiver<u64> {
         self.foreign_commits.clone()
     }
+}
 
+#[async_trait]
+impl ActivityStore for SqliteTaskStore {
     async fn record_audit(&self, entry: AuditEntry) -> Result<bool, EngineError> {
         self.write(move |conn| activity_rows::insert_audit(conn, &entry).map_err(sql_error))
             .await
@@ -522,6 +514,32 @@ impl TaskStore for SqliteTaskStore {
                 .ok_or(EngineError::NotificationNotFound)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl ReminderStore for SqliteTaskStore {
+    fn reminder_changes(&self) -> broadcast::Receiver<ReminderChange> {
+        self.reminder_changes.subscribe()
+    }
+
+    async fn pending_reminders(&self) -> Result<Vec<(Uuid, DateTime<Utc>)>, EngineError> {
+        self.read(|conn| reminder_rows::pending(conn).map_err(sql_error))
+            .await
+    }
+
+    async fn fire_reminder(
+        &self,
+        task_id: Uuid,
+        fire_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        missed_window: chrono::Duration,
+    ) -> Result<FireOutcome, EngineError> {
+        let (outcome, armed) = self
+            .write(move |conn| fire_in(conn, task_id, fire_at, now, missed_window))
+            .await?;
+        self.announce(armed);
+        Ok(outcome)
     }
 
     async fn fire_reminders(
@@ -594,14 +612,6 @@ impl TaskStore for SqliteTaskStore {
     ) -> Result<Vec<reminder::ReminderRecord>, EngineError> {
         self.read(move |conn| reminder_rows::history(conn, task_id).map_err(sql_error))
             .await
-    }
-
-    async fn ping(&self) -> Result<(), EngineError> {
-        self.read(|conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(|error| EngineError::Unavailable(error.to_string()))
-        })
-        .await
     }
 }
 

@@ -199,6 +199,15 @@ async fn a_down_sidecar_fails_the_publish_so_the_outbox_keeps_the_rows() {
 
 // --- state ----------------------------------------------------------------------------------------
 
+/// The same [`StateStore`] contract redb passes (`engine/src/conformance/state.rs`), through
+/// the test sidecar; `cluster/tests/real_dapr_state.rs` runs it through a real daprd + Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dapr_state_store_passes_the_state_store_conformance_suite() {
+    let sidecar = DaprSidecar::start(SidecarConfig::new()).await;
+    let state = DaprStateStore::new(client(&sidecar));
+    taskstream_engine::conformance::state_store_suite(&state).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_state_store_reads_writes_and_expires_through_the_sidecar() {
     let sidecar = DaprSidecar::start(SidecarConfig::new()).await;

@@ -499,6 +499,14 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn passes_the_state_store_conformance_suite() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = RedbStateStore::open_with_cache(&dir.path().join("state.redb"), MIB)?;
+        crate::conformance::state_store_suite(&store).await;
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn overlong_keys_are_rejected() -> TestResult {
         let (_dir, store, _time) = store_with_clock()?;
         let key = "k".repeat(MAX_KEY_BYTES + 1);

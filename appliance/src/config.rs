@@ -8,7 +8,7 @@ use serde::Deserialize;
 use taskstream_engine::CacheSizes;
 use taskstream_engine::accounts::SignupPolicy;
 use taskstream_engine::assistant::llm::{GROQ_BASE_URL, GROQ_FALLBACK_MODEL, GROQ_PRIMARY_MODEL};
-use taskstream_engine::fluvio;
+use taskstream_engine::embedded::fluvio;
 use taskstream_engine::write_limit::WriteLimit;
 
 /// Default HTTP listen address: loopback only, so a laptop install is not exposed by accident.

@@ -16,8 +16,8 @@ use anyhow::{Context, bail};
 use chrono_tz::Tz;
 use rmcp::ServiceExt;
 use taskstream_engine::TaskService;
+use taskstream_engine::embedded::SqliteTaskStore;
 use taskstream_engine::recurrence::parse_zone;
-use taskstream_engine::store::SqliteTaskStore;
 use taskstream_web::TaskstreamMcp;
 
 use crate::config::{CommonArgs, LogFormat, ServeArgs, Settings};

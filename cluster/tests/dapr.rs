@@ -20,14 +20,14 @@ use taskstream_cluster::dapr::{
 use taskstream_engine::EngineError;
 use taskstream_engine::activity::AuditFilter;
 use taskstream_engine::consumers::apply::EffectApplier;
+use taskstream_engine::embedded::SqliteTaskStore;
 use taskstream_engine::event::EventEnvelope;
+use taskstream_engine::ports::StateStore;
 use taskstream_engine::ports::{
     ActivityStore, EventBus, Outbox, OutboxRecord, ReminderStore, TaskStore,
 };
 use taskstream_engine::relay::OutboxRelay;
 use taskstream_engine::service::TaskService;
-use taskstream_engine::state::StateStore;
-use taskstream_engine::store::SqliteTaskStore;
 use taskstream_engine::task::input::{parse_new_task, parse_task_patch};
 use taskstream_engine::task::{Task, TaskQuery};
 use taskstream_tests::dapr_sidecar::{DaprSidecar, SidecarConfig, Verdict};

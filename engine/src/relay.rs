@@ -81,8 +81,8 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
+    use crate::embedded::SqliteTaskStore;
     use crate::ports::{OutboxRecord, TaskStore};
-    use crate::store::SqliteTaskStore;
     use crate::task::{NewTask, ops};
 
     /// A bus that records what it got and fails the first `failures` publishes.

@@ -4,7 +4,7 @@
 //! * [`client`]: the sidecar client (address, API token, waiting for `healthz/outbound`);
 //! * [`pubsub`]: [`DaprPublisher`], the [`EventBus`](taskstream_engine::ports::EventBus) that
 //!   publishes outbox events as CloudEvents;
-//! * [`state`]: [`DaprStateStore`], the [`StateStore`](taskstream_engine::state::StateStore) of
+//! * [`state`]: [`DaprStateStore`], the [`StateStore`](taskstream_engine::ports::StateStore) of
 //!   the consumers' "processed" marks;
 //! * [`subscribe`]: the consumer roles' app routes (`/dapr/subscribe`, delivery routes), the
 //!   `all` role's too;

@@ -19,7 +19,7 @@ use taskstream_engine::consumers::apply::EffectApplier;
 use taskstream_engine::consumers::runner::{PROCESSED_TTL, dead_letter_topic, processed_mark};
 use taskstream_engine::consumers::{self, ConsumerSpec};
 use taskstream_engine::event::{EventEnvelope, Topic};
-use taskstream_engine::state::StateStore;
+use taskstream_engine::ports::StateStore;
 
 use super::PUBSUB;
 use super::token::{self, AppToken};

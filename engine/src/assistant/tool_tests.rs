@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::tools::{ToolCall, ToolInvocation, ToolSpec, Tools, openai_tools, parse_due};
 use crate::TaskService;
+use crate::embedded::sqlite::SqliteTaskStore;
 use crate::ports::{Outbox, TaskStore};
-use crate::store::sqlite::SqliteTaskStore;
 
 struct Fixture {
     tools: Tools,

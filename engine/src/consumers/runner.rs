@@ -8,10 +8,10 @@ use tokio::sync::watch;
 
 use super::ConsumerSpec;
 use super::apply::EffectApplier;
+use crate::embedded::log::{EventLog, LogRecord, NewRecord};
 use crate::error::EngineError;
 use crate::event::{EventEnvelope, Topic};
-use crate::log::{EventLog, LogRecord, NewRecord};
-use crate::state::StateStore;
+use crate::ports::StateStore;
 
 /// Records read per round.
 const READ_BATCH: usize = 256;
@@ -91,7 +91,8 @@ async fn consume_available(
     partition: u32,
     ctx: &ConsumerContext,
 ) -> Result<Option<u64>, EngineError> {
-    let log_error = |error: crate::log::LogError| EngineError::Unavailable(error.to_string());
+    let log_error =
+        |error: crate::embedded::log::LogError| EngineError::Unavailable(error.to_string());
     let start = ctx
         .log
         .start_offset(topic.name(), partition)

@@ -6,6 +6,7 @@ mod activity_rows;
 mod chat_rows;
 mod checkpointer;
 mod connection;
+mod error;
 mod prepared_fires;
 mod project_rows;
 mod reminder_rows;
@@ -13,6 +14,8 @@ mod rows;
 mod schema;
 mod settings_rows;
 mod writer;
+
+pub use error::SqliteError;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -106,8 +109,9 @@ impl SqliteTaskStore {
         let writer_thread = std::thread::Builder::new()
             .name("store-writer".to_owned())
             .spawn(move || writer::run(conn, jobs, signal, foreign))
-            .map_err(|error| {
-                EngineError::Unavailable(format!("cannot start the store writer: {error}"))
+            .map_err(|source| SqliteError::Thread {
+                what: "store writer",
+                source,
             })?;
         Ok(Self {
             writer: Some(sender),
@@ -169,13 +173,13 @@ impl SqliteTaskStore {
         let writer = self
             .writer
             .as_ref()
-            .ok_or_else(|| EngineError::Unavailable("the store is shutting down".to_owned()))?;
+            .ok_or(SqliteError::Closed("the store is shutting down"))?;
         writer
             .send(WriteJob::new(work, reply))
-            .map_err(|_| EngineError::Unavailable("the store writer has stopped".to_owned()))?;
+            .map_err(|_| SqliteError::Closed("the store writer has stopped"))?;
         outcome
             .await
-            .map_err(|_| EngineError::Unavailable("the store writer has stopped".to_owned()))?
+            .map_err(|_| SqliteError::Closed("the store writer has stopped"))?
     }
 
     async fn read<T: Send + 'static>(
@@ -187,7 +191,7 @@ impl SqliteTaskStore {
             .permits
             .acquire()
             .await
-            .map_err(|_| EngineError::Unavailable("the store is closed".to_owned()))?;
+            .map_err(|_| SqliteError::Closed("the store is closed"))?;
         let pool = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
             let conn = pool.take()?;
@@ -196,7 +200,7 @@ impl SqliteTaskStore {
             result
         })
         .await
-        .map_err(|error| EngineError::Store(format!("read task failed: {error}")))?
+        .map_err(|error| SqliteError::Read(error.to_string()))?
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::error::EngineError;
 
-pub use crate::ports::StateStore;
+use crate::ports::StateStore;
 
 /// key → (expires_at_ms, 0 = never; value).
 const STATE: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("state");
@@ -127,7 +127,7 @@ impl RedbStateStore {
         let to = target
             .begin_write()
             .map_err(|error| storage(error.into()))?;
-        let copied = crate::redb_copy::copy_table(&from, &to, STATE).map_err(storage)?;
+        let copied = crate::embedded::redb_copy::copy_table(&from, &to, STATE).map_err(storage)?;
         to.commit().map_err(|error| storage(error.into()))?;
         Ok(copied)
     }

@@ -364,10 +364,12 @@ impl EventLog {
         let to = target
             .begin_write()
             .map_err(|error| storage(error.into()))?;
-        let mut copied = crate::redb_copy::copy_table(&from, &to, TOPICS).map_err(storage)?;
-        copied += crate::redb_copy::copy_table(&from, &to, PARTITIONS).map_err(storage)?;
-        copied += crate::redb_copy::copy_table(&from, &to, BATCHES).map_err(storage)?;
-        copied += crate::redb_copy::copy_table(&from, &to, OFFSETS).map_err(storage)?;
+        let mut copied =
+            crate::embedded::redb_copy::copy_table(&from, &to, TOPICS).map_err(storage)?;
+        copied +=
+            crate::embedded::redb_copy::copy_table(&from, &to, PARTITIONS).map_err(storage)?;
+        copied += crate::embedded::redb_copy::copy_table(&from, &to, BATCHES).map_err(storage)?;
+        copied += crate::embedded::redb_copy::copy_table(&from, &to, OFFSETS).map_err(storage)?;
         to.commit().map_err(|error| storage(error.into()))?;
         Ok(copied)
     }

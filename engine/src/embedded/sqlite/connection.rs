@@ -5,6 +5,7 @@ use std::path::Path;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 
+use super::error::SqliteError;
 use super::rows::sql_error;
 use crate::cache::CacheSizes;
 use crate::error::EngineError;
@@ -13,8 +14,9 @@ use crate::error::EngineError;
 /// temporary data (the statement journal of each write's savepoint) in memory, never spilled
 /// to a temporary file in the middle of a large write.
 pub(crate) fn open_writer(path: &Path, caches: &CacheSizes) -> Result<Connection, EngineError> {
-    let conn = Connection::open(path).map_err(|error| {
-        EngineError::Unavailable(format!("cannot open {}: {error}", path.display()))
+    let conn = Connection::open(path).map_err(|source| SqliteError::Open {
+        path: path.to_owned(),
+        source,
     })?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -37,8 +39,9 @@ const STATEMENT_CACHE: usize = 128;
 
 /// Opens the connection that checkpoints the write-ahead log into the database file.
 pub(crate) fn open_checkpointer(path: &Path) -> Result<Connection, EngineError> {
-    let conn = Connection::open(path).map_err(|error| {
-        EngineError::Unavailable(format!("cannot open {}: {error}", path.display()))
+    let conn = Connection::open(path).map_err(|source| SqliteError::Open {
+        path: path.to_owned(),
+        source,
     })?;
     conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;")
         .map_err(sql_error)?;
@@ -51,8 +54,9 @@ pub(crate) fn open_reader(path: &Path, caches: &CacheSizes) -> Result<Connection
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|error| {
-        EngineError::Unavailable(format!("cannot open {}: {error}", path.display()))
+    .map_err(|source| SqliteError::Open {
+        path: path.to_owned(),
+        source,
     })?;
     conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
         .map_err(sql_error)?;

@@ -21,9 +21,9 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use taskstream_engine::EngineError;
-use taskstream_engine::log::{EventLog, LogConfig};
-use taskstream_engine::state::RedbStateStore;
-use taskstream_engine::store::SqliteTaskStore;
+use taskstream_engine::embedded::SqliteTaskStore;
+use taskstream_engine::embedded::log::{EventLog, LogConfig};
+use taskstream_engine::embedded::state::RedbStateStore;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use crate::config::{CommonArgs, ServeArgs, Settings};

@@ -55,10 +55,24 @@ pub struct BenchArgs {
     /// Target rate of the mixed phase in requests/s (80% reads, 20% writes); 0 skips it.
     #[arg(long, default_value_t = 2000)]
     mixed_rate: u64,
-    /// Tasks to top the store up to (counting every task this bench created) before the final
-    /// RSS and disk figures; 0 skips it.
-    #[arg(long, default_value_t = 100_000)]
-    fill: u64,
+    /// Task counts to top the store up to, in turn (counting every task this bench created),
+    /// e.g. `100000,1000000`; RSS and disk size are reported at each. 0 skips filling.
+    #[arg(long, value_delimiter = ',', default_value = "100000")]
+    fill: Vec<u64>,
+    /// Connections opened at once for the burst phase (after filling), each sending
+    /// `--burst-requests` requests; RSS is then sampled for `--settle-secs`. 0 skips it.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(0..=16384))]
+    burst: u64,
+    /// Requests each burst connection sends (alternately a create and a list of 50).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10000))]
+    burst_requests: u64,
+    /// Seconds RSS is watched after the burst.
+    #[arg(long, default_value_t = 60)]
+    settle_secs: u64,
+    /// Extra argument for the server the bench starts, e.g. `--server-arg=--log-cache-mib=1024`
+    /// (repeatable), to compare settings in one run.
+    #[arg(long = "server-arg", value_name = "ARG", allow_hyphen_values = true)]
+    server_args: Vec<String>,
     /// Keep the temporary data dir of the server the bench started.
     #[arg(long)]
     keep_data: bool,
@@ -89,7 +103,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         }
         None => {
             let secret = args.jwt_secret.clone().unwrap_or_else(random_secret);
-            let local = LocalServer::start(&secret, args.keep_data)?;
+            let local = LocalServer::start(&secret, args.keep_data, &args.server_args)?;
             report.server = format!("local, {}", local.root.display());
             let (base, pid) = (local.base.clone(), local.child.id());
             server = Some(local);
@@ -156,13 +170,24 @@ async fn run_phases(
         report.mixed = Some(mixed_load(bench, users, args.mixed_rate, args.duration).await);
     }
 
-    if args.fill > 0 {
-        eprintln!("bench: filling the store to {} tasks", args.fill);
-        report.fill = fill_store(bench, args.fill, args.concurrency).await;
-        report.rss_filled_kib = pid.and_then(|p| rss_kib(p, "VmRSS"));
-        report.rss_peak_kib = pid.and_then(|p| rss_kib(p, "VmHWM"));
-        report.disk_bytes = server.as_ref().map(|s| dir_size(&s.dir));
+    for &target in args.fill.iter().filter(|&&target| target > 0) {
+        eprintln!("bench: filling the store to {target} tasks");
+        let fill = fill_store(bench, target, args.concurrency).await;
+        report.fills.push(FillCheckpoint {
+            tasks: bench.created.load(Ordering::Relaxed),
+            fill,
+            rss_kib: pid.and_then(|p| rss_kib(p, "VmRSS")),
+            disk_bytes: server.as_ref().map(|s| dir_size(&s.dir)),
+        });
     }
+    if args.burst > 0 {
+        eprintln!(
+            "bench: burst of {} connections x {} requests, then RSS for {} s",
+            args.burst, args.burst_requests, args.settle_secs
+        );
+        report.burst = Some(burst(bench, args, pid).await?);
+    }
+    report.rss_peak_kib = pid.and_then(|p| rss_kib(p, "VmHWM"));
     report.tasks_created = bench.created.load(Ordering::Relaxed);
     Ok(())
 }
@@ -182,11 +207,11 @@ struct LocalServer {
 }
 
 impl LocalServer {
-    fn start(secret: &str, keep_data: bool) -> Result<Self> {
+    fn start(secret: &str, keep_data: bool, extra: &[String]) -> Result<Self> {
         let root = std::env::temp_dir().join(format!("taskstream-bench-{}", uuid::Uuid::new_v4()));
         let dir = root.join("data");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let spawned = Self::spawn(&root, &dir, secret);
+        let spawned = Self::spawn(&root, &dir, secret, extra);
         match spawned {
             Ok((child, base, spawned_at)) => Ok(Self {
                 child,
@@ -204,7 +229,12 @@ impl LocalServer {
     }
 
     /// `taskstream serve` run from `root` (so no stray taskstream.toml is read), logging there.
-    fn spawn(root: &Path, dir: &Path, secret: &str) -> Result<(Child, String, Instant)> {
+    fn spawn(
+        root: &Path,
+        dir: &Path,
+        secret: &str,
+        extra: &[String],
+    ) -> Result<(Child, String, Instant)> {
         let addr = free_local_addr()?;
         let log = std::fs::File::create(root.join("server.log")).context("creating server.log")?;
         let exe = std::env::current_exe().context("locating the taskstream binary")?;
@@ -223,6 +253,7 @@ impl LocalServer {
             ])
             // The bench measures the store, not the per-user write limit.
             .args(["--task-writes-per-second", "0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -759,6 +790,81 @@ async fn fill_store(bench: &Arc<Bench>, target: u64, concurrency: u64) -> Option
     })
 }
 
+/// Opens `--burst` connections at once (each its own client, so each its own TCP connection),
+/// each a user of the fill phase sending `--burst-requests` requests, closes them all, then
+/// samples the server's RSS every second for `--settle-secs`.
+async fn burst(bench: &Arc<Bench>, args: &BenchArgs, pid: Option<u32>) -> Result<Burst> {
+    let connections = usize::try_from(args.burst)?;
+    let start = Arc::new(tokio::sync::Barrier::new(connections + 1));
+    let before_kib = pid.and_then(|p| rss_kib(p, "VmRSS"));
+    let mut workers = tokio::task::JoinSet::new();
+    for connection in 0..args.burst {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(1)
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(30))
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        let auth = bench.auth(&format!("bench-fill-{}", connection % FILL_USERS))?;
+        let (bench, start, requests) = (Arc::clone(bench), Arc::clone(&start), args.burst_requests);
+        workers.spawn(async move {
+            let mut stats = Stats::default();
+            let mut rng = Rng::new(4_000_000 + connection);
+            start.wait().await;
+            for n in 0..requests {
+                let t0 = Instant::now();
+                let out = if n % 2 == 0 {
+                    let body = task_body(&mut rng, n);
+                    let req = client
+                        .post(bench.url("/api/tasks"))
+                        .header(AUTHORIZATION, &auth);
+                    let out = send(req.json(&body), 201).await;
+                    if out.is_ok() {
+                        bench.created.fetch_add(1, Ordering::Relaxed);
+                    }
+                    out
+                } else {
+                    let req = client
+                        .get(bench.url("/api/tasks?limit=50"))
+                        .header(AUTHORIZATION, &auth);
+                    send(req, 200).await
+                };
+                stats.record(t0.elapsed(), &out);
+            }
+            // Dropping the client closes its connection.
+            stats
+        });
+    }
+    let mut peak_kib = before_kib;
+    let started = Instant::now();
+    start.wait().await;
+    let mut joined = std::pin::pin!(join_stats(workers));
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let stats = loop {
+        tokio::select! {
+            stats = &mut joined => break stats,
+            _ = tick.tick() => peak_kib = peak_kib.max(pid.and_then(|p| rss_kib(p, "VmRSS"))),
+        }
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let mut settle = Vec::new();
+    let settle_started = Instant::now();
+    for second in 0..=args.settle_secs {
+        tokio::time::sleep_until((settle_started + Duration::from_secs(second)).into()).await;
+        settle.push((second, pid.and_then(|p| rss_kib(p, "VmRSS"))));
+    }
+    Ok(Burst {
+        connections: args.burst,
+        requests: stats.lat_us.len() as u64,
+        secs,
+        throughput: stats.summarize(secs),
+        rss_before_kib: before_kib,
+        rss_peak_kib: peak_kib,
+        rss_after_kib: settle,
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Report
 
@@ -787,6 +893,27 @@ struct Fill {
     creates: Throughput,
 }
 
+/// The store topped up to `tasks`: how long it took, and memory and disk after it.
+#[derive(Serialize)]
+struct FillCheckpoint {
+    tasks: u64,
+    fill: Option<Fill>,
+    rss_kib: Option<u64>,
+    disk_bytes: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Burst {
+    connections: u64,
+    requests: u64,
+    secs: f64,
+    throughput: Throughput,
+    rss_before_kib: Option<u64>,
+    rss_peak_kib: Option<u64>,
+    /// (seconds after the burst ended, RSS then).
+    rss_after_kib: Vec<(u64, Option<u64>)>,
+}
+
 #[derive(Serialize, Default)]
 struct Report {
     server: String,
@@ -797,11 +924,10 @@ struct Report {
     creates: Option<Throughput>,
     mixed_target_rate: u64,
     mixed: Option<Mixed>,
-    fill: Option<Fill>,
+    fills: Vec<FillCheckpoint>,
+    burst: Option<Burst>,
     tasks_created: u64,
-    rss_filled_kib: Option<u64>,
     rss_peak_kib: Option<u64>,
-    disk_bytes: Option<u64>,
 }
 
 impl Report {
@@ -832,15 +958,37 @@ impl Report {
                 rated(&m.writes, "req/s"),
             );
         }
-        if let Some(f) = &self.fill {
-            let label = format!("fill (+{} tasks in {:.1} s)", f.created, f.secs);
-            line(&label, rated(&f.creates, "creates/s"));
+        for checkpoint in &self.fills {
+            if let Some(f) = &checkpoint.fill {
+                let label = format!("fill (+{} tasks in {:.1} s)", f.created, f.secs);
+                line(&label, rated(&f.creates, "creates/s"));
+            }
+            line(
+                &format!("RSS at {} tasks", checkpoint.tasks),
+                mib(checkpoint.rss_kib),
+            );
+            if let Some(bytes) = checkpoint.disk_bytes {
+                line(
+                    &format!("data dir at {} tasks", checkpoint.tasks),
+                    mib(Some(bytes / 1024)),
+                );
+            }
         }
-        if self.rss_filled_kib.is_some() || self.disk_bytes.is_some() {
-            let label = format!("RSS after {} tasks", self.tasks_created);
-            line(&label, mib(self.rss_filled_kib));
+        if let Some(b) = &self.burst {
+            let label = format!("burst ({} connections, {:.1} s)", b.connections, b.secs);
+            line(&label, rated(&b.throughput, "req/s"));
+            line("  RSS before the burst", mib(b.rss_before_kib));
+            line("  RSS peak during the burst", mib(b.rss_peak_kib));
+            for (second, kib) in &b.rss_after_kib {
+                if [0, 1, 5, 10, 20, 30, 45, 60].contains(second)
+                    || Some(second) == b.rss_after_kib.last().map(|(s, _)| s)
+                {
+                    line(&format!("  RSS {second:>3} s after the burst"), mib(*kib));
+                }
+            }
+        }
+        if self.rss_peak_kib.is_some() {
             line("RSS peak (VmHWM)", mib(self.rss_peak_kib));
-            line("data dir on disk", mib(self.disk_bytes.map(|b| b / 1024)));
         }
     }
 }

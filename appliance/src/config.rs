@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use taskstream_engine::CacheSizes;
 use taskstream_engine::accounts::SignupPolicy;
 use taskstream_engine::assistant::llm::{GROQ_BASE_URL, GROQ_FALLBACK_MODEL, GROQ_PRIMARY_MODEL};
-use taskstream_engine::fluvio;
+use taskstream_engine::embedded::fluvio;
 use taskstream_engine::write_limit::WriteLimit;
 
 /// Default HTTP listen address: loopback only, so a laptop install is not exposed by accident.
@@ -229,6 +230,32 @@ pub struct ServeArgs {
     )]
     pub job_schedules: Vec<String>,
 
+    /// Page cache of the SQLite writer connection, in MiB [default: 8]
+    #[arg(long, env = "TASKSTREAM_SQLITE_CACHE_MIB", value_name = "MIB")]
+    pub sqlite_cache_mib: Option<u32>,
+
+    /// Page cache of each SQLite read connection, in MiB [default: 4]
+    #[arg(long, env = "TASKSTREAM_SQLITE_READER_CACHE_MIB", value_name = "MIB")]
+    pub sqlite_reader_cache_mib: Option<u32>,
+
+    /// SQLite read connections kept open; reads beyond them wait [default: 4]
+    #[arg(long, env = "TASKSTREAM_SQLITE_READERS", value_name = "N")]
+    pub sqlite_readers: Option<u32>,
+
+    /// MiB of the database file each SQLite connection maps into memory; mapped pages count in
+    /// the process's resident memory once per connection. 0 reads through the page cache
+    /// [default: 0]
+    #[arg(long, env = "TASKSTREAM_SQLITE_MMAP_MIB", value_name = "MIB")]
+    pub sqlite_mmap_mib: Option<u32>,
+
+    /// Page cache of the embedded event log (events.redb), in MiB [default: 8]
+    #[arg(long, env = "TASKSTREAM_LOG_CACHE_MIB", value_name = "MIB")]
+    pub log_cache_mib: Option<u32>,
+
+    /// Page cache of the consumers' state (state.redb), in MiB [default: 4]
+    #[arg(long, env = "TASKSTREAM_STATE_CACHE_MIB", value_name = "MIB")]
+    pub state_cache_mib: Option<u32>,
+
     /// URL that each notification is POSTed to as JSON, besides the in-app list
     #[arg(long, env = "TASKSTREAM_NOTIFY_WEBHOOK_URL", value_name = "URL")]
     pub notify_webhook_url: Option<String>,
@@ -355,6 +382,12 @@ struct FileConfig {
     task_write_burst: Option<u32>,
     task_writes_per_second: Option<u32>,
     job_schedules: Option<BTreeMap<String, String>>,
+    sqlite_cache_mib: Option<u32>,
+    sqlite_reader_cache_mib: Option<u32>,
+    sqlite_readers: Option<u32>,
+    sqlite_mmap_mib: Option<u32>,
+    log_cache_mib: Option<u32>,
+    state_cache_mib: Option<u32>,
     llm_api_key: Option<String>,
     llm_base_url: Option<String>,
     llm_model: Option<String>,
@@ -449,6 +482,8 @@ pub struct Settings {
     pub task_write_limit: Option<WriteLimit>,
     /// Periodic job schedules that replace the defaults, by job name.
     pub job_schedules: BTreeMap<String, String>,
+    /// Cache sizes of the embedded store, log and state.
+    pub caches: CacheSizes,
     /// The language model behind the chat assistant; `None` means the offline assistant.
     pub llm: Option<LlmSettings>,
     pub log_format: LogFormat,
@@ -579,6 +614,16 @@ impl Settings {
                 args.task_writes_per_second.or(file.task_writes_per_second),
             )?,
             job_schedules: job_schedules(&args.job_schedules, file.job_schedules)?,
+            caches: cache_sizes(CacheChoices {
+                sqlite_cache_mib: args.sqlite_cache_mib.or(file.sqlite_cache_mib),
+                sqlite_reader_cache_mib: args
+                    .sqlite_reader_cache_mib
+                    .or(file.sqlite_reader_cache_mib),
+                sqlite_readers: args.sqlite_readers.or(file.sqlite_readers),
+                sqlite_mmap_mib: args.sqlite_mmap_mib.or(file.sqlite_mmap_mib),
+                log_cache_mib: args.log_cache_mib.or(file.log_cache_mib),
+                state_cache_mib: args.state_cache_mib.or(file.state_cache_mib),
+            })?,
             llm,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log_level: args
@@ -613,6 +658,67 @@ impl Settings {
             },
         })
     }
+}
+
+/// The cache settings as given (flag, variable or file), in MiB.
+#[derive(Debug, Default)]
+struct CacheChoices {
+    sqlite_cache_mib: Option<u32>,
+    sqlite_reader_cache_mib: Option<u32>,
+    sqlite_readers: Option<u32>,
+    sqlite_mmap_mib: Option<u32>,
+    log_cache_mib: Option<u32>,
+    state_cache_mib: Option<u32>,
+}
+
+/// The largest cache one setting may ask for: 64 GiB is beyond any host this serves, and
+/// bounds a typo (`--log-cache-mib 1000000`).
+const MAX_CACHE_MIB: u32 = 65_536;
+
+/// Cache sizes from their settings; each unset one keeps its default.
+fn cache_sizes(choices: CacheChoices) -> anyhow::Result<CacheSizes> {
+    let defaults = CacheSizes::DEFAULT;
+    let bytes = |name: &str, mib: Option<u32>, default: u64| -> anyhow::Result<u64> {
+        match mib {
+            None => Ok(default),
+            Some(mib) if mib > MAX_CACHE_MIB => {
+                bail!("{name} must be at most {MAX_CACHE_MIB} MiB, not {mib}")
+            }
+            Some(mib) => Ok(u64::from(mib) * 1024 * 1024),
+        }
+    };
+    let sqlite_readers = match choices.sqlite_readers {
+        None => defaults.sqlite_readers,
+        Some(n) if n == 0 || n as usize > CacheSizes::MAX_SQLITE_READERS => bail!(
+            "sqlite_readers must be between 1 and {}, not {n}",
+            CacheSizes::MAX_SQLITE_READERS
+        ),
+        Some(n) => n as usize,
+    };
+    Ok(CacheSizes {
+        sqlite_writer_bytes: bytes(
+            "sqlite_cache_mib",
+            choices.sqlite_cache_mib,
+            defaults.sqlite_writer_bytes,
+        )?,
+        sqlite_reader_bytes: bytes(
+            "sqlite_reader_cache_mib",
+            choices.sqlite_reader_cache_mib,
+            defaults.sqlite_reader_bytes,
+        )?,
+        sqlite_readers,
+        sqlite_mmap_bytes: bytes(
+            "sqlite_mmap_mib",
+            choices.sqlite_mmap_mib,
+            defaults.sqlite_mmap_bytes,
+        )?,
+        log_bytes: bytes("log_cache_mib", choices.log_cache_mib, defaults.log_bytes)?,
+        state_bytes: bytes(
+            "state_cache_mib",
+            choices.state_cache_mib,
+            defaults.state_bytes,
+        )?,
+    })
 }
 
 /// The file's `[job_schedules]` table with each `--job-schedule NAME=CRON` laid over it.
@@ -731,6 +837,52 @@ mod tests {
 
     fn key(text: &str) -> Option<String> {
         Some(text.to_owned())
+    }
+
+    #[test]
+    fn unset_caches_keep_their_defaults_and_set_ones_are_mebibytes() -> anyhow::Result<()> {
+        assert_eq!(cache_sizes(CacheChoices::default())?, CacheSizes::DEFAULT);
+        let caches = cache_sizes(CacheChoices {
+            log_cache_mib: Some(3),
+            sqlite_readers: Some(2),
+            sqlite_mmap_mib: Some(0),
+            ..CacheChoices::default()
+        })?;
+        assert_eq!(caches.log_bytes, 3 * 1024 * 1024);
+        assert_eq!(caches.sqlite_readers, 2);
+        assert_eq!(caches.sqlite_mmap_bytes, 0);
+        assert_eq!(caches.state_bytes, CacheSizes::DEFAULT.state_bytes);
+        Ok(())
+    }
+
+    #[test]
+    fn out_of_range_caches_are_refused_by_name() {
+        let error = cache_sizes(CacheChoices {
+            state_cache_mib: Some(MAX_CACHE_MIB + 1),
+            ..CacheChoices::default()
+        })
+        .err()
+        .map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("state_cache_mib")),
+            "{error:?}"
+        );
+        for readers in [0, 65] {
+            let error = cache_sizes(CacheChoices {
+                sqlite_readers: Some(readers),
+                ..CacheChoices::default()
+            })
+            .err()
+            .map(|e| e.to_string());
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("sqlite_readers")),
+                "{readers}: {error:?}"
+            );
+        }
     }
 
     #[test]

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use taskstream_cluster::postgres::{JobPeriod, PostgresStore};
 use taskstream_engine::EngineError;
+use taskstream_engine::embedded::log::EventLog;
 use taskstream_engine::jobs::{self, PeriodicJob};
-use taskstream_engine::log::EventLog;
+use taskstream_engine::ports::StateStore;
 use taskstream_engine::ports::{SettingsStore, TaskStore};
-use taskstream_engine::state::StateStore;
 
 /// Read notifications go this long after they were read.
 const READ_NOTIFICATION_RETENTION: chrono::Duration = chrono::Duration::days(30);

@@ -16,8 +16,8 @@ use anyhow::{Context, bail};
 use chrono_tz::Tz;
 use rmcp::ServiceExt;
 use taskstream_engine::TaskService;
+use taskstream_engine::embedded::SqliteTaskStore;
 use taskstream_engine::recurrence::parse_zone;
-use taskstream_engine::store::SqliteTaskStore;
 use taskstream_web::TaskstreamMcp;
 
 use crate::config::{CommonArgs, LogFormat, ServeArgs, Settings};
@@ -89,7 +89,7 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
     data_dir::ensure(&settings.data_dir)?;
     let database = settings.data_dir.join(data_dir::DATABASE_FILE);
     data_dir::private_file(&database)?;
-    let store = SqliteTaskStore::open(&database)
+    let store = SqliteTaskStore::open_with(&database, &settings.caches)
         .with_context(|| format!("cannot open the task store {}", database.display()))?;
     let handler = TaskstreamMcp::for_user(TaskService::new(Arc::new(store)), &user, zone);
     tracing::info!(

@@ -10,18 +10,18 @@ use taskstream_engine::assistant::offline::OfflineAssistant;
 use taskstream_engine::assistant::{Assistant, ChatService, Tools};
 use taskstream_engine::consumers::apply::{EffectApplier, RetryPolicy};
 use taskstream_engine::consumers::{self, runner};
+use taskstream_engine::embedded::SqliteTaskStore;
+use taskstream_engine::embedded::fluvio::{self, ConnectionLimits, FluvioConfig};
+use taskstream_engine::embedded::live::LogLiveFeed;
+use taskstream_engine::embedded::log::{EventLog, LogConfig, LogError, Retention};
+use taskstream_engine::embedded::log_bus::LogBus;
+use taskstream_engine::embedded::state::RedbStateStore;
 use taskstream_engine::event::Topic;
-use taskstream_engine::fluvio::{self, ConnectionLimits, FluvioConfig};
 use taskstream_engine::jobs::Jobs;
-use taskstream_engine::live::LogLiveFeed;
-use taskstream_engine::log::{EventLog, LogConfig, LogError, Retention};
-use taskstream_engine::log_bus::LogBus;
-use taskstream_engine::ports::NotificationChannel;
-use taskstream_engine::ports::{AccountStore, ConversationStore, SettingsStore, TaskStore};
+use taskstream_engine::ports::StateStore;
+use taskstream_engine::ports::{AccountStore, ConversationStore, Outbox, SettingsStore, TaskStore};
 use taskstream_engine::relay::OutboxRelay;
 use taskstream_engine::scheduler::ReminderScheduler;
-use taskstream_engine::state::{RedbStateStore, StateStore};
-use taskstream_engine::store::SqliteTaskStore;
 use taskstream_web::{AppState, JwtVerifier, Probe, TokenSigner};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -29,12 +29,9 @@ use tokio::task::JoinSet;
 
 use crate::config::{LogFormat, Mode, ServeArgs, Settings};
 use crate::data_dir;
-use crate::webhook::WebhookChannel;
+use crate::shutdown;
+use crate::webhook::notification_channels;
 
-/// How long in-flight requests get to finish after a shutdown signal.
-pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// How long the relay and consumers get to stop after the HTTP server.
-pub(crate) const BACKGROUND_GRACE: Duration = Duration::from_secs(5);
 const EVENT_LOG_FILE: &str = "events.redb";
 const STATE_FILE: &str = "state.redb";
 /// Dead-letter topics keep a week, like the topics they serve.
@@ -43,8 +40,10 @@ const DEAD_LETTER_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 pub fn init_logging(format: LogFormat, filter: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .with_context(|| format!("invalid log filter {filter:?}"))?;
+    // Colours only on a terminal: a journal or a log file gets plain `key=value` fields.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let installed = match format {
         LogFormat::Human => builder.try_init(),
@@ -78,7 +77,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         taskstream_web::install_recorder().context("cannot install the metrics recorder")?;
     let database = settings.data_dir.join(data_dir::DATABASE_FILE);
     let sqlite = Arc::new(
-        SqliteTaskStore::open(&database)
+        SqliteTaskStore::open_with(&database, &settings.caches)
             .with_context(|| format!("cannot open the task store {}", database.display()))?,
     );
     let conversations: Arc<dyn ConversationStore> = sqlite.clone();
@@ -87,20 +86,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let backup_sqlite = Arc::clone(&sqlite);
     let store: Arc<dyn TaskStore> = sqlite;
     let log_path = settings.data_dir.join(EVENT_LOG_FILE);
-    let log = EventLog::open(&log_path, LogConfig::default())
+    let log_config = LogConfig {
+        cache_bytes: settings.caches.log_bytes,
+        ..LogConfig::default()
+    };
+    let log = EventLog::open(&log_path, log_config)
         .with_context(|| format!("cannot open the event log {}", log_path.display()))?;
     ensure_dead_letter_topics(&log).await?;
     let state_path = settings.data_dir.join(STATE_FILE);
     let redb_state = Arc::new(
-        RedbStateStore::open(&state_path)
+        RedbStateStore::open_with_cache(&state_path, settings.caches.state_bytes)
             .with_context(|| format!("cannot open the state store {}", state_path.display()))?,
     );
     let state: Arc<dyn StateStore> = redb_state.clone();
+    log_cache_sizes(&settings.caches);
     let tasks = TaskService::new(Arc::clone(&store)).with_write_limit(settings.task_write_limit);
 
     let (stop_background, background_stopped) = watch::channel(false);
     let effects = EffectApplier::new(tasks.clone())
-        .with_channels(channels(&settings)?, RetryPolicy::default());
+        .with_channels(notification_channels(&settings)?, RetryPolicy::default());
     let mut background = start_background(
         &store,
         &log,
@@ -171,27 +175,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "listening on http://{address} (API /api, docs /docs, metrics /metrics)"
     );
 
-    let server = crate::http_server::serve(
-        listener,
-        app,
-        settings.http_header_read_timeout,
-        async move {
-            wait_for_signal().await;
-            let _ = stop_tx.send(true);
-        },
-    );
-    let forced = async move {
-        let mut stop_rx = stop_rx;
-        let _ = stop_rx.wait_for(|stopping| *stopping).await;
-        tokio::time::sleep(SHUTDOWN_GRACE).await;
-    };
-    tokio::select! {
-        () = server => {}
-        () = forced => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway"),
-    }
+    tokio::spawn(async move {
+        shutdown::wait_for_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    shutdown::serve_until_stopped(listener, app, settings.http_header_read_timeout, stop_rx).await;
     let _ = stop_background.send(true);
     periodic.stop().await;
-    stop_all(background).await;
+    shutdown::stop_all(background).await;
     tracing::info!("stopped; every acknowledged write is on disk");
     Ok(())
 }
@@ -243,30 +234,6 @@ async fn start_fluvio(
     Ok(())
 }
 
-/// Outside notification channels from the configuration.
-pub(crate) fn channels(settings: &Settings) -> anyhow::Result<Vec<Arc<dyn NotificationChannel>>> {
-    let mut channels: Vec<Arc<dyn NotificationChannel>> = Vec::new();
-    if let Some(url) = &settings.notify_webhook_url {
-        let parsed =
-            reqwest::Url::parse(url).with_context(|| format!("invalid webhook URL {url:?}"))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            anyhow::bail!("the webhook URL must be http or https: {url}");
-        }
-        if settings.notify_webhook_secret.is_none() {
-            tracing::warn!(
-                "webhook notifications are not signed: set TASKSTREAM_NOTIFY_WEBHOOK_SECRET"
-            );
-        }
-        let webhook = WebhookChannel::new(url.clone(), settings.notify_webhook_secret.as_deref())?;
-        tracing::info!(
-            host = parsed.host_str().unwrap_or(""),
-            "notifications are also sent to a webhook"
-        );
-        channels.push(Arc::new(webhook));
-    }
-    Ok(channels)
-}
-
 async fn ensure_dead_letter_topics(log: &EventLog) -> anyhow::Result<()> {
     for topic in [Topic::TaskEvents, Topic::Reminders] {
         let name = runner::dead_letter_topic(topic);
@@ -293,7 +260,8 @@ fn start_background(
     stopped: &watch::Receiver<bool>,
 ) -> JoinSet<()> {
     let mut background = JoinSet::new();
-    let relay = OutboxRelay::new(Arc::clone(store), Arc::new(LogBus::new(log.clone())));
+    let outbox: Arc<dyn Outbox> = Arc::clone(store) as Arc<dyn Outbox>;
+    let relay = OutboxRelay::new(outbox, Arc::new(LogBus::new(log.clone())));
     background.spawn(relay.run(stopped.clone()));
     let scheduler = ReminderScheduler::new(Arc::clone(store), missed_reminder_window);
     background.spawn(scheduler.run(stopped.clone()));
@@ -324,39 +292,16 @@ fn start_background(
     background
 }
 
-pub(crate) async fn stop_all(mut background: JoinSet<()>) {
-    let drained = tokio::time::timeout(BACKGROUND_GRACE, async {
-        while background.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            "background tasks still running after {BACKGROUND_GRACE:?}; stopping anyway"
-        );
-        background.abort_all();
-    }
-}
-
-pub(crate) async fn wait_for_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        () = interrupt => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
-    }
+/// Says at start how much memory the caches may take, so an operator sizing a host can see it.
+fn log_cache_sizes(caches: &taskstream_engine::CacheSizes) {
+    let mib = |bytes: u64| bytes / (1024 * 1024);
+    tracing::info!(
+        sqlite_cache_mib = mib(caches.sqlite_writer_bytes),
+        sqlite_reader_cache_mib = mib(caches.sqlite_reader_bytes),
+        sqlite_readers = caches.sqlite_readers,
+        sqlite_mmap_mib = mib(caches.sqlite_mmap_bytes),
+        log_cache_mib = mib(caches.log_bytes),
+        state_cache_mib = mib(caches.state_bytes),
+        "cache sizes"
+    );
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use taskstream_cluster::postgres::{PgOptions, PostgresStore};
 use taskstream_engine::accounts::AccountService;
+use taskstream_engine::embedded::SqliteTaskStore;
 use taskstream_engine::ports::AccountStore;
-use taskstream_engine::store::SqliteTaskStore;
 
 use crate::config::{CommonArgs, Mode, ServeArgs, Settings};
 use crate::data_dir;

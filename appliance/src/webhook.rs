@@ -1,13 +1,17 @@
 //! The webhook notification channel: a JSON POST per notification, signed with HMAC-SHA256 when
 //! a secret is configured, so the receiver can check it came from this server.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use async_trait::async_trait;
 use ring::hmac;
 use serde_json::json;
 use taskstream_engine::activity::Notification;
 use taskstream_engine::ports::NotificationChannel;
+
+use crate::config::Settings;
 
 /// Header carrying `sha256=<hex HMAC of the raw body>`.
 pub const SIGNATURE_HEADER: &str = "x-taskstream-signature";
@@ -70,6 +74,32 @@ impl NotificationChannel for WebhookChannel {
             Err(error) => Err(format!("request failed: {error}")),
         }
     }
+}
+
+/// Outside notification channels from the configuration.
+pub(crate) fn notification_channels(
+    settings: &Settings,
+) -> anyhow::Result<Vec<Arc<dyn NotificationChannel>>> {
+    let mut channels: Vec<Arc<dyn NotificationChannel>> = Vec::new();
+    if let Some(url) = &settings.notify_webhook_url {
+        let parsed =
+            reqwest::Url::parse(url).with_context(|| format!("invalid webhook URL {url:?}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            anyhow::bail!("the webhook URL must be http or https: {url}");
+        }
+        if settings.notify_webhook_secret.is_none() {
+            tracing::warn!(
+                "webhook notifications are not signed: set TASKSTREAM_NOTIFY_WEBHOOK_SECRET"
+            );
+        }
+        let webhook = WebhookChannel::new(url.clone(), settings.notify_webhook_secret.as_deref())?;
+        tracing::info!(
+            host = parsed.host_str().unwrap_or(""),
+            "notifications are also sent to a webhook"
+        );
+        channels.push(Arc::new(webhook));
+    }
+    Ok(channels)
 }
 
 #[cfg(test)]

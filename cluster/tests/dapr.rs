@@ -20,12 +20,14 @@ use taskstream_cluster::dapr::{
 use taskstream_engine::EngineError;
 use taskstream_engine::activity::AuditFilter;
 use taskstream_engine::consumers::apply::EffectApplier;
+use taskstream_engine::embedded::SqliteTaskStore;
 use taskstream_engine::event::EventEnvelope;
-use taskstream_engine::ports::{EventBus, OutboxRecord, TaskStore};
+use taskstream_engine::ports::StateStore;
+use taskstream_engine::ports::{
+    ActivityStore, EventBus, Outbox, OutboxRecord, ReminderStore, TaskStore,
+};
 use taskstream_engine::relay::OutboxRelay;
 use taskstream_engine::service::TaskService;
-use taskstream_engine::state::StateStore;
-use taskstream_engine::store::SqliteTaskStore;
 use taskstream_engine::task::input::{parse_new_task, parse_task_patch};
 use taskstream_engine::task::{Task, TaskQuery};
 use taskstream_tests::dapr_sidecar::{DaprSidecar, SidecarConfig, Verdict};
@@ -196,6 +198,15 @@ async fn a_down_sidecar_fails_the_publish_so_the_outbox_keeps_the_rows() {
 }
 
 // --- state ----------------------------------------------------------------------------------------
+
+/// The same [`StateStore`] contract redb passes (`engine/src/conformance/state.rs`), through
+/// the test sidecar; `cluster/tests/real_dapr_state.rs` runs it through a real daprd + Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dapr_state_store_passes_the_state_store_conformance_suite() {
+    let sidecar = DaprSidecar::start(SidecarConfig::new()).await;
+    let state = DaprStateStore::new(client(&sidecar));
+    taskstream_engine::conformance::state_store_suite(&state).await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_state_store_reads_writes_and_expires_through_the_sidecar() {

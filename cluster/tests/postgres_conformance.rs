@@ -15,7 +15,9 @@ use serde_json::json;
 use taskstream_cluster::postgres::{PgError, PostgresStore, RelayRound};
 use taskstream_engine::EngineError;
 use taskstream_engine::conformance;
-use taskstream_engine::ports::{OutboxRecord, ProjectStore, TaskStore};
+use taskstream_engine::ports::{
+    ActivityStore, Outbox, OutboxRecord, ProjectStore, ReminderStore, TaskStore,
+};
 use taskstream_engine::reminder::FireOutcome;
 use taskstream_engine::task::input::parse_new_task;
 use taskstream_engine::task::{Task, TaskOp, TaskQuery, ops};

@@ -9,6 +9,10 @@ use crate::task::Task;
 use crate::time::format_utc;
 
 /// The producer name consumers of the reference system expect in `source`.
+/// Event types that reach the browser on the live stream, in both shapes
+/// (`reminder.scheduled` is bookkeeping, not news).
+pub const LIVE_TYPES: [&str; 2] = ["task.sync", "reminder.triggered"];
+
 pub const EVENT_SOURCE: &str = "chat-api";
 pub const SPEC_VERSION: &str = "1.0";
 

@@ -197,9 +197,9 @@ pub async fn daily_digest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::SettingsStore;
+    use crate::embedded::SqliteTaskStore;
+    use crate::ports::{ActivityStore, SettingsStore};
     use crate::settings::UserSettings;
-    use crate::store::SqliteTaskStore;
     use crate::task::{NewTask, ops};
     use crate::time::parse_datetime;
     use std::sync::atomic::{AtomicU64, Ordering};

@@ -7,25 +7,20 @@
 pub mod accounts;
 pub mod activity;
 pub mod assistant;
+pub mod cache;
 pub mod consumers;
+pub mod embedded;
 pub mod error;
 pub mod event;
-pub mod fluvio;
 pub mod jobs;
-pub mod live;
-pub mod log;
-pub mod log_bus;
 pub mod ports;
 pub mod project;
 pub mod recurrence;
-mod redb_copy;
 pub mod relay;
 pub mod reminder;
 pub mod scheduler;
 pub mod service;
 pub mod settings;
-pub mod state;
-pub mod store;
 pub mod task;
 pub mod time;
 pub mod transfer;
@@ -34,5 +29,6 @@ pub mod write_limit;
 #[cfg(any(test, feature = "testkit"))]
 pub mod conformance;
 
+pub use cache::CacheSizes;
 pub use error::{EngineError, FieldError, Loc, ValidationErrors};
 pub use service::TaskService;

@@ -69,12 +69,16 @@ pub trait ProjectStore: Send + Sync + 'static {
     ) -> Result<HashMap<Uuid, SubtaskCount>, EngineError>;
 }
 
-/// Durable storage of tasks and of the events their changes produce.
-///
-/// Every write commits the task rows and their outbox events in one transaction, so an event is
-/// never lost and never announced for a change that did not happen.
+/// Durable storage of tasks, with the events their changes produce (see [`Outbox`]), the
+/// activity they cause ([`ActivityStore`]), their reminder timers ([`ReminderStore`]) and their
+/// projects ([`ProjectStore`]): one store, because every write commits the task rows, their
+/// timers and their outbox events in one transaction, so an event is never lost and never
+/// announced for a change that did not happen. The roles are separate traits so a component
+/// asks for only the part it uses (the relay an [`Outbox`], the scheduler a [`ReminderStore`]).
 #[async_trait]
-pub trait TaskStore: ProjectStore + Send + Sync + 'static {
+pub trait TaskStore:
+    ProjectStore + Outbox + ActivityStore + ReminderStore + Send + Sync + 'static
+{
     /// Inserts a new task with its events. A task with a `project_id` or `subtask_of` is
     /// placed by [`crate::project::rules::place`] against the rows as they are in the same
     /// transaction (`ProjectNotFound`, `ParentNotFound`, `Conflict`), and a subtask takes its
@@ -100,6 +104,13 @@ pub trait TaskStore: ProjectStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Change, EngineError>;
 
+    /// Cheap liveness check for `/ready`.
+    async fn ping(&self) -> Result<(), EngineError>;
+}
+
+/// The events committed with task changes, waiting for the relay to publish them.
+#[async_trait]
+pub trait Outbox: Send + Sync + 'static {
     /// The oldest events not yet relayed, in commit order.
     async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxRecord>, EngineError>;
 
@@ -108,14 +119,19 @@ pub trait TaskStore: ProjectStore + Send + Sync + 'static {
     async fn delete_events(&self, seqs: Vec<i64>) -> Result<u64, EngineError>;
 
     /// Notified after each commit, so the relay wakes on new events instead of polling; also
-    /// after a commit by another process is noticed (see [`TaskStore::foreign_commits`]).
+    /// after a commit by another process is noticed (see [`Outbox::foreign_commits`]).
     fn commit_signal(&self) -> Arc<Notify>;
 
     /// Counts commits made by other processes on the same database (`taskstream mcp` over stdio
     /// next to a running `serve`), noticed within about a second. Whoever keeps an in-memory
     /// view of the store (the reminder queue) reloads it when this changes.
     fn foreign_commits(&self) -> tokio::sync::watch::Receiver<u64>;
+}
 
+/// What the consumers record about task changes: the audit trail, the in-app notifications
+/// and their deliveries to outside channels, each once per event.
+#[async_trait]
+pub trait ActivityStore: Send + Sync + 'static {
     /// Records an audit row unless its event was already audited; true when added.
     async fn record_audit(&self, entry: AuditEntry) -> Result<bool, EngineError>;
 
@@ -153,9 +169,13 @@ pub trait TaskStore: ProjectStore + Send + Sync + 'static {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Notification, EngineError>;
+}
 
+/// The reminder timers of tasks: what is armed, and taking a due one up exactly once.
+#[async_trait]
+pub trait ReminderStore: Send + Sync + 'static {
     /// Changes of armed reminders after each successful write, for the scheduler's queue. A
-    /// lagging receiver should reload [`TaskStore::pending_reminders`].
+    /// lagging receiver should reload [`ReminderStore::pending_reminders`].
     fn reminder_changes(&self) -> tokio::sync::broadcast::Receiver<ReminderChange>;
 
     /// Every armed reminder (task id, fire time), soonest first.
@@ -172,7 +192,7 @@ pub trait TaskStore: ProjectStore + Send + Sync + 'static {
         missed_window: chrono::Duration,
     ) -> Result<FireOutcome, EngineError>;
 
-    /// Takes up many due timers, each as [`TaskStore::fire_reminder`] would at the moment it is
+    /// Takes up many due timers, each as [`ReminderStore::fire_reminder`] would at the moment it is
     /// processed, in as few transactions as the store can: a burst of reminders due at one
     /// instant then costs one commit instead of one per reminder. The outcomes are in order.
     async fn fire_reminders(
@@ -191,7 +211,7 @@ pub trait TaskStore: ProjectStore + Send + Sync + 'static {
     }
 
     /// Does ahead of time what firing these timers (due in the next seconds) will need, so
-    /// that [`TaskStore::fire_reminders`] at their deadline only marks them (the SQLite store
+    /// that [`ReminderStore::fire_reminders`] at their deadline only marks them (the SQLite store
     /// writes their events ahead, held back until then). A hint: the outcomes are the same with
     /// or without it (an event prepared ahead is stamped with its fire time rather than the
     /// moment it fired, under a second apart), and a store may ignore it.
@@ -216,9 +236,16 @@ pub trait TaskStore: ProjectStore + Send + Sync + 'static {
         &self,
         task_id: Uuid,
     ) -> Result<Vec<crate::reminder::ReminderRecord>, EngineError>;
+}
 
-    /// Cheap liveness check for `/ready`.
-    async fn ping(&self) -> Result<(), EngineError>;
+/// What a readiness probe returns: `Err(reason)` names what is not ready.
+pub type ProbeFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// A component `/ready` asks before the process takes traffic (store, log, sidecar, ...).
+/// A port so each shape's adapters answer for themselves and the web layer only collects.
+pub trait Probe: Send + Sync {
+    fn check(&self) -> ProbeFuture<'_>;
 }
 
 /// Where committed events go: the embedded log, or Dapr pub/sub in cluster mode.
@@ -422,4 +449,39 @@ pub trait LoginAttempts: Send + Sync + 'static {
 
     /// Forgets the email's failures after a successful log-in (the client's stay).
     async fn succeeded(&self, email: &str) -> Result<(), EngineError>;
+}
+
+/// Small keyed state with optional time-to-live: the consumers' idempotency memory
+/// (`audit-processed:{event_id}` and friends, CONTRACT.md §5). Dapr state in cluster mode.
+#[async_trait]
+pub trait StateStore: Send + Sync + 'static {
+    /// The value of `key`; expired entries read as `None`.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, EngineError>;
+    /// The values of `keys`, in order. A consumer asks this once per batch of events; the
+    /// default asks `get` for each key concurrently, an adapter that can read them together
+    /// overrides it.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, EngineError> {
+        futures_util::future::join_all(keys.iter().map(|key| self.get(key)))
+            .await
+            .into_iter()
+            .collect()
+    }
+    /// Stores `value` under `key`, replacing any value; `ttl` `None` keeps it until deleted.
+    async fn set(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<(), EngineError>;
+    /// Atomically stores `value` if `key` is absent or expired; true if it stored (the caller "won").
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<bool, EngineError>;
+    /// Removes `key` (absent keys are fine).
+    async fn delete(&self, key: &str) -> Result<(), EngineError>;
+    /// Removes expired entries; returns how many.
+    async fn purge_expired(&self) -> Result<u64, EngineError>;
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::error::EngineError;
-use crate::ports::{EventBus, TaskStore};
+use crate::ports::{EventBus, Outbox};
 
 /// Events moved per round trip.
 const BATCH: usize = 512;
@@ -15,12 +15,12 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 pub struct OutboxRelay {
-    store: Arc<dyn TaskStore>,
+    store: Arc<dyn Outbox>,
     bus: Arc<dyn EventBus>,
 }
 
 impl OutboxRelay {
-    pub fn new(store: Arc<dyn TaskStore>, bus: Arc<dyn EventBus>) -> Self {
+    pub fn new(store: Arc<dyn Outbox>, bus: Arc<dyn EventBus>) -> Self {
         Self { store, bus }
     }
 
@@ -81,8 +81,8 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::ports::OutboxRecord;
-    use crate::store::SqliteTaskStore;
+    use crate::embedded::SqliteTaskStore;
+    use crate::ports::{OutboxRecord, TaskStore};
     use crate::task::{NewTask, ops};
 
     /// A bus that records what it got and fails the first `failures` publishes.

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::activity::Notification;
-use crate::task::{Task, TaskStatus};
+use crate::error::EngineError;
+use crate::event::OutboxEvent;
+use crate::task::ops::{self, Change, TaskOp};
+use crate::task::{RecurrenceTrigger, Task, TaskStatus};
 use crate::time::format_utc;
 
 /// Every pending fire time of one task after a change (empty: nothing is armed).
@@ -96,6 +99,188 @@ pub fn armed_at(task: &Task) -> Option<DateTime<Utc>> {
         TaskStatus::Completed => None,
         _ => task.remind_at,
     }
+}
+
+/// Whether `task` is an open `on_due` recurring task, whose next occurrence is created by a
+/// `recur` timer at its due date. A store asks whether a next occurrence exists only then.
+pub fn recur_applies(task: &Task) -> bool {
+    task.recurrence_trigger == RecurrenceTrigger::OnDue
+        && task.is_recurring
+        && task.recurrence_rule.is_some()
+        && task.status != TaskStatus::Completed
+}
+
+/// When `task`'s `recur` timer is armed: its due date, while [`recur_applies`] and it has no
+/// next occurrence yet (`has_next`); armed even when past, so the series catches up once.
+pub fn recur_at(task: &Task, has_next: bool) -> Option<DateTime<Utc>> {
+    task.due_date.filter(|_| recur_applies(task) && !has_next)
+}
+
+/// What a store does to make a task's pending timer rows match the task.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncPlan {
+    /// Pending rows (time, kind) to delete: times the task no longer has, snoozes of a
+    /// completed task, a `recur` timer no longer wanted.
+    pub cancel: Vec<(DateTime<Utc>, String)>,
+    /// Reminder times to arm as `task` rows; a time that already fired or was missed keeps its
+    /// row (the store inserts without overwriting), so no time fires twice.
+    pub arm: Vec<DateTime<Utc>>,
+    /// The `recur` timer to arm, if any.
+    pub recur: Option<DateTime<Utc>>,
+}
+
+/// Plans the timer rows of `task` from its `pending` rows (time, kind) and its [`recur_at`].
+/// A pending row for a current time is kept even if it is past: a reminder waiting for
+/// catch-up. Times long past when they were set are not armed ([`worth_arming`]).
+pub fn plan_sync(
+    task: &Task,
+    pending: &[(DateTime<Utc>, String)],
+    recur: Option<DateTime<Utc>>,
+) -> SyncPlan {
+    let wanted = armed_times(task);
+    let open = task.status != TaskStatus::Completed;
+    let cancel = pending
+        .iter()
+        .filter(|(at, kind)| match kind.as_str() {
+            "snooze" => !open,
+            "recur" => recur != Some(*at),
+            _ => !wanted.contains(at),
+        })
+        .cloned()
+        .collect();
+    let arm = wanted
+        .into_iter()
+        .filter(|at| worth_arming(*at, task.updated_at))
+        .collect();
+    SyncPlan { cancel, arm, recur }
+}
+
+/// The task a snooze is for: the one its notification is about.
+pub fn snooze_target(notification: &Notification) -> Result<Uuid, EngineError> {
+    notification
+        .task_id
+        .as_deref()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| EngineError::Conflict("This notification is not about a task".to_owned()))
+}
+
+/// A snooze to arm and the `reminder.scheduled` event that announces it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnoozePlan {
+    pub fire_at: DateTime<Utc>,
+    pub event: OutboxEvent,
+}
+
+/// Plans snoozing `task` (as loaded by the store; `None` when it is gone) for `minutes` on
+/// behalf of `user_id`: a clear conflict when the task is gone, someone else's or completed,
+/// or the time overflows.
+pub fn plan_snooze(
+    task: Option<&Task>,
+    user_id: &str,
+    minutes: i64,
+    now: DateTime<Utc>,
+) -> Result<SnoozePlan, EngineError> {
+    let conflict = |text: &str| EngineError::Conflict(text.to_owned());
+    let task = task
+        .filter(|task| task.user_id == user_id)
+        .ok_or_else(|| conflict("The task of this notification no longer exists"))?;
+    if task.status == TaskStatus::Completed {
+        return Err(conflict("The task is already completed"));
+    }
+    let fire_at = chrono::Duration::try_minutes(minutes)
+        .and_then(|snooze| now.checked_add_signed(snooze))
+        .map(crate::time::truncate_micros)
+        .ok_or_else(|| conflict("Snooze too long"))?;
+    Ok(SnoozePlan {
+        fire_at,
+        event: crate::event::reminder_scheduled(task, fire_at, now),
+    })
+}
+
+/// What taking up the reminders due at one instant means.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReminderFiring {
+    /// On time (within the missed window): mark `kinds` fired and append `event`
+    /// (`reminder.triggered`).
+    Fired {
+        kinds: Vec<String>,
+        late_by: chrono::Duration,
+        event: OutboxEvent,
+    },
+    /// Too late: mark `kinds` missed and record `notification` instead.
+    Missed {
+        kinds: Vec<String>,
+        notification: Notification,
+    },
+}
+
+/// Everything a store writes when it takes up the timers due at one instant of a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirePlan {
+    /// A `recur` timer's next occurrence: insert `change.next`, append `change.events`, arm its
+    /// timers and mark the `recur` row fired.
+    pub recurrence: Option<Change>,
+    /// The task's reminders (and snoozes) due at that instant.
+    pub reminders: Option<ReminderFiring>,
+    /// Some timer no longer matches the task: re-sync the task's rows after.
+    pub resync: bool,
+    pub outcome: FireOutcome,
+}
+
+/// Plans taking up the timers `due` ([`due_timers`]) of `task` at `fire_at`. `has_next` says
+/// whether the task already has its next occurrence (read only when `due.recur`).
+pub fn plan_fire(
+    task: &Task,
+    due: DueTimers,
+    has_next: bool,
+    fire_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    missed_window: chrono::Duration,
+) -> Result<FirePlan, EngineError> {
+    let mut outcome = FireOutcome::NotArmed;
+    let mut resync = due.stale;
+    let mut recurrence = None;
+    if due.recur {
+        let change = ops::apply(
+            TaskOp::SpawnOnDue,
+            &task.user_id,
+            task.clone(),
+            has_next,
+            now,
+        )?;
+        match &change.next {
+            Some(next) => {
+                outcome = FireOutcome::Recurred { next: next.id };
+                recurrence = Some(change);
+            }
+            None => resync = true,
+        }
+    }
+    let reminders = if due.reminding.is_empty() {
+        None
+    } else {
+        let late_by = now - fire_at;
+        if late_by > missed_window {
+            outcome = FireOutcome::Missed;
+            Some(ReminderFiring::Missed {
+                kinds: due.reminding,
+                notification: missed_notification(task, fire_at, now),
+            })
+        } else {
+            outcome = FireOutcome::Fired { late_by };
+            Some(ReminderFiring::Fired {
+                kinds: due.reminding,
+                late_by,
+                event: crate::event::reminder_triggered(task, fire_at, late_by, now),
+            })
+        }
+    };
+    Ok(FirePlan {
+        recurrence,
+        reminders,
+        resync,
+        outcome,
+    })
 }
 
 /// One reminder row of a task: pending, fired (and how late) or missed.
@@ -198,5 +383,210 @@ pub fn missed_notification(
             "due_at": task.due_date.map(format_utc),
             "remind_at": format_utc(fire_at),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::input::parse_new_task;
+    use crate::time::parse_datetime;
+    use serde_json::json;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        parse_datetime(text).expect("date")
+    }
+
+    fn created(body: serde_json::Value) -> Task {
+        let draft = parse_new_task(&body).expect("valid body");
+        ops::create("alice", draft, at("2026-01-01T00:00:00Z"))
+            .expect("created")
+            .0
+    }
+
+    fn kinds(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| (*name).to_owned()).collect()
+    }
+
+    fn on_due_series() -> Task {
+        created(
+            json!({"title": "water plants", "due_date": "2026-01-02T09:00:00Z", "is_recurring": true,
+            "recurrence_rule": "DAILY", "recurrence_trigger": "on_due"}),
+        )
+    }
+
+    #[test]
+    fn sync_cancels_what_the_task_no_longer_has_and_arms_what_it_has() {
+        let mut task = created(json!({"title": "t", "due_date": "2026-01-05T10:00:00Z",
+            "reminder_offset_minutes": 60}));
+        let remind = at("2026-01-05T09:00:00Z");
+        let old = at("2026-01-04T09:00:00Z");
+        let pending = vec![
+            (old, "task".to_owned()),
+            (remind, "task".to_owned()),
+            (at("2026-01-03T00:00:00Z"), "snooze".to_owned()),
+            (at("2026-01-02T00:00:00Z"), "recur".to_owned()),
+        ];
+        let plan = plan_sync(&task, &pending, None);
+        assert_eq!(
+            plan.cancel,
+            vec![
+                (old, "task".to_owned()),
+                (at("2026-01-02T00:00:00Z"), "recur".to_owned())
+            ]
+        );
+        assert_eq!(plan.arm, vec![remind]);
+        assert_eq!(plan.recur, None);
+
+        task.status = TaskStatus::Completed;
+        let plan = plan_sync(&task, &pending, None);
+        assert_eq!(plan.cancel.len(), 4, "a completed task keeps no timer");
+        assert!(plan.arm.is_empty());
+    }
+
+    #[test]
+    fn sync_does_not_arm_a_reminder_long_past_when_it_was_set() {
+        let task = created(json!({"title": "t", "due_date": "2025-12-01T10:00:00Z",
+            "reminder_offset_minutes": 10}));
+        assert_eq!(armed_times(&task), vec![at("2025-12-01T09:50:00Z")]);
+        assert!(plan_sync(&task, &[], None).arm.is_empty());
+    }
+
+    #[test]
+    fn the_recur_timer_is_the_due_date_of_an_open_on_due_series_without_a_next() {
+        let series = on_due_series();
+        assert!(recur_applies(&series));
+        assert_eq!(recur_at(&series, false), Some(at("2026-01-02T09:00:00Z")));
+        assert_eq!(recur_at(&series, true), None);
+        let plain = created(json!({"title": "t", "due_date": "2026-01-02T09:00:00Z"}));
+        assert!(!recur_applies(&plain));
+        assert_eq!(recur_at(&plain, false), None);
+        let plan = plan_sync(&series, &[], recur_at(&series, false));
+        assert_eq!(plan.recur, Some(at("2026-01-02T09:00:00Z")));
+    }
+
+    #[test]
+    fn snooze_is_refused_clearly_for_a_gone_foreign_or_completed_task() {
+        let now = at("2026-01-01T12:00:00Z");
+        let mut task = created(json!({"title": "t"}));
+        let conflict = |result: Result<SnoozePlan, EngineError>| match result {
+            Err(EngineError::Conflict(text)) => text,
+            other => panic!("expected a conflict, got {other:?}"),
+        };
+        assert!(conflict(plan_snooze(None, "alice", 10, now)).contains("no longer exists"));
+        assert!(conflict(plan_snooze(Some(&task), "bob", 10, now)).contains("no longer exists"));
+        assert_eq!(
+            conflict(plan_snooze(Some(&task), "alice", i64::MAX, now)),
+            "Snooze too long"
+        );
+        let plan = plan_snooze(Some(&task), "alice", 10, now).expect("snoozed");
+        assert_eq!(plan.fire_at, at("2026-01-01T12:10:00Z"));
+        assert_eq!(plan.event.envelope.event_type, "reminder.scheduled");
+        task.status = TaskStatus::Completed;
+        assert!(conflict(plan_snooze(Some(&task), "alice", 10, now)).contains("already completed"));
+    }
+
+    #[test]
+    fn fire_is_on_time_within_the_window_and_missed_after_it() {
+        let task = created(json!({"title": "t", "due_date": "2026-01-05T10:00:00Z",
+            "reminder_offset_minutes": 60}));
+        let fire_at = at("2026-01-05T09:00:00Z");
+        let window = chrono::Duration::minutes(30);
+        let due = due_timers(&task, &kinds(&["task"]), fire_at);
+        let plan = plan_fire(
+            &task,
+            due.clone(),
+            false,
+            fire_at,
+            at("2026-01-05T09:00:02Z"),
+            window,
+        )
+        .expect("plan");
+        assert_eq!(
+            plan.outcome,
+            FireOutcome::Fired {
+                late_by: chrono::Duration::seconds(2)
+            }
+        );
+        assert!(
+            matches!(plan.reminders, Some(ReminderFiring::Fired { ref kinds, .. }) if kinds == &["task"])
+        );
+        assert!(plan.recurrence.is_none() && !plan.resync);
+
+        let plan = plan_fire(
+            &task,
+            due,
+            false,
+            fire_at,
+            at("2026-01-05T10:00:00Z"),
+            window,
+        )
+        .expect("plan");
+        assert_eq!(plan.outcome, FireOutcome::Missed);
+        match plan.reminders {
+            Some(ReminderFiring::Missed { notification, .. }) => {
+                assert_eq!(notification.kind, "missed_reminder");
+                assert_eq!(notification.task_id, Some(task.id.to_string()));
+            }
+            other => panic!("expected missed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stale_timer_fires_nothing_and_asks_for_a_resync() {
+        let task = created(json!({"title": "t", "due_date": "2026-01-05T10:00:00Z",
+            "reminder_offset_minutes": 60}));
+        let other_time = at("2026-01-05T08:00:00Z");
+        let due = due_timers(&task, &kinds(&["task"]), other_time);
+        let plan = plan_fire(
+            &task,
+            due,
+            false,
+            other_time,
+            other_time,
+            chrono::Duration::hours(1),
+        )
+        .expect("plan");
+        assert_eq!(plan.outcome, FireOutcome::NotArmed);
+        assert!(plan.reminders.is_none());
+        assert!(plan.resync);
+    }
+
+    #[test]
+    fn a_recur_timer_spawns_the_next_occurrence_once() {
+        let series = on_due_series();
+        let due_at = at("2026-01-02T09:00:00Z");
+        let due = due_timers(&series, &kinds(&["recur"]), due_at);
+        assert!(due.recur);
+        let plan = plan_fire(
+            &series,
+            due.clone(),
+            false,
+            due_at,
+            due_at,
+            chrono::Duration::hours(1),
+        )
+        .expect("plan");
+        let next = plan
+            .recurrence
+            .as_ref()
+            .and_then(|change| change.next.as_ref())
+            .expect("a next occurrence");
+        assert_eq!(plan.outcome, FireOutcome::Recurred { next: next.id });
+        assert_eq!(next.due_date, Some(at("2026-01-03T09:00:00Z")));
+        assert!(!plan.resync);
+
+        let again = plan_fire(
+            &series,
+            due,
+            true,
+            due_at,
+            due_at,
+            chrono::Duration::hours(1),
+        )
+        .expect("plan");
+        assert!(again.recurrence.is_none(), "never a second next occurrence");
+        assert_eq!(again.outcome, FireOutcome::NotArmed);
+        assert!(again.resync);
     }
 }

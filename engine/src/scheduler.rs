@@ -462,6 +462,7 @@ fn record_outcome(task_id: Uuid, at: DateTime<Utc>, outcome: FireOutcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::{Outbox, ReminderStore};
     use crate::time::parse_datetime;
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -564,7 +565,7 @@ mod tests {
     /// `serve`) was never announced to this scheduler; it must still fire.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fires_a_reminder_another_process_armed() {
-        use crate::store::SqliteTaskStore;
+        use crate::embedded::SqliteTaskStore;
         use crate::task::{NewTask, ops};
 
         let dir = tempfile::tempdir().expect("tempdir");
@@ -608,7 +609,7 @@ mod tests {
     /// is stamped with its fire time exactly (the ordinary path stamps the moment it ran), once.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn on_time_reminders_fire_from_events_prepared_ahead() {
-        use crate::store::SqliteTaskStore;
+        use crate::embedded::SqliteTaskStore;
         use crate::task::{NewTask, ops};
 
         let dir = tempfile::tempdir().expect("tempdir");
@@ -884,7 +885,8 @@ mod bench {
     use std::time::Instant;
 
     use super::*;
-    use crate::store::SqliteTaskStore;
+    use crate::embedded::SqliteTaskStore;
+    use crate::ports::{Outbox, ReminderStore};
     use crate::task::{NewTask, ops};
 
     fn rss_kib() -> u64 {
@@ -1007,7 +1009,7 @@ mod bench {
 
     /// The embedded log as the relay's bus, noting each `reminder.triggered` it took.
     struct Published {
-        log: crate::log_bus::LogBus,
+        log: crate::embedded::log_bus::LogBus,
         triggered: std::sync::Mutex<Vec<(String, serde_json::Value)>>,
         /// When the last batch holding a `reminder.triggered` was durable in the log.
         last_in_log: std::sync::Mutex<Option<DateTime<Utc>>>,
@@ -1089,9 +1091,12 @@ mod bench {
         // `TASKSTREAM_BENCH_NO_RELAY=1` leaves it out.
         let (stop, stopped) = watch::channel(false);
         let published = Arc::new(Published {
-            log: crate::log_bus::LogBus::new(
-                crate::log::EventLog::open(&dir.path().join("log.redb"), Default::default())
-                    .expect("event log"),
+            log: crate::embedded::log_bus::LogBus::new(
+                crate::embedded::log::EventLog::open(
+                    &dir.path().join("log.redb"),
+                    Default::default(),
+                )
+                .expect("event log"),
             ),
             triggered: std::sync::Mutex::default(),
             last_in_log: std::sync::Mutex::default(),

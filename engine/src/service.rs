@@ -142,3 +142,9 @@ impl TaskService {
         Ok(change.task)
     }
 }
+
+impl crate::ports::Probe for TaskService {
+    fn check(&self) -> crate::ports::ProbeFuture<'_> {
+        Box::pin(async move { self.store().ping().await.map_err(|error| error.to_string()) })
+    }
+}

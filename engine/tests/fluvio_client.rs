@@ -14,8 +14,8 @@ use fluvio::{
     SmartModuleInvocation, SmartModuleInvocationWasm, SmartModuleKind, TopicProducerConfigBuilder,
 };
 use futures_util::StreamExt;
-use taskstream_engine::fluvio::{FluvioConfig, serve_sc, serve_spu};
-use taskstream_engine::log::{EventLog, LogConfig, NewRecord};
+use taskstream_engine::embedded::fluvio::{FluvioConfig, serve_sc, serve_spu};
+use taskstream_engine::embedded::log::{EventLog, LogConfig, NewRecord};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 

@@ -919,7 +919,7 @@ pub fn ids(list: &[Value]) -> Vec<String> {
 // and a small Server-Sent Events reader.
 // ---------------------------------------------------------------------------------------------
 
-pub use taskstream_engine::log::{EventLog, LogConfig, LogRecord, NewRecord};
+pub use taskstream_engine::embedded::log::{EventLog, LogConfig, LogRecord, NewRecord};
 
 /// The topics of the contract (§3) and their dead-letter topics.
 pub const TASK_EVENTS: &str = "task-events";

@@ -154,7 +154,7 @@ fn read_outbox(db: &std::path::Path) -> Vec<Row> {
 /// the event log, then what still waits in the outbox. The relay is at-least-once (a kill between
 /// publish and outbox delete repeats events), so repeats of an event id are dropped here.
 async fn read_events(data_dir: &std::path::Path) -> Vec<Row> {
-    use taskstream_engine::log::{EventLog, LogConfig};
+    use taskstream_engine::embedded::log::{EventLog, LogConfig};
     let mut rows = Vec::new();
     {
         let log = EventLog::open(&data_dir.join("events.redb"), LogConfig::default())

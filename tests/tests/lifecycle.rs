@@ -403,6 +403,71 @@ async fn config_file_is_found_in_cwd_and_via_env() {
     assert_eq!(list_status(&srv, &tok("env-config-secret", "a")).await, 200);
 }
 
+#[tokio::test]
+async fn cache_sizes_come_from_flags_env_and_file_and_bad_ones_stop_the_start() {
+    let cwd = TempDir::new().unwrap();
+    write(
+        &cwd.path().join("taskstream.toml"),
+        "sqlite_readers = 2\nlog_cache_mib = 99\n",
+    );
+    let srv = TestServer::launch(Launch {
+        args: vec!["--log-cache-mib".into(), "3".into()],
+        envs: vec![("TASKSTREAM_STATE_CACHE_MIB".into(), "5".into())],
+        cwd: Some(cwd.path().to_path_buf()),
+        ..Launch::default()
+    })
+    .await;
+    // The server works with small caches and says which sizes it took.
+    let alice = srv.user("alice");
+    let t = alice.create(json!({ "title": "small caches" })).await;
+    assert_eq!(alice.list("").await, vec![t]);
+    let log = srv.stderr();
+    let line = log
+        .lines()
+        .find(|l| l.contains("cache sizes"))
+        .unwrap_or_else(|| panic!("no cache sizes line in\n{log}"));
+    for (key, value) in [
+        ("sqlite_cache_mib", "8"),
+        ("sqlite_reader_cache_mib", "4"),
+        ("sqlite_readers", "2"),
+        ("sqlite_mmap_mib", "0"),
+        ("log_cache_mib", "3"),
+        ("state_cache_mib", "5"),
+    ] {
+        assert!(line.contains(&format!("{key}={value}")), "{key}: {line}");
+    }
+    drop(srv);
+
+    for (args, envs, named) in [
+        (vec!["--sqlite-readers", "0"], vec![], "sqlite_readers"),
+        (
+            vec![],
+            vec![("TASKSTREAM_LOG_CACHE_MIB", "65537")],
+            "log_cache_mib",
+        ),
+        (
+            vec!["--sqlite-cache-mib", "lots"],
+            vec![],
+            "--sqlite-cache-mib",
+        ),
+    ] {
+        let data = TempDir::new().unwrap();
+        let mut cmd = command();
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--http-addr", "127.0.0.1:0", "--jwt-secret", "s"])
+            .args(&args);
+        for (key, value) in &envs {
+            cmd.env(key, value);
+        }
+        let out = run(cmd, Duration::from_secs(20));
+        let code = out.status.and_then(|s| s.code());
+        assert!(matches!(code, Some(1 | 2)), "{args:?} {envs:?}: {code:?}");
+        assert!(out.stderr.contains(named), "{named}: {}", out.stderr);
+    }
+}
+
 fn decode(token: &str, secret: &str) -> Value {
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     v.required_spec_claims.clear();

@@ -1,40 +1,23 @@
 //! Liveness (`/health`, the reference's shape) and readiness (`/ready`: every probe passes).
 
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use chrono::{SecondsFormat, Utc};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Map, Value, json};
+pub use taskstream_engine::ports::{Probe, ProbeFuture};
 
 use crate::AppState;
 
-pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
-
-/// A component that can say whether it is ready to serve (store, log, scheduler, ...).
-pub trait Probe: Send + Sync {
-    fn check(&self) -> ProbeFuture<'_>;
-}
-
-impl Probe for taskstream_engine::TaskService {
-    fn check(&self) -> ProbeFuture<'_> {
-        Box::pin(async move { self.store().ping().await.map_err(|error| error.to_string()) })
-    }
-}
-
-impl Probe for taskstream_engine::log::EventLog {
-    fn check(&self) -> ProbeFuture<'_> {
-        Box::pin(async move {
-            self.end_offset("task-events", 0)
-                .map(|_| ())
-                .map_err(|error| error.to_string())
-        })
-    }
-}
+/// The named probes `/ready` asks, in the order it reports them.
+pub type Probes = Arc<Vec<(&'static str, Arc<dyn Probe>)>>;
 
 fn timestamp() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -55,9 +38,13 @@ pub(crate) async fn health() -> Json<Value> {
 /// 200 when every component is ready, else 503 naming the failing ones.
 #[utoipa::path(get, path = "/ready", tag = "health", responses((status = 200), (status = 503)))]
 pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+    readiness(&app.probes).await
+}
+
+async fn readiness(probes: &Probes) -> (StatusCode, Json<Value>) {
     let mut checks = Map::new();
     let mut all_ready = true;
-    for (name, probe) in app.probes.iter() {
+    for (name, probe) in probes.iter() {
         let outcome = match probe.check().await {
             Ok(()) => "ok".to_owned(),
             Err(reason) => {
@@ -77,4 +64,31 @@ pub(crate) async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Valu
         status,
         Json(json!({ "status": word, "checks": checks, "timestamp": timestamp() })),
     )
+}
+
+/// What a process that serves no REST API (a cluster consumer role) still answers:
+/// `/health`, `/ready` and `/metrics`, with the same bodies as the full router.
+pub fn ops_router(metrics: PrometheusHandle, probes: Probes) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route(
+            "/ready",
+            get(move || {
+                let probes = Arc::clone(&probes);
+                async move { readiness(&probes).await }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(CONTENT_TYPE, crate::metrics::CONTENT_TYPE_TEXT)],
+                        metrics.render(),
+                    )
+                        .into_response()
+                }
+            }),
+        )
 }

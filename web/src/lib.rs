@@ -27,7 +27,7 @@ use tower_http::trace::TraceLayer;
 pub use api::accounts::{ClientAddr, LOGIN_TOKEN_TTL_DAYS};
 pub use auth::{AuthUser, JwtVerifier, SESSION_COOKIE, TokenSigner};
 pub use error::ApiError;
-pub use health::{Probe, ProbeFuture};
+pub use health::{Probe, ProbeFuture, Probes, ops_router};
 pub use mcp::{MCP_PATH, TaskstreamMcp};
 pub use metrics::install_recorder;
 pub use ui::UiOptions;
@@ -67,7 +67,7 @@ pub struct AppState {
     /// Turns true when the server begins to shut down, so streaming responses can end.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Named checks behind `/ready`.
-    pub probes: Arc<Vec<(&'static str, Arc<dyn Probe>)>>,
+    pub probes: Probes,
     /// How the web UI is served.
     pub ui: UiOptions,
 }

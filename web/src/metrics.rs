@@ -11,6 +11,9 @@ use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, Promet
 
 use crate::AppState;
 
+/// Prometheus' text exposition format, version 0.0.4.
+pub(crate) const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 /// Latency buckets in seconds, fine-grained at the low end where this server lives.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -57,9 +60,5 @@ pub(crate) async fn track(request: Request, next: Next) -> Response {
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "text/plain")))]
 pub(crate) async fn render(State(app): State<AppState>) -> Response {
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        app.metrics.render(),
-    )
-        .into_response()
+    ([(CONTENT_TYPE, CONTENT_TYPE_TEXT)], app.metrics.render()).into_response()
 }

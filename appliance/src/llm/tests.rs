@@ -11,7 +11,7 @@ use taskstream_engine::assistant::llm::{
 };
 use taskstream_engine::assistant::tools::openai_tools;
 use taskstream_engine::assistant::{Assistant, Reply, Tools, Turn};
-use taskstream_engine::store::SqliteTaskStore;
+use taskstream_engine::embedded::SqliteTaskStore;
 use taskstream_engine::task::TaskQuery;
 use taskstream_tests::openai_stub::{OpenAiStub, StubReply};
 

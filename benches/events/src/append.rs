@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use async_nats::jetstream::{self, stream};
 use futures_util::future::try_join_all;
-use taskstream_engine::log::{Bytes, EventLog, LogConfig, NewRecord};
+use taskstream_engine::embedded::log::{Bytes, EventLog, LogConfig, NewRecord};
 use tokio::task::JoinSet;
 
 use crate::Args;

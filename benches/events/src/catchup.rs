@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use taskstream_engine::log::{EventLog, LogConfig, NewRecord};
+use taskstream_engine::embedded::log::{EventLog, LogConfig, NewRecord};
 
 use crate::Args;
 use crate::server::Server;

@@ -261,6 +261,19 @@ pub(crate) fn segment(text: &str) -> String {
     out
 }
 
+/// `/ready`'s check of the sidecar: its components answer (`healthz/outbound`).
+impl taskstream_engine::ports::Probe for DaprClient {
+    fn check(&self) -> taskstream_engine::ports::ProbeFuture<'_> {
+        Box::pin(async move {
+            match self.outbound_ready().await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("dapr sidecar outbound not ready".to_owned()),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,10 @@
 //! * [`client`]: the sidecar client (address, API token, waiting for `healthz/outbound`);
 //! * [`pubsub`]: [`DaprPublisher`], the [`EventBus`](taskstream_engine::ports::EventBus) that
 //!   publishes outbox events as CloudEvents;
-//! * [`state`]: [`DaprStateStore`], the [`StateStore`](taskstream_engine::state::StateStore) of
+//! * [`state`]: [`DaprStateStore`], the [`StateStore`](taskstream_engine::ports::StateStore) of
 //!   the consumers' "processed" marks;
-//! * [`subscribe`]: the consumer roles' app routes (`/dapr/subscribe`, delivery routes);
+//! * [`subscribe`]: the consumer roles' app routes (`/dapr/subscribe`, delivery routes), the
+//!   `all` role's too;
 //! * [`jobs`]: reminders as Dapr jobs ([`DaprJobScheduler`], the `/job/…` callbacks);
 //! * [`secrets`]: the secrets API and `name/key` references.
 //!
@@ -29,7 +30,10 @@ pub use jobs::{DaprJobScheduler, DaprJobs, JobCallbackDeps, job_callback_router}
 pub use pubsub::DaprPublisher;
 pub use secrets::{DaprSecrets, SecretRef};
 pub use state::DaprStateStore;
-pub use subscribe::{ConsumerDeps, ConsumerRole, DeliveryStatus, consumer_router, producer_router};
+pub use subscribe::{
+    ConsumerDeps, ConsumerRole, DeliveryStatus, all_consumers_router, consumer_router,
+    producer_router,
+};
 pub use token::AppToken;
 
 /// The pub/sub component the reference used (CONTRACT §5).

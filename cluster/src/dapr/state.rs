@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use taskstream_engine::EngineError;
-use taskstream_engine::state::StateStore;
+use taskstream_engine::ports::StateStore;
 
 use super::client::{DaprClient, segment, status_error};
 use super::{DaprError, STATE_STORE};

@@ -18,14 +18,16 @@ use taskstream_engine::EngineError;
 use taskstream_engine::consumers::apply::EffectApplier;
 use taskstream_engine::consumers::runner::{PROCESSED_TTL, dead_letter_topic, processed_mark};
 use taskstream_engine::consumers::{self, ConsumerSpec};
-use taskstream_engine::event::EventEnvelope;
-use taskstream_engine::state::StateStore;
+use taskstream_engine::event::{EventEnvelope, Topic};
+use taskstream_engine::ports::StateStore;
 
 use super::PUBSUB;
 use super::token::{self, AppToken};
 
 /// Audit route: every event of its topics.
 pub const HANDLE_EVENT: &str = "/api/v1/handle-event";
+/// The `all` role's delivery route prefix: one subscription per topic, every consumer of it.
+pub const ALL_ROUTE_PREFIX: &str = "/api/v1/all/";
 /// Notification route: the `reminders` topic.
 pub const HANDLE_REMINDER: &str = "/api/v1/handle-reminder";
 /// Recurring route: `task.completed` events only (a subscription rule sends the rest to
@@ -380,6 +382,66 @@ pub fn producer_router(app_token: AppToken) -> Router {
             app_token,
             token::require,
         ))
+}
+
+/// The `all` role's routes: every consumer behind one sidecar. Dapr allows one subscription
+/// per topic and app, so each topic gets one route that runs every consumer of it, each with
+/// its own "processed" marks. Every route checks the app token.
+pub fn all_consumers_router(deps: ConsumerDeps) -> Router {
+    let subscriptions: Vec<Value> = [Topic::TaskEvents, Topic::Reminders]
+        .into_iter()
+        .map(|topic| {
+            json!({
+                "pubsubname": deps.pubsub,
+                "topic": topic.name(),
+                "route": format!("{ALL_ROUTE_PREFIX}{}", topic.name()),
+                "deadLetterTopic": dead_letter_topic(topic),
+            })
+        })
+        .collect();
+    let subscriptions = Value::Array(subscriptions);
+    let token = deps.app_token.clone();
+    Router::new()
+        .route(
+            "/dapr/subscribe",
+            get(move || async move { axum::Json(subscriptions) }),
+        )
+        .route("/dapr/config", get(|| async { axum::Json(dapr_config()) }))
+        .route(
+            &format!("{ALL_ROUTE_PREFIX}{}", Topic::TaskEvents.name()),
+            post(|deps, body| deliver_all(Topic::TaskEvents, deps, body)),
+        )
+        .route(
+            &format!("{ALL_ROUTE_PREFIX}{}", Topic::Reminders.name()),
+            post(|deps, body| deliver_all(Topic::Reminders, deps, body)),
+        )
+        .with_state(deps)
+        .layer(axum::middleware::from_fn_with_state(token, token::require))
+}
+
+/// Runs every consumer of `topic` on one delivery: RETRY when any asks for it (the ones done
+/// skip the copy by their mark), DROP when one can never process it, else SUCCESS.
+async fn deliver_all(topic: Topic, State(deps): State<ConsumerDeps>, body: Bytes) -> Response {
+    let event = match decode_event(&body) {
+        Ok(event) => event,
+        Err(error) => {
+            tracing::warn!(%error, topic = topic.name(), "undecodable delivery; dropping it");
+            return reply(DeliveryStatus::Drop, None);
+        }
+    };
+    let mut verdict = DeliveryStatus::Success;
+    for spec in consumers::ALL {
+        if !spec.topics.contains(&topic) {
+            continue;
+        }
+        let status = process(spec, deps.state.as_ref(), &deps.effects, &event).await;
+        verdict = match (verdict, status) {
+            (DeliveryStatus::Retry, _) | (_, DeliveryStatus::Retry) => DeliveryStatus::Retry,
+            (DeliveryStatus::Drop, _) | (_, DeliveryStatus::Drop) => DeliveryStatus::Drop,
+            _ => DeliveryStatus::Success,
+        };
+    }
+    reply(verdict, Some(event.event_id))
 }
 
 #[cfg(test)]

@@ -46,13 +46,13 @@ use taskstream_engine::activity::{AuditEntry, AuditFilter, Delivery, Notificatio
 use taskstream_engine::assistant::ChatMessage;
 use taskstream_engine::event::OutboxEvent;
 use taskstream_engine::ports::{
-    AccountStore, ConversationStore, LoginAttempts, OutboxRecord, ProjectStore, SettingsStore,
-    TaskStore,
+    AccountStore, ActivityStore, ConversationStore, LoginAttempts, Outbox, OutboxRecord,
+    ProjectStore, ReminderStore, SettingsStore, TaskStore,
 };
 use taskstream_engine::project::{Project, ProjectDeletion, ProjectSummary, SubtaskCount};
-use taskstream_engine::reminder::{self, FireOutcome, ReminderChange, Snoozed};
+use taskstream_engine::reminder::{self, FireOutcome, ReminderChange, ReminderFiring, Snoozed};
 use taskstream_engine::settings::UserSettings;
-use taskstream_engine::task::{Change, Task, TaskOp, TaskQuery, TaskStatus, ops};
+use taskstream_engine::task::{Change, Task, TaskOp, TaskQuery, ops};
 
 pub use error::PgError;
 pub use jobs::JobPeriod;
@@ -323,22 +323,19 @@ async fn modify_in(
     };
     let change = ops::apply_with_subtasks(op, user_id, current, has_next, subtasks, now)?;
     let mut armed = Vec::new();
-    if change.deleted {
-        for task in change.subtasks.iter().chain([&change.task]) {
-            rows::delete_task(tx, task.id).await?;
-            armed.push(ReminderChange {
-                task_id: task.id,
-                fire_at: Vec::new(),
-            });
-        }
-    } else if change.write {
-        for task in [&change.task].into_iter().chain(&change.subtasks) {
-            rows::update_task(tx, task).await?;
-            armed.push(ReminderChange {
-                task_id: task.id,
-                fire_at: reminder_rows::sync(tx, task).await?,
-            });
-        }
+    for task in change.removed() {
+        rows::delete_task(tx, task.id).await?;
+        armed.push(ReminderChange {
+            task_id: task.id,
+            fire_at: Vec::new(),
+        });
+    }
+    for task in change.written() {
+        rows::update_task(tx, task).await?;
+        armed.push(ReminderChange {
+            task_id: task.id,
+            fire_at: reminder_rows::sync(tx, task).await?,
+        });
     }
     if let Some(next) = &change.next {
         rows::insert_task(tx, next).await?;
@@ -363,32 +360,20 @@ async fn snooze_in(
     let notification = activity_rows::mark_notification_read(tx, user_id, notification_id, now)
         .await?
         .ok_or(EngineError::NotificationNotFound)?;
-    let conflict = |text: &str| EngineError::Conflict(text.to_owned());
-    let task_id = notification
-        .task_id
-        .as_deref()
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| conflict("This notification is not about a task"))?;
-    let task = rows::lock_task(tx, task_id)
-        .await?
-        .filter(|task| task.user_id == user_id)
-        .ok_or_else(|| conflict("The task of this notification no longer exists"))?;
-    if task.status == TaskStatus::Completed {
-        return Err(conflict("The task is already completed"));
-    }
-    let fire_at = chrono::Duration::try_minutes(minutes)
-        .and_then(|snooze| now.checked_add_signed(snooze))
-        .map(taskstream_engine::time::truncate_micros)
-        .ok_or_else(|| conflict("Snooze too long"))?;
-    let pending = reminder_rows::snooze(tx, &task, fire_at).await?;
-    let event = taskstream_engine::event::reminder_scheduled(&task, fire_at, now);
+    let task_id = reminder::snooze_target(&notification)?;
+    let task = rows::lock_task(tx, task_id).await?;
+    let plan = reminder::plan_snooze(task.as_ref(), user_id, minutes, now)?;
+    let pending = reminder_rows::snooze(tx, task_id, user_id, plan.fire_at).await?;
     Ok((
-        Snoozed { task_id, fire_at },
+        Snoozed {
+            task_id,
+            fire_at: plan.fire_at,
+        },
         ReminderChange {
             task_id,
             fire_at: pending,
         },
-        event,
+        plan.event,
     ))
 }
 
@@ -418,54 +403,46 @@ async fn fire_in(
         return Ok((FireOutcome::NotArmed, Vec::new(), false, Vec::new()));
     }
     let due = reminder::due_timers(&task, &kinds, fire_at);
-    let mut outcome = FireOutcome::NotArmed;
+    let has_next = due.recur && rows::has_next_occurrence(tx, task_id).await?;
+    let plan = reminder::plan_fire(&task, due, has_next, fire_at, now, missed_window)?;
     let mut events = Vec::new();
     let mut armed = Vec::new();
-    let mut stale = due.stale;
-    if due.recur {
-        let has_next = rows::has_next_occurrence(tx, task_id).await?;
-        let user_id = task.user_id.clone();
-        let change = ops::apply(TaskOp::SpawnOnDue, &user_id, task.clone(), has_next, now)?;
-        if let Some(next) = &change.next {
-            rows::insert_task(tx, next).await?;
-            events.extend(change.events.iter().cloned());
-            armed.push(ReminderChange {
-                task_id: next.id,
-                fire_at: reminder_rows::sync(tx, next).await?,
-            });
-            reminder_rows::mark_fired(tx, task_id, fire_at, "recur", now).await?;
-            outcome = FireOutcome::Recurred { next: next.id };
-        } else {
-            stale = true;
-        }
+    if let Some(change) = plan.recurrence
+        && let Some(next) = &change.next
+    {
+        rows::insert_task(tx, next).await?;
+        events.extend(change.events);
+        armed.push(ReminderChange {
+            task_id: next.id,
+            fire_at: reminder_rows::sync(tx, next).await?,
+        });
+        reminder_rows::mark_fired(tx, task_id, fire_at, "recur", now).await?;
     }
-    let reminding = &due.reminding;
-    if !reminding.is_empty() {
-        let late_by = now - fire_at;
-        if late_by > missed_window {
-            for kind in reminding {
+    match plan.reminders {
+        Some(ReminderFiring::Missed {
+            kinds,
+            notification,
+        }) => {
+            for kind in &kinds {
                 reminder_rows::mark_missed(tx, task_id, fire_at, kind).await?;
             }
-            let missed = reminder::missed_notification(&task, fire_at, now);
-            activity_rows::insert_notification(tx, &missed).await?;
-            outcome = FireOutcome::Missed;
-        } else {
-            for kind in reminding {
+            activity_rows::insert_notification(tx, &notification).await?;
+        }
+        Some(ReminderFiring::Fired { kinds, event, .. }) => {
+            for kind in &kinds {
                 reminder_rows::mark_fired(tx, task_id, fire_at, kind, now).await?;
             }
-            events.push(taskstream_engine::event::reminder_triggered(
-                &task, fire_at, late_by, now,
-            ));
-            outcome = FireOutcome::Fired { late_by };
+            events.push(event);
         }
+        None => {}
     }
-    if stale {
+    if plan.resync {
         armed.push(ReminderChange {
             task_id,
             fire_at: reminder_rows::sync(tx, &task).await?,
         });
     }
-    Ok((outcome, events, true, armed))
+    Ok((plan.outcome, events, true, armed))
 }
 
 #[async_trait]
@@ -532,6 +509,18 @@ impl TaskStore for PostgresStore {
         Ok(change)
     }
 
+    async fn ping(&self) -> Result<(), EngineError> {
+        let client = self.client().await?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|error| EngineError::Unavailable(error.to_string()))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Outbox for PostgresStore {
     async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxRecord>, EngineError> {
         Ok(rows::pending_events(&self.client().await?, limit).await?)
     }
@@ -549,7 +538,10 @@ impl TaskStore for PostgresStore {
     fn foreign_commits(&self) -> watch::Receiver<u64> {
         self.foreign_commits.clone()
     }
+}
 
+#[async_trait]
+impl ActivityStore for PostgresStore {
     async fn record_audit(&self, entry: AuditEntry) -> Result<bool, EngineError> {
         let added = activity_rows::insert_audit(&self.client().await?, &entry).await?;
         self.committed.notify_one();
@@ -605,7 +597,10 @@ impl TaskStore for PostgresStore {
         self.committed.notify_one();
         Ok(read)
     }
+}
 
+#[async_trait]
+impl ReminderStore for PostgresStore {
     fn reminder_changes(&self) -> broadcast::Receiver<ReminderChange> {
         self.reminder_changes.subscribe()
     }
@@ -662,15 +657,6 @@ impl TaskStore for PostgresStore {
         task_id: Uuid,
     ) -> Result<Vec<reminder::ReminderRecord>, EngineError> {
         Ok(reminder_rows::history(&self.client().await?, task_id).await?)
-    }
-
-    async fn ping(&self) -> Result<(), EngineError> {
-        let client = self.client().await?;
-        client
-            .simple_query("SELECT 1")
-            .await
-            .map_err(|error| EngineError::Unavailable(error.to_string()))?;
-        Ok(())
     }
 }
 

@@ -4,43 +4,36 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use uuid::Uuid;
 
-use taskstream_engine::reminder::{ReminderRecord, armed_times, worth_arming};
-use taskstream_engine::task::{RecurrenceTrigger, Task, TaskStatus};
+use taskstream_engine::reminder::{self, ReminderRecord};
+use taskstream_engine::task::Task;
 
 use super::error::PgError;
 
-/// Makes the task's pending reminders match its state: cancels pending rows for times it no
-/// longer has (and pending snoozes once it is completed), arms each current time unless that
-/// exact time already fired or was long past when it was set. A pending row for a current time
-/// is kept even if it is past: a reminder waiting for catch-up. Returns every pending time of
-/// the task after.
+/// Makes the task's pending timer rows match it, as
+/// [`taskstream_engine::reminder::plan_sync`] decides; returns every pending time of the task
+/// after.
 pub(crate) async fn sync(
     client: &impl GenericClient,
     task: &Task,
 ) -> Result<Vec<DateTime<Utc>>, PgError> {
-    let wanted = armed_times(task);
-    let recur_at = recur_time(client, task).await?;
-    let open = task.status != TaskStatus::Completed;
-    let stale: Vec<(DateTime<Utc>, String)> = pending_rows(client, task.id)
-        .await?
-        .into_iter()
-        .filter(|(at, kind)| match kind.as_str() {
-            "snooze" => !open,
-            "recur" => recur_at != Some(*at),
-            _ => !wanted.contains(at),
-        })
-        .collect();
-    if !stale.is_empty() {
+    let has_next =
+        reminder::recur_applies(task) && super::rows::has_next_occurrence(client, task.id).await?;
+    let plan = reminder::plan_sync(
+        task,
+        &pending_rows(client, task.id).await?,
+        reminder::recur_at(task, has_next),
+    );
+    if !plan.cancel.is_empty() {
         let cancel = client
             .prepare_cached(
                 "DELETE FROM reminders WHERE task_id = $1 AND fire_at = $2 AND kind = $3 AND fired_at IS NULL AND NOT missed",
             )
             .await?;
-        for (at, kind) in &stale {
+        for (at, kind) in &plan.cancel {
             client.execute(&cancel, &[&task.id, at, kind]).await?;
         }
     }
-    if let Some(at) = recur_at {
+    if let Some(at) = plan.recur {
         let insert = client
             .prepare_cached(
                 "INSERT INTO reminders (task_id, fire_at, user_id, kind) VALUES ($1, $2, $3, 'recur') ON CONFLICT DO NOTHING",
@@ -50,11 +43,7 @@ pub(crate) async fn sync(
             .execute(&insert, &[&task.id, &at, &task.user_id])
             .await?;
     }
-    let arm: Vec<DateTime<Utc>> = wanted
-        .into_iter()
-        .filter(|at| worth_arming(*at, task.updated_at))
-        .collect();
-    if !arm.is_empty() {
+    if !plan.arm.is_empty() {
         let insert = client
             .prepare_cached(
                 "INSERT INTO reminders (task_id, fire_at, user_id, kind)
@@ -63,7 +52,7 @@ pub(crate) async fn sync(
             )
             .await?;
         client
-            .execute(&insert, &[&task.id, &arm, &task.user_id])
+            .execute(&insert, &[&task.id, &plan.arm, &task.user_id])
             .await?;
     }
     Ok(pending_rows(client, task.id)
@@ -71,24 +60,6 @@ pub(crate) async fn sync(
         .into_iter()
         .map(|(at, _)| at)
         .collect())
-}
-
-/// When an `on_due` recurring task's next occurrence is due to be created: its due date, while
-/// it is open and has no next occurrence yet (armed even when past: the series catches up).
-async fn recur_time(
-    client: &impl GenericClient,
-    task: &Task,
-) -> Result<Option<DateTime<Utc>>, PgError> {
-    let applies = task.recurrence_trigger == RecurrenceTrigger::OnDue
-        && task.is_recurring
-        && task.recurrence_rule.is_some()
-        && task.status != TaskStatus::Completed;
-    match task.due_date {
-        Some(due) if applies && !super::rows::has_next_occurrence(client, task.id).await? => {
-            Ok(Some(due))
-        }
-        _ => Ok(None),
-    }
 }
 
 /// The task's pending reminder rows (time, kind), soonest first.
@@ -109,10 +80,11 @@ async fn pending_rows(
         .collect()
 }
 
-/// Arms a one-off snooze; returns the task's pending times after.
+/// Arms a one-off snooze of `user_id`'s task; returns the task's pending times after.
 pub(crate) async fn snooze(
     client: &impl GenericClient,
-    task: &Task,
+    task_id: Uuid,
+    user_id: &str,
     fire_at: DateTime<Utc>,
 ) -> Result<Vec<DateTime<Utc>>, PgError> {
     let statement = client
@@ -122,9 +94,9 @@ pub(crate) async fn snooze(
         )
         .await?;
     client
-        .execute(&statement, &[&task.id, &fire_at, &task.user_id])
+        .execute(&statement, &[&task_id, &fire_at, &user_id])
         .await?;
-    Ok(pending_rows(client, task.id)
+    Ok(pending_rows(client, task_id)
         .await?
         .into_iter()
         .map(|(at, _)| at)

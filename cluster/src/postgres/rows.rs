@@ -5,8 +5,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
+use taskstream_engine::event::LIVE_TYPES;
 use taskstream_engine::event::{EventEnvelope, OutboxEvent};
-use taskstream_engine::live::LIVE_TYPES;
 use taskstream_engine::ports::OutboxRecord;
 use taskstream_engine::recurrence::{Recurrence, parse_zone};
 use taskstream_engine::task::{

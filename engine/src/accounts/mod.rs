@@ -203,12 +203,26 @@ struct Inner {
     /// A real hash of a random password, verified against when the email is unknown so that
     /// the answer takes as long as for a known one. Made on first use.
     dummy_hash: Arc<OnceLock<String>>,
+    /// Permits for password hashing: each argon2 hash holds 19 MiB while it runs, so a burst
+    /// of sign-ins must queue rather than run hundreds at once.
+    hashing: tokio::sync::Semaphore,
 }
 
-/// Runs CPU-heavy argon2 work off the async runtime.
+/// Password hashes computed at once: one per core (at least two), since each is CPU-bound.
+fn hashing_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |cores| cores.get().max(2))
+}
+
+/// Runs CPU-heavy argon2 work off the async runtime, at most `hashing_permits()` at a time.
 async fn blocking<T: Send + 'static>(
+    permits: &tokio::sync::Semaphore,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AccountError> {
+    let _permit = permits.acquire().await.map_err(|_| {
+        AccountError::from(EngineError::Unavailable(
+            "password hashing is shutting down".to_owned(),
+        ))
+    })?;
     tokio::task::spawn_blocking(work).await.map_err(|error| {
         EngineError::Store(format!("password hashing task failed: {error}")).into()
     })
@@ -250,6 +264,7 @@ impl AccountService {
                 limiter: attempts,
                 random: SystemRandom::new(),
                 dummy_hash: Arc::new(OnceLock::new()),
+                hashing: tokio::sync::Semaphore::new(hashing_permits()),
             }),
         }
     }
@@ -295,7 +310,10 @@ impl AccountService {
         let email = normalize_email(email)?;
         check_password(password)?;
         let password = password.to_owned();
-        let password_hash = blocking(move || credentials::hash_password(&password)).await??;
+        let password_hash = blocking(&self.inner.hashing, move || {
+            credentials::hash_password(&password)
+        })
+        .await??;
         let at = now();
         let record = AccountRecord {
             id: uuid::Uuid::now_v7().to_string(),
@@ -337,7 +355,7 @@ impl AccountService {
         let password = password.to_owned();
         let known_hash = record.as_ref().map(|record| record.password_hash.clone());
         let dummy = Arc::clone(&self.inner.dummy_hash);
-        let matches = blocking(move || match known_hash {
+        let matches = blocking(&self.inner.hashing, move || match known_hash {
             Some(hash) => credentials::verify_password(&password, &hash),
             None => {
                 let hash = dummy.get_or_init(|| {
@@ -383,7 +401,7 @@ impl AccountService {
         check_password(new)?;
         let (current, new) = (current.to_owned(), new.to_owned());
         let old_hash = record.password_hash.clone();
-        let new_hash = blocking(move || {
+        let new_hash = blocking(&self.inner.hashing, move || {
             if credentials::verify_password(&current, &old_hash) {
                 credentials::hash_password(&new).map(Some)
             } else {

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::store::SqliteTaskStore;
+use crate::embedded::SqliteTaskStore;
 
 fn service(dir: &tempfile::TempDir, key: &[u8], policy: SignupPolicy) -> AccountService {
     let store = SqliteTaskStore::open(&dir.path().join("tasks.db")).expect("open");

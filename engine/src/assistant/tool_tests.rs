@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::tools::{ToolCall, ToolInvocation, ToolSpec, Tools, openai_tools, parse_due};
 use crate::TaskService;
-use crate::ports::TaskStore;
-use crate::store::sqlite::SqliteTaskStore;
+use crate::embedded::sqlite::SqliteTaskStore;
+use crate::ports::{Outbox, TaskStore};
 
 struct Fixture {
     tools: Tools,

@@ -136,7 +136,7 @@ mod tests {
 
     use super::*;
     use crate::consumers::Effect;
-    use crate::store::SqliteTaskStore;
+    use crate::embedded::SqliteTaskStore;
 
     /// A channel that fails its first `failures` attempts and counts calls.
     struct FlakyChannel {

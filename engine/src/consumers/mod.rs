@@ -1,7 +1,7 @@
 //! The consumers: each a plain function of an event to the effects it should have, so the same
 //! code runs behind the embedded log (durable offsets) and behind Dapr deliveries.
 //!
-//! Idempotency has two layers: a per-consumer "processed" key in the [`crate::state::StateStore`]
+//! Idempotency has two layers: a per-consumer "processed" key in the [`crate::ports::StateStore`]
 //! (the contract's `{consumer}-processed:{event_id}`, TTL one day), and unique constraints on what
 //! the effects write (audit and notification rows per event id, one next occurrence per task), so
 //! a redelivery after a crash between effect and mark still changes nothing.

@@ -8,10 +8,10 @@ use tokio::sync::watch;
 
 use super::ConsumerSpec;
 use super::apply::EffectApplier;
+use crate::embedded::log::{EventLog, LogRecord, NewRecord};
 use crate::error::EngineError;
 use crate::event::{EventEnvelope, Topic};
-use crate::log::{EventLog, LogRecord, NewRecord};
-use crate::state::StateStore;
+use crate::ports::StateStore;
 
 /// Records read per round.
 const READ_BATCH: usize = 256;
@@ -91,7 +91,8 @@ async fn consume_available(
     partition: u32,
     ctx: &ConsumerContext,
 ) -> Result<Option<u64>, EngineError> {
-    let log_error = |error: crate::log::LogError| EngineError::Unavailable(error.to_string());
+    let log_error =
+        |error: crate::embedded::log::LogError| EngineError::Unavailable(error.to_string());
     let start = ctx
         .log
         .start_offset(topic.name(), partition)
@@ -157,17 +158,17 @@ async fn handle_batch(
             outcome => parsed.push((record, outcome)),
         }
     }
-    let processed = futures_util::future::join_all(parsed.iter().map(|(_, event)| async move {
-        match event {
-            Ok(event) => ctx
-                .state
-                .get(&spec.state_key(event.event_id))
-                .await
-                .map(|mark| mark.is_some()),
-            Err(_) => Ok(false),
-        }
-    }))
-    .await;
+    // One lookup for the batch: the marks of every parsable event, in order.
+    let keys: Vec<String> = parsed
+        .iter()
+        .filter_map(|(_, event)| event.as_ref().ok())
+        .map(|event| spec.state_key(event.event_id))
+        .collect();
+    let mut marks = ctx.state.get_many(&keys).await?.into_iter();
+    let processed: Vec<bool> = parsed
+        .iter()
+        .map(|(_, event)| event.is_ok() && marks.next().flatten().is_some())
+        .collect();
     let mut work = Vec::with_capacity(parsed.len());
     for ((record, event), done) in parsed.into_iter().zip(processed) {
         match event {
@@ -175,7 +176,7 @@ async fn handle_batch(
                 tracing::warn!(%error, consumer = spec.group, offset = record.offset, "unparsable event; dead-lettering it");
                 work.push(Work::DeadLetter(record));
             }
-            Ok(_) if done? => metrics::counter!("consumer_duplicates_total", &labels).increment(1),
+            Ok(_) if done => metrics::counter!("consumer_duplicates_total", &labels).increment(1),
             Ok(event) => {
                 let effects = (spec.handle)(&event, crate::time::now());
                 work.push(Work::Apply(record, event, effects));

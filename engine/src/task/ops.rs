@@ -52,6 +52,21 @@ pub struct Change {
 }
 
 impl Change {
+    /// The rows a store deletes: the task and its subtasks, when the change is a delete.
+    pub fn removed(&self) -> impl Iterator<Item = &Task> {
+        let removed = if self.deleted { Some(&self.task) } else { None };
+        self.subtasks.iter().filter(|_| self.deleted).chain(removed)
+    }
+
+    /// The existing rows a store writes back (the task first, then its subtasks), when the
+    /// change wrote anything and is not a delete.
+    pub fn written(&self) -> impl Iterator<Item = &Task> {
+        let writes = self.write && !self.deleted;
+        std::iter::once(&self.task)
+            .chain(&self.subtasks)
+            .filter(move |_| writes)
+    }
+
     fn unchanged(task: Task) -> Self {
         Self {
             task,

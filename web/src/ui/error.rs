@@ -31,9 +31,11 @@ pub enum UiError {
 impl From<EngineError> for UiError {
     fn from(error: EngineError) -> Self {
         match error {
-            EngineError::NotFound | EngineError::NotificationNotFound | EngineError::Forbidden => {
-                UiError::NotFound
-            }
+            EngineError::NotFound
+            | EngineError::NotificationNotFound
+            | EngineError::ProjectNotFound
+            | EngineError::ParentNotFound
+            | EngineError::Forbidden => UiError::NotFound,
             EngineError::Validation(errors) => UiError::BadRequest(
                 errors
                     .0

@@ -9,6 +9,7 @@ mod chat;
 mod error;
 mod form;
 mod pages;
+mod projects;
 mod session;
 mod tasks;
 mod view;
@@ -80,7 +81,7 @@ async fn with_security_headers(
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(tasks::index))
-        .route("/tasks", post(tasks::create))
+        .route("/tasks", get(tasks::index).post(tasks::create))
         .route("/tasks/new", get(tasks::new_form))
         .route("/tasks/quick", post(tasks::quick_add))
         .route("/tasks/bulk", post(tasks::bulk))
@@ -88,6 +89,14 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/tasks/{id}/edit", get(tasks::edit_form))
         .route("/tasks/{id}/complete", post(tasks::complete))
         .route("/tasks/{id}/reopen", post(tasks::reopen))
+        .route("/tasks/{id}/project", post(projects::move_task))
+        .route("/tasks/{id}/subtasks", post(projects::add_subtask))
+        .route("/projects", post(projects::create))
+        .route("/projects/{id}/rename", post(projects::rename))
+        .route(
+            "/projects/{id}/delete",
+            get(projects::confirm_delete).post(projects::delete),
+        )
         .route(
             "/tasks/{id}/delete",
             get(tasks::confirm_delete).post(tasks::delete),

@@ -17,7 +17,7 @@ use super::error::UiError;
 use super::form::{Form, FormKind, task_json};
 use super::pages::{ActivityRow, activity_rows, chrome};
 use super::session::{CsrfToken, Session};
-use super::view::{Chrome, TaskFormValues, TaskRow, short_date};
+use super::view::{Chrome, ProjectItem, TaskFormValues, TaskRow, short_date};
 use super::{html, zone_of};
 use crate::AppState;
 use crate::extract::QueryPairs;
@@ -36,6 +36,8 @@ pub struct Filters {
     pub view: String,
     pub sort: String,
     pub order: String,
+    /// A project's id, "none" for the tasks in no project (the Inbox), "" for all.
+    pub project: String,
 }
 
 impl Filters {
@@ -67,6 +69,7 @@ impl Filters {
             overdue: get("overdue") == "true",
             sort: get("sort"),
             order: get("order"),
+            project: get("project"),
         }
     }
 
@@ -81,6 +84,7 @@ impl Filters {
             ("is_recurring", &self.is_recurring),
             ("sort", &self.sort),
             ("order", &self.order),
+            ("project_id", &self.project),
         ];
         TaskQuery::from_pairs(
             pairs
@@ -112,6 +116,7 @@ impl Filters {
             ("view", &self.view),
             ("sort", &self.sort),
             ("order", &self.order),
+            ("project", &self.project),
         ] {
             if !value.is_empty() {
                 query.append_pair(key, value);
@@ -135,6 +140,15 @@ impl Filters {
             filters.status = "active".to_owned();
         }
         filters.with_status(&filters.status.clone())
+    }
+
+    /// This filter set's URL showing one project ("none": the Inbox; "": every task).
+    pub fn with_project(&self, project: &str) -> String {
+        let filters = Filters {
+            project: project.to_owned(),
+            ..self.clone()
+        };
+        filters.with_status(&filters.status)
     }
 
     /// Whether the task belongs in the chosen view: Today holds what is due today and what is
@@ -199,6 +213,11 @@ struct TasksPage {
     tabs: Vec<(&'static str, &'static str, usize, String)>,
     /// The list, Today and Upcoming: (view, label, URL).
     views: Vec<(&'static str, &'static str, String)>,
+    /// The sidebar: the user's projects, and the project shown (if one is).
+    projects: Vec<ProjectItem>,
+    project: Option<ProjectItem>,
+    all_url: String,
+    inbox_url: String,
 }
 
 /// `GET /`: the task list.
@@ -209,12 +228,30 @@ pub(crate) async fn index(
     headers: HeaderMap,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, UiError> {
-    let filters = Filters::from_pairs(&pairs);
+    let mut filters = Filters::from_pairs(&pairs);
     let zone = zone_of(&app, &session.user_id).await?;
     let now = taskstream_engine::time::now();
-    let (query, notice) = match filters.query() {
-        Ok(query) => (query, None),
-        Err(message) => (TaskQuery::default(), Some(message)),
+    let summaries = app.tasks.projects(&session.user_id).await?;
+    let mut projects: Vec<ProjectItem> = summaries.iter().map(ProjectItem::of).collect();
+    let mut notice = None;
+    let project = match filters.project.as_str() {
+        "" | "none" => None,
+        id => match projects.iter().find(|project| project.id == id) {
+            Some(project) => Some(project.clone()),
+            None => {
+                notice =
+                    Some("That project does not exist (any more); showing every task.".to_owned());
+                filters.project.clear();
+                None
+            }
+        },
+    };
+    let query = match filters.query() {
+        Ok(query) => query,
+        Err(message) => {
+            notice = Some(message);
+            TaskQuery::default()
+        }
     };
     let mut tasks = app.tasks.list(&session.user_id, &query).await?;
     tasks.retain(|task| filters.in_view(task, now, zone));
@@ -234,11 +271,23 @@ pub(crate) async fn index(
         }
     }
     counts.active = counts.pending + counts.in_progress;
-    let rows = tasks
+    let shown: Vec<&Task> = tasks
         .iter()
         .filter(|task| filters.keeps(task, now))
-        .map(|task| TaskRow::new(task, zone, now))
         .collect();
+    let listing = Listing {
+        shown: &shown,
+        loaded: &tasks,
+        projects: &projects,
+        checklist_order: filters.sort.is_empty(),
+    };
+    let rows = nest(&app, &session.user_id, listing, zone, now).await?;
+    // The sidebar keeps the chosen view and filters when it switches project.
+    for item in &mut projects {
+        item.url = filters.with_project(&item.id);
+    }
+    let all_url = filters.with_project("");
+    let inbox_url = filters.with_project("none");
     let flash = flash(&app, &session.user_id, &pairs, zone, now).await;
     let views = vec![
         ("", "Tasks", filters.with_view("")),
@@ -282,8 +331,94 @@ pub(crate) async fn index(
         quick_text: String::new(),
         tabs,
         views,
+        all_url,
+        inbox_url,
+        projects,
+        project,
     };
     html(page)
+}
+
+/// What the list's rows are made of.
+struct Listing<'a> {
+    /// The tasks the filters keep, in the list's order.
+    shown: &'a [&'a Task],
+    /// Every task loaded for the page (where a shown subtask's parent is looked up first).
+    loaded: &'a [Task],
+    projects: &'a [ProjectItem],
+    /// No sort was chosen: subtasks under a parent read oldest first, as a checklist.
+    checklist_order: bool,
+}
+
+/// The list's rows: each subtask shown under its parent when the parent is shown too, else on
+/// its own naming its parent; parents with their subtasks' progress; project names.
+async fn nest(
+    app: &AppState,
+    user: &str,
+    listing: Listing<'_>,
+    zone: Tz,
+    now: DateTime<Utc>,
+) -> Result<Vec<TaskRow>, UiError> {
+    let Listing {
+        shown,
+        loaded,
+        projects,
+        checklist_order,
+    } = listing;
+    let ids: std::collections::HashSet<Uuid> = shown.iter().map(|task| task.id).collect();
+    let parents: Vec<Uuid> = shown
+        .iter()
+        .filter(|task| task.subtask_of.is_none())
+        .map(|task| task.id)
+        .collect();
+    let progress = app.tasks.subtask_counts(user, parents).await?;
+    let project_name = |id: &str| {
+        projects
+            .iter()
+            .find(|project| project.id == id)
+            .map(|project| project.name.clone())
+            .unwrap_or_default()
+    };
+    let row = |task: &Task| {
+        let mut row = TaskRow::new(task, zone, now)
+            .with_progress(progress.get(&task.id).copied().unwrap_or_default());
+        row.project = project_name(&row.project_id);
+        row
+    };
+    let mut nested: std::collections::HashMap<Uuid, Vec<&Task>> = Default::default();
+    for task in shown {
+        if let Some(parent) = task.subtask_of.filter(|parent| ids.contains(parent)) {
+            nested.entry(parent).or_default().push(task);
+        }
+    }
+    let mut children: std::collections::HashMap<Uuid, Vec<TaskRow>> = Default::default();
+    for (parent, mut subtasks) in nested {
+        if checklist_order {
+            subtasks.sort_by_key(|task| (task.created_at, task.id));
+        }
+        children.insert(parent, subtasks.into_iter().map(&row).collect());
+    }
+    let mut rows = Vec::with_capacity(shown.len());
+    for task in shown {
+        if task.subtask_of.is_some_and(|parent| ids.contains(&parent)) {
+            continue;
+        }
+        let mut top = row(task);
+        top.subtasks = children.remove(&task.id).unwrap_or_default();
+        if let Some(parent) = task.subtask_of {
+            top.parent_title = match loaded.iter().find(|other| other.id == parent) {
+                Some(other) => other.title.clone(),
+                None => app
+                    .tasks
+                    .get(user, parent)
+                    .await
+                    .map(|other| other.title)
+                    .unwrap_or_default(),
+            };
+        }
+        rows.push(top);
+    }
+    Ok(rows)
 }
 
 async fn flash(
@@ -328,6 +463,12 @@ async fn flash(
         "reopened" => "Reopened; the next occurrence was removed.".to_owned(),
         "bulk_completed" => format!("Completed {} tasks.", get("n").unwrap_or("the")),
         "bulk_deleted" => format!("Deleted {} tasks.", get("n").unwrap_or("the")),
+        "project_added" => format!("Created the project “{}”.", get("title").unwrap_or("")),
+        "project_renamed" => format!("Renamed the project to “{}”.", get("title").unwrap_or("")),
+        "project_deleted" => format!(
+            "Deleted the project “{}”; its tasks are kept.",
+            get("title").unwrap_or("")
+        ),
         _ => return None,
     };
     Some(Flash {
@@ -337,12 +478,31 @@ async fn flash(
 }
 
 fn flash_url(kind: &str, title: Option<&str>) -> String {
+    flash_url_in(kind, title, None)
+}
+
+/// [`flash_url`] on the list of one project.
+pub(super) fn flash_url_in(kind: &str, title: Option<&str>, project: Option<Uuid>) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("flash", kind);
     if let Some(title) = title {
         query.append_pair("title", title);
     }
+    if let Some(project) = project {
+        query.append_pair("project", &project.to_string());
+    }
     format!("/?{}", query.finish())
+}
+
+/// A project id a form sent (`project_id`, or `project` for the quick add): `None` for "",
+/// an error for anything but a UUID.
+pub(super) fn form_project(form: &Form, field: &str) -> Result<Option<Uuid>, String> {
+    match form.get(field).unwrap_or("") {
+        "" => Ok(None),
+        text => Uuid::parse_str(text)
+            .map(Some)
+            .map_err(|_| "project: choose one of your projects".to_owned()),
+    }
 }
 
 /// The list page again, with the quick-add text kept and the reason it was refused.
@@ -364,6 +524,10 @@ async fn quick_refused(
         quick_text: text.to_owned(),
         tabs: Vec::new(),
         views: Vec::new(),
+        projects: Vec::new(),
+        project: None,
+        all_url: "/".to_owned(),
+        inbox_url: "/?project=none".to_owned(),
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response())
 }
@@ -402,8 +566,14 @@ pub(crate) async fn quick_add(
         }
     };
     draft.time_zone = zone;
+    draft.project_id = match form_project(&form, "project") {
+        Ok(project) => project,
+        Err(message) => {
+            return quick_refused(&app, &session, &csrf, &headers, text, message).await;
+        }
+    };
     let task = app.tasks.create(&session.user_id, draft).await?;
-    Ok(Redirect::to(&flash_url("added", Some(&task.title))).into_response())
+    Ok(Redirect::to(&flash_url_in("added", Some(&task.title), task.project_id)).into_response())
 }
 
 #[derive(Template)]
@@ -415,22 +585,43 @@ struct TaskFormPage {
     values: TaskFormValues,
     errors: Vec<String>,
     zone: String,
+    /// The projects the task can be put in.
+    projects: Vec<ProjectItem>,
 }
 
-/// `GET /tasks/new`.
+async fn project_items(app: &AppState, user: &str) -> Result<Vec<ProjectItem>, UiError> {
+    Ok(app
+        .tasks
+        .projects(user)
+        .await?
+        .iter()
+        .map(ProjectItem::of)
+        .collect())
+}
+
+/// `GET /tasks/new` (`?project=<id>` chooses the project).
 pub(crate) async fn new_form(
     State(app): State<AppState>,
     session: Session,
     csrf: CsrfToken,
     headers: HeaderMap,
+    QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, UiError> {
     let zone = zone_of(&app, &session.user_id).await?;
+    let projects = project_items(&app, &session.user_id).await?;
+    let mut values = TaskFormValues::default();
+    if let Some((_, id)) = pairs.iter().find(|(key, _)| key == "project")
+        && projects.iter().any(|project| &project.id == id)
+    {
+        values.project_id = id.clone();
+    }
     html(TaskFormPage {
         chrome: chrome(&app, &session, &csrf, &headers, "New task", "new").await?,
         task_id: None,
-        values: TaskFormValues::default(),
+        values,
         errors: Vec::new(),
         zone: zone.name().to_owned(),
+        projects,
     })
 }
 
@@ -451,6 +642,7 @@ async fn form_refused(
         values: TaskFormValues::from_form(form),
         errors,
         zone: zone.name().to_owned(),
+        projects: project_items(app, &session.user_id).await?,
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response())
 }
@@ -475,6 +667,10 @@ fn engine_refusal(error: taskstream_engine::EngineError) -> Result<Vec<String>, 
         taskstream_engine::EngineError::ReminderRequiresDueDate => {
             Ok(vec!["A reminder needs a due date.".to_owned()])
         }
+        taskstream_engine::EngineError::ProjectNotFound => Ok(vec![
+            "project: that project does not exist (any more).".to_owned(),
+        ]),
+        taskstream_engine::EngineError::Conflict(message) => Ok(vec![message]),
         other => Err(other.into()),
     }
 }
@@ -497,6 +693,12 @@ async fn apply_form(
         Ok(body) => body,
         Err(message) => return Ok(Err(vec![message])),
     };
+    // A subtask's form has no project choice (it is in its parent's project).
+    let chosen = match form_project(form, "project_id") {
+        Ok(project) => project,
+        Err(message) => return Ok(Err(vec![message])),
+    };
+    let moves = form.get("project_id").is_some();
     let saved = match target {
         None => {
             let mut draft = match parse_new_task(&body) {
@@ -504,6 +706,7 @@ async fn apply_form(
                 Err(errors) => return Ok(Err(messages(&errors))),
             };
             draft.time_zone = zone;
+            draft.project_id = chosen;
             app.tasks.create(user, draft).await
         }
         Some(id) => {
@@ -512,7 +715,17 @@ async fn apply_form(
                 Err(errors) => return Ok(Err(messages(&errors))),
             };
             patch.time_zone = Some(zone);
-            app.tasks.update(user, id, patch).await
+            let current = app.tasks.get(user, id).await?;
+            // Moving first: a refused move leaves the rest of the form unsaved too.
+            let moved = if moves && current.subtask_of.is_none() && current.project_id != chosen {
+                app.tasks.set_project(user, id, chosen).await.map(|_| ())
+            } else {
+                Ok(())
+            };
+            match moved {
+                Ok(()) => app.tasks.update(user, id, patch).await,
+                Err(error) => Err(error),
+            }
         }
     };
     match saved {
@@ -531,7 +744,10 @@ pub(crate) async fn create(
 ) -> Result<Response, UiError> {
     let zone = zone_of(&app, &session.user_id).await?;
     match apply_form(&app, &session.user_id, &form, zone, None).await? {
-        Ok(task) => Ok(Redirect::to(&flash_url("added", Some(&task.title))).into_response()),
+        Ok(task) => Ok(
+            Redirect::to(&flash_url_in("added", Some(&task.title), task.project_id))
+                .into_response(),
+        ),
         Err(errors) => {
             form_refused(&app, &session, &csrf, &headers, None, &form, errors, zone).await
         }
@@ -558,6 +774,7 @@ pub(crate) async fn edit_form(
         values: TaskFormValues::of(&task, zone),
         errors: Vec::new(),
         zone: zone.name().to_owned(),
+        projects: project_items(&app, &session.user_id).await?,
     })
 }
 
@@ -589,6 +806,11 @@ struct TaskDetailPage {
     schedule: Vec<(String, &'static str, String)>,
     activity: Vec<ActivityRow>,
     saved: bool,
+    /// The task's subtasks, oldest first (a subtask has none and gets no form to add one).
+    subtasks: Vec<TaskRow>,
+    can_have_subtasks: bool,
+    /// The projects it can be moved to.
+    projects: Vec<ProjectItem>,
 }
 
 /// `GET /tasks/{id}`: the task, its reminders and its history.
@@ -619,26 +841,81 @@ pub(crate) async fn detail(
         })
         .collect();
     let activity = activity_rows(&app, &session.user_id, Some(task.id.to_string()), zone).await?;
+    let projects = project_items(&app, &session.user_id).await?;
+    let subtasks = if task.subtask_of.is_none() {
+        app.tasks.subtasks(&session.user_id, task.id).await?
+    } else {
+        Vec::new()
+    };
+    let done = subtasks
+        .iter()
+        .filter(|sub| sub.status == TaskStatus::Completed)
+        .count() as u64;
+    let mut row =
+        TaskRow::new(&task, zone, now).with_progress(taskstream_engine::project::SubtaskCount {
+            total: subtasks.len() as u64,
+            completed: done,
+        });
+    row.project = projects
+        .iter()
+        .find(|project| project.id == row.project_id)
+        .map(|project| project.name.clone())
+        .unwrap_or_default();
+    if let Some(parent) = task.subtask_of {
+        row.parent_title = app
+            .tasks
+            .get(&session.user_id, parent)
+            .await
+            .map(|parent| parent.title)
+            .unwrap_or_default();
+    }
     html(TaskDetailPage {
         chrome: chrome(&app, &session, &csrf, &headers, &task.title, "tasks").await?,
-        task: TaskRow::new(&task, zone, now),
+        task: row,
         schedule,
         activity,
         saved: pairs.iter().any(|(key, _)| key == "saved"),
+        subtasks: subtasks
+            .iter()
+            .map(|sub| TaskRow::new(sub, zone, now))
+            .collect(),
+        can_have_subtasks: task.subtask_of.is_none(),
+        projects,
     })
 }
 
-/// `POST /tasks/{id}/complete`.
+/// Where a form asks to go back to (`back`): only a task's own page of this site.
+fn back_to(form: &Form) -> Option<String> {
+    let back = form.get("back")?;
+    let id = back.strip_prefix("/tasks/")?;
+    Uuid::parse_str(id).ok().map(|id| format!("/tasks/{id}"))
+}
+
+/// The project a list form was showing (`project`: an id or "none"), to return to it.
+fn shown_project(form: &Form) -> Option<String> {
+    match form.get("project")? {
+        "none" => Some("none".to_owned()),
+        id => Uuid::parse_str(id).ok().map(|id| id.to_string()),
+    }
+}
+
+/// `POST /tasks/{id}/complete` (`back`: a task page to return to, e.g. a subtask's parent).
 pub(crate) async fn complete(
     State(app): State<AppState>,
     session: Session,
     Path(raw): Path<String>,
-    _form: Form,
+    form: Form,
 ) -> Result<Response, UiError> {
     let completion = app.tasks.complete(&session.user_id, task_id(&raw)?).await?;
+    if let Some(back) = back_to(&form) {
+        return Ok(Redirect::to(&format!("{back}#subtasks")).into_response());
+    }
     let mut url = format!("/?done={}", completion.completed.id);
     if let Some(next) = &completion.next {
         url.push_str(&format!("&next={}", next.id));
+    }
+    if let Some(project) = shown_project(&form) {
+        url.push_str(&format!("&project={project}"));
     }
     Ok(Redirect::to(&url).into_response())
 }
@@ -659,6 +936,9 @@ pub(crate) async fn reopen(
         && task.parent_task_id == Some(id)
     {
         app.tasks.delete(&session.user_id, next).await?;
+    }
+    if let Some(back) = back_to(&form) {
+        return Ok(Redirect::to(&format!("{back}#subtasks")).into_response());
     }
     Ok(Redirect::to(&flash_url("reopened", None)).into_response())
 }
@@ -683,10 +963,16 @@ pub(crate) async fn confirm_delete(
     let task = app.tasks.get(&session.user_id, task_id(&raw)?).await?;
     let zone = zone_of(&app, &session.user_id).await?;
     let now = taskstream_engine::time::now();
+    let counts = app
+        .tasks
+        .subtask_counts(&session.user_id, vec![task.id])
+        .await?;
+    let row = TaskRow::new(&task, zone, now)
+        .with_progress(counts.get(&task.id).copied().unwrap_or_default());
     html(ConfirmDeletePage {
         chrome: chrome(&app, &session, &csrf, &headers, "Delete task", "tasks").await?,
         single: task.id.to_string(),
-        tasks: vec![TaskRow::new(&task, zone, now)],
+        tasks: vec![row],
     })
 }
 
@@ -730,26 +1016,42 @@ pub(crate) async fn bulk(
                 app.tasks.complete(&session.user_id, *id).await?;
                 done += 1;
             }
-            Ok(Redirect::to(&format!("/?flash=bulk_completed&n={done}")).into_response())
+            let mut url = format!("/?flash=bulk_completed&n={done}");
+            if let Some(project) = shown_project(&form) {
+                url.push_str(&format!("&project={project}"));
+            }
+            Ok(Redirect::to(&url).into_response())
         }
         "delete" if form.get("confirmed") == Some("1") => {
             let mut done = 0;
             for id in &ids {
-                app.tasks.delete(&session.user_id, *id).await?;
-                done += 1;
+                match app.tasks.delete(&session.user_id, *id).await {
+                    Ok(_) => done += 1,
+                    // A ticked subtask already went with its ticked parent.
+                    Err(taskstream_engine::EngineError::NotFound) => {}
+                    Err(error) => return Err(error.into()),
+                }
             }
-            Ok(Redirect::to(&format!("/?flash=bulk_deleted&n={done}")).into_response())
+            let mut url = format!("/?flash=bulk_deleted&n={done}");
+            if let Some(project) = shown_project(&form) {
+                url.push_str(&format!("&project={project}"));
+            }
+            Ok(Redirect::to(&url).into_response())
         }
         "delete" => {
             let zone = zone_of(&app, &session.user_id).await?;
             let now = taskstream_engine::time::now();
+            let counts = app
+                .tasks
+                .subtask_counts(&session.user_id, ids.clone())
+                .await?;
             let mut tasks = Vec::new();
             for id in &ids {
-                tasks.push(TaskRow::new(
-                    &app.tasks.get(&session.user_id, *id).await?,
-                    zone,
-                    now,
-                ));
+                let task = app.tasks.get(&session.user_id, *id).await?;
+                tasks.push(
+                    TaskRow::new(&task, zone, now)
+                        .with_progress(counts.get(id).copied().unwrap_or_default()),
+                );
             }
             html(ConfirmDeletePage {
                 chrome: chrome(&app, &session, &csrf, &headers, "Delete tasks", "tasks").await?,
@@ -770,8 +1072,10 @@ fn render_task_list(tasks: &[Task], zone: Tz, now: DateTime<Utc>) -> Result<Stri
     struct TaskList {
         rows: Vec<TaskRow>,
         csrf: String,
+        filters: Filters,
     }
     Ok(TaskList {
+        filters: Filters::default(),
         rows: tasks
             .iter()
             .map(|task| TaskRow::new(task, zone, now))

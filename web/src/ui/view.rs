@@ -53,6 +53,18 @@ pub struct TaskRow {
     pub repeats: String,
     pub reminder: String,
     pub completed: bool,
+    /// The project's id and name ("" for none; the name is filled in by the page).
+    pub project_id: String,
+    pub project: String,
+    /// The task this is a subtask of ("" for a top-level task), and its title when the page
+    /// shows it (a subtask listed without its parent).
+    pub parent_id: String,
+    pub parent_title: String,
+    /// Subtask progress, "2/5" ("" without subtasks), and the total.
+    pub progress: String,
+    pub subtask_total: u64,
+    /// The subtasks shown under this row (those the list's filters keep).
+    pub subtasks: Vec<TaskRow>,
 }
 
 fn status_label(status: TaskStatus) -> &'static str {
@@ -102,7 +114,23 @@ impl TaskRow {
                 .unwrap_or_default(),
             reminder: reminders.join(", "),
             completed,
+            project_id: task.project_id.map(|id| id.to_string()).unwrap_or_default(),
+            project: String::new(),
+            parent_id: task.subtask_of.map(|id| id.to_string()).unwrap_or_default(),
+            parent_title: String::new(),
+            progress: String::new(),
+            subtask_total: 0,
+            subtasks: Vec::new(),
         }
+    }
+
+    /// Shows the subtask progress ("2/5").
+    pub fn with_progress(mut self, count: taskstream_engine::project::SubtaskCount) -> Self {
+        if count.total > 0 {
+            self.progress = format!("{}/{}", count.completed, count.total);
+        }
+        self.subtask_total = count.total;
+        self
     }
 }
 
@@ -126,6 +154,10 @@ pub struct TaskFormValues {
     pub custom_rule: String,
     pub recurrence_trigger: String,
     pub recurrence_from: String,
+    /// The chosen project's id ("" for none).
+    pub project_id: String,
+    /// A subtask's project is its parent's: the form shows no choice.
+    pub is_subtask: bool,
 }
 
 impl Default for TaskFormValues {
@@ -146,6 +178,8 @@ impl Default for TaskFormValues {
             custom_rule: String::new(),
             recurrence_trigger: "on_complete".to_owned(),
             recurrence_from: "due".to_owned(),
+            project_id: String::new(),
+            is_subtask: false,
         }
     }
 }
@@ -199,6 +233,8 @@ impl TaskFormValues {
             custom_rule,
             recurrence_trigger: task.recurrence_trigger.as_str().to_owned(),
             recurrence_from: task.recurrence_from.as_str().to_owned(),
+            project_id: task.project_id.map(|id| id.to_string()).unwrap_or_default(),
+            is_subtask: task.subtask_of.is_some(),
         }
     }
 
@@ -230,6 +266,32 @@ impl TaskFormValues {
             custom_rule: text("custom_rule"),
             recurrence_trigger: text("recurrence_trigger"),
             recurrence_from: text("recurrence_from"),
+            project_id: text("project_id"),
+            is_subtask: form.get("is_subtask").is_some(),
+        }
+    }
+}
+
+/// A project as the sidebar and the pickers show it.
+#[derive(Clone)]
+pub struct ProjectItem {
+    pub id: String,
+    pub name: String,
+    /// Its tasks not completed (the sidebar's count).
+    pub open: u64,
+    /// The list filtered to it.
+    pub url: String,
+}
+
+impl ProjectItem {
+    /// The item of a stored project, linking to its unfiltered list.
+    pub fn of(summary: &taskstream_engine::project::ProjectSummary) -> Self {
+        let id = summary.project.id.to_string();
+        ProjectItem {
+            url: format!("/?project={id}"),
+            id,
+            name: summary.project.name.clone(),
+            open: summary.open_task_count,
         }
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::TaskService;
-use crate::store::SqliteTaskStore;
+use crate::embedded::SqliteTaskStore;
 use crate::task::TaskQuery;
 
 const ALICE: &str = "alice";

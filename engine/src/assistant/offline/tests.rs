@@ -17,8 +17,8 @@ use super::reply::repeat_words;
 use super::{OfflineAssistant, describe};
 use crate::assistant::tools::task_summary;
 use crate::assistant::{Assistant, ChatMessage, Reply, Role, ToolInvocation, Tools, Turn};
+use crate::embedded::SqliteTaskStore;
 use crate::service::TaskService;
-use crate::store::SqliteTaskStore;
 use crate::task::{Priority, TaskStatus};
 
 fn berlin() -> Tz {

@@ -35,9 +35,7 @@ impl WriteJob {
             let result = guarded(|| in_savepoint(tx, work));
             Box::new(move |commit| {
                 let outcome = match (result, commit) {
-                    (Ok(_), Err(error)) => {
-                        Err(EngineError::Store(format!("commit failed: {error}")))
-                    }
+                    (Ok(_), Err(error)) => Err(same_failure(error)),
                     (result, _) => result,
                 };
                 // A closed receiver means the caller went away; the write stands regardless.
@@ -113,7 +111,9 @@ fn commit_batch(conn: &mut Connection, batch: Vec<WriteJob>) -> bool {
         .into_iter()
         .map(|WriteJob(job)| job(&mut tx))
         .collect();
-    let commit = tx.commit().map_err(sql_error);
+    let commit = tx
+        .commit()
+        .map_err(|error| EngineError::from(super::error::SqliteError::Commit(error)));
     if let Err(error) = &commit {
         tracing::error!(%error, "store commit failed");
     }
@@ -124,12 +124,20 @@ fn commit_batch(conn: &mut Connection, batch: Vec<WriteJob>) -> bool {
     ok
 }
 
+/// The batch's commit failure for each of its jobs (the error is not `Clone`): a busy or
+/// locked database stays a 503, anything else a store failure.
+fn same_failure(error: &EngineError) -> EngineError {
+    match error {
+        EngineError::Unavailable(text) => EngineError::Unavailable(text.clone()),
+        EngineError::Store(text) => EngineError::Store(text.clone()),
+        other => EngineError::Store(other.to_string()),
+    }
+}
+
 fn guarded<T>(work: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|_| {
         tracing::error!("a store write panicked; it was rolled back and the writer continues");
-        Err(EngineError::Store(
-            "the write failed unexpectedly".to_owned(),
-        ))
+        Err(super::error::SqliteError::Panicked.into())
     })
 }
 

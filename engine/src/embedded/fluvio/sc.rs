@@ -41,7 +41,7 @@ use tokio::sync::{Notify, watch};
 
 use super::conn::{Closed, Connection, REQUEST_TIMEOUT, Request, Responder, shutdown_requested};
 use super::{CONSUMER_OFFSET_TOPIC, FluvioConfig, PLATFORM_VERSION, SPU_ID};
-use crate::log::{EventLog, LogError, MAX_PARTITIONS, Retention, validate_topic_name};
+use crate::embedded::log::{EventLog, LogError, MAX_PARTITIONS, Retention, validate_topic_name};
 
 /// How often the catalog is compared with the log's topics, to pick up topics created or
 /// deleted by the application itself (creates and deletes made here are published at once).

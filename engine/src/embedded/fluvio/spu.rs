@@ -44,7 +44,7 @@ use super::CONSUMER_OFFSET_TOPIC;
 use super::conn::{Busy, Closed, Connection, REQUEST_TIMEOUT, Request, Responder};
 use super::sc::platform_version;
 use super::wire::RawBatches;
-use crate::log::{EventLog, LogError};
+use crate::embedded::log::{EventLog, LogError};
 
 /// The SPU's `COMMON_VERSION` (fluvio-spu-schema): 25 for the Rust client 0.50, 24 for Python.
 const SPU_MAX_VERSION: i16 = fluvio_spu_schema::COMMON_VERSION;

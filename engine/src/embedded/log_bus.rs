@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
+use crate::embedded::log::{EventLog, NewRecord};
 use crate::error::EngineError;
-use crate::log::{EventLog, NewRecord};
 use crate::ports::{EventBus, OutboxRecord};
 
 /// Appends each outbox event to its topic, keyed by task id, valued by the envelope JSON.

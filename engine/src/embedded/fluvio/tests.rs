@@ -24,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use super::*;
-use crate::log::{Bytes, LogConfig, NewRecord};
+use crate::embedded::log::{Bytes, LogConfig, NewRecord};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -149,7 +149,7 @@ fn entry(partition: u32, batches: Vec<Vec<u8>>) -> PartitionProduceData<RawBatch
 
 /// A client-made topic (one partition), as a Fluvio create would make it.
 async fn own_topic(broker: &Broker, name: &str) -> TestResult {
-    let retention = crate::log::Retention {
+    let retention = crate::embedded::log::Retention {
         max_age: Duration::from_secs(86_400),
         max_bytes: None,
     };

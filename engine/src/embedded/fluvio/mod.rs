@@ -26,7 +26,7 @@ mod tests;
 
 use std::time::Duration;
 
-use crate::log::EventLog;
+use crate::embedded::log::EventLog;
 
 pub use wire::RawBatches;
 

@@ -32,8 +32,12 @@ pub(crate) fn start(path: &Path, writer: &mut Connection) -> Result<JoinHandle<(
     std::thread::Builder::new()
         .name("store-checkpoint".to_owned())
         .spawn(move || run(&conn, &kicks))
-        .map_err(|error| {
-            EngineError::Unavailable(format!("cannot start the checkpoint thread: {error}"))
+        .map_err(|source| {
+            super::error::SqliteError::Thread {
+                what: "checkpoint thread",
+                source,
+            }
+            .into()
         })
 }
 

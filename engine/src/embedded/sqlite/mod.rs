@@ -6,6 +6,7 @@ mod activity_rows;
 mod chat_rows;
 mod checkpointer;
 mod connection;
+mod error;
 mod prepared_fires;
 mod project_rows;
 mod reminder_rows;
@@ -13,6 +14,8 @@ mod rows;
 mod schema;
 mod settings_rows;
 mod writer;
+
+pub use error::SqliteError;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,19 +31,18 @@ use uuid::Uuid;
 
 use crate::accounts::{AccountInsert, AccountRecord, ApiTokenRecord};
 use crate::activity::{AuditEntry, AuditFilter, Delivery, Notification};
+use crate::cache::CacheSizes;
 use crate::error::EngineError;
 use crate::event::OutboxEvent;
 use crate::ports::{
-    AccountStore, ConversationStore, OutboxRecord, ProjectStore, SettingsStore, TaskStore,
+    AccountStore, ActivityStore, ConversationStore, Outbox, OutboxRecord, ProjectStore,
+    ReminderStore, SettingsStore, TaskStore,
 };
 use crate::project::{Project, ProjectDeletion, ProjectSummary, SubtaskCount};
-use crate::reminder::{self, FireOutcome, ReminderChange};
+use crate::reminder::{self, FireOutcome, ReminderChange, ReminderFiring};
 use crate::task::{Change, Task, TaskOp, TaskQuery, ops};
 use rows::sql_error;
 use writer::WriteJob;
-
-/// Read connections kept open; reads beyond this wait for a free one.
-const READERS: usize = 4;
 
 /// SQLite-backed [`TaskStore`] for the embedded shape.
 pub struct SqliteTaskStore {
@@ -60,8 +62,11 @@ const PREPARE_CHUNK: usize = 500;
 /// Reminder changes buffered for a slow scheduler before it must reload.
 const REMINDER_CHANGE_BUFFER: usize = 16_384;
 
+/// Read connections kept open (`CacheSizes::sqlite_readers` of them); reads beyond that wait
+/// for a free one.
 struct ReaderPool {
     path: PathBuf,
+    caches: CacheSizes,
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
 }
@@ -71,7 +76,7 @@ impl ReaderPool {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         match idle {
             Some(conn) => Ok(conn),
-            None => connection::open_reader(&self.path),
+            None => connection::open_reader(&self.path, &self.caches),
         }
     }
 
@@ -83,9 +88,18 @@ impl ReaderPool {
 }
 
 impl SqliteTaskStore {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date,
+    /// with the default cache sizes.
     pub fn open(path: &Path) -> Result<Self, EngineError> {
-        let mut conn = connection::open_writer(path)?;
+        Self::open_with(path, &CacheSizes::DEFAULT)
+    }
+
+    /// Like [`SqliteTaskStore::open`], with the connections' caches sized by `caches`.
+    pub fn open_with(path: &Path, caches: &CacheSizes) -> Result<Self, EngineError> {
+        let readers = caches
+            .sqlite_readers
+            .clamp(1, CacheSizes::MAX_SQLITE_READERS);
+        let mut conn = connection::open_writer(path, caches)?;
         schema::migrate(&mut conn)?;
         let checkpoint_thread = checkpointer::start(path, &mut conn)?;
         let (sender, jobs) = mpsc::channel();
@@ -95,8 +109,9 @@ impl SqliteTaskStore {
         let writer_thread = std::thread::Builder::new()
             .name("store-writer".to_owned())
             .spawn(move || writer::run(conn, jobs, signal, foreign))
-            .map_err(|error| {
-                EngineError::Unavailable(format!("cannot start the store writer: {error}"))
+            .map_err(|source| SqliteError::Thread {
+                what: "store writer",
+                source,
             })?;
         Ok(Self {
             writer: Some(sender),
@@ -104,8 +119,9 @@ impl SqliteTaskStore {
             checkpoint_thread: Some(checkpoint_thread),
             readers: Arc::new(ReaderPool {
                 path: path.to_owned(),
-                idle: Mutex::new(Vec::with_capacity(READERS)),
-                permits: Semaphore::new(READERS),
+                caches: *caches,
+                idle: Mutex::new(Vec::with_capacity(readers)),
+                permits: Semaphore::new(readers),
             }),
             committed,
             reminder_changes: broadcast::channel(REMINDER_CHANGE_BUFFER).0,
@@ -131,12 +147,12 @@ impl SqliteTaskStore {
         dest: std::path::PathBuf,
         then: impl FnOnce() -> Result<(), EngineError> + Send + 'static,
     ) -> Result<(), EngineError> {
-        let source_path = self.readers.path.clone();
+        let (source_path, caches) = (self.readers.path.clone(), self.readers.caches);
         self.write(move |_writer| {
             // From a reader: SQLite refuses a backup from the connection that is writing (the
             // writer runs each job inside its group-commit transaction). The reader sees every
             // committed, so every acknowledged, write.
-            let source = connection::open_reader(&source_path)?;
+            let source = connection::open_reader(&source_path, &caches)?;
             let mut target = Connection::open(&dest).map_err(sql_error)?;
             rusqlite::backup::Backup::new(&source, &mut target)
                 .and_then(|backup| {
@@ -157,13 +173,13 @@ impl SqliteTaskStore {
         let writer = self
             .writer
             .as_ref()
-            .ok_or_else(|| EngineError::Unavailable("the store is shutting down".to_owned()))?;
+            .ok_or(SqliteError::Closed("the store is shutting down"))?;
         writer
             .send(WriteJob::new(work, reply))
-            .map_err(|_| EngineError::Unavailable("the store writer has stopped".to_owned()))?;
+            .map_err(|_| SqliteError::Closed("the store writer has stopped"))?;
         outcome
             .await
-            .map_err(|_| EngineError::Unavailable("the store writer has stopped".to_owned()))?
+            .map_err(|_| SqliteError::Closed("the store writer has stopped"))?
     }
 
     async fn read<T: Send + 'static>(
@@ -175,7 +191,7 @@ impl SqliteTaskStore {
             .permits
             .acquire()
             .await
-            .map_err(|_| EngineError::Unavailable("the store is closed".to_owned()))?;
+            .map_err(|_| SqliteError::Closed("the store is closed"))?;
         let pool = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
             let conn = pool.take()?;
@@ -184,7 +200,7 @@ impl SqliteTaskStore {
             result
         })
         .await
-        .map_err(|error| EngineError::Store(format!("read task failed: {error}")))?
+        .map_err(|error| SqliteError::Read(error.to_string()))?
     }
 }
 
@@ -214,22 +230,19 @@ fn modify_in(
     };
     let change = ops::apply_with_subtasks(op, user_id, current, has_next, subtasks, now)?;
     let mut armed = Vec::new();
-    if change.deleted {
-        for task in change.subtasks.iter().chain([&change.task]) {
-            rows::delete_task(conn, task.id).map_err(sql_error)?;
-            armed.push(ReminderChange {
-                task_id: task.id,
-                fire_at: Vec::new(),
-            });
-        }
-    } else if change.write {
-        for task in [&change.task].into_iter().chain(&change.subtasks) {
-            rows::update_task(conn, task).map_err(sql_error)?;
-            armed.push(ReminderChange {
-                task_id: task.id,
-                fire_at: reminder_rows::sync(conn, task).map_err(sql_error)?,
-            });
-        }
+    for task in change.removed() {
+        rows::delete_task(conn, task.id).map_err(sql_error)?;
+        armed.push(ReminderChange {
+            task_id: task.id,
+            fire_at: Vec::new(),
+        });
+    }
+    for task in change.written() {
+        rows::update_task(conn, task).map_err(sql_error)?;
+        armed.push(ReminderChange {
+            task_id: task.id,
+            fire_at: reminder_rows::sync(conn, task).map_err(sql_error)?,
+        });
     }
     if let Some(next) = &change.next {
         rows::insert_task(conn, next).map_err(sql_error)?;
@@ -253,28 +266,16 @@ fn snooze_in(
     let notification = activity_rows::mark_notification_read(conn, user_id, notification_id, now)
         .map_err(sql_error)?
         .ok_or(EngineError::NotificationNotFound)?;
-    let conflict = |text: &str| EngineError::Conflict(text.to_owned());
-    let task_id = notification
-        .task_id
-        .as_deref()
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| conflict("This notification is not about a task"))?;
-    let task = rows::load_task(conn, task_id)
-        .map_err(sql_error)?
-        .filter(|task| task.user_id == user_id)
-        .ok_or_else(|| conflict("The task of this notification no longer exists"))?;
-    if task.status == crate::task::TaskStatus::Completed {
-        return Err(conflict("The task is already completed"));
-    }
-    let fire_at = chrono::Duration::try_minutes(minutes)
-        .and_then(|snooze| now.checked_add_signed(snooze))
-        .map(crate::time::truncate_micros)
-        .ok_or_else(|| conflict("Snooze too long"))?;
-    let pending = reminder_rows::snooze(conn, &task, fire_at).map_err(sql_error)?;
-    let event = crate::event::reminder_scheduled(&task, fire_at, now);
-    rows::append_events(conn, &[event]).map_err(sql_error)?;
+    let task_id = reminder::snooze_target(&notification)?;
+    let task = rows::load_task(conn, task_id).map_err(sql_error)?;
+    let plan = reminder::plan_snooze(task.as_ref(), user_id, minutes, now)?;
+    let pending = reminder_rows::snooze(conn, task_id, user_id, plan.fire_at).map_err(sql_error)?;
+    rows::append_events(conn, &[plan.event]).map_err(sql_error)?;
     Ok((
-        reminder::Snoozed { task_id, fire_at },
+        reminder::Snoozed {
+            task_id,
+            fire_at: plan.fire_at,
+        },
         ReminderChange {
             task_id,
             fire_at: pending,
@@ -302,52 +303,45 @@ fn fire_in(
         return Ok((FireOutcome::NotArmed, Vec::new()));
     };
     let due = reminder::due_timers(&task, &kinds, fire_at);
-    let mut outcome = FireOutcome::NotArmed;
+    let has_next = due.recur && rows::has_next_occurrence(conn, task_id).map_err(sql_error)?;
+    let plan = reminder::plan_fire(&task, due, has_next, fire_at, now, missed_window)?;
     let mut armed = Vec::new();
-    let mut stale = due.stale;
-    if due.recur {
-        let has_next = rows::has_next_occurrence(conn, task_id).map_err(sql_error)?;
-        let user_id = task.user_id.clone();
-        let change = ops::apply(TaskOp::SpawnOnDue, &user_id, task.clone(), has_next, now)?;
-        if let Some(next) = &change.next {
-            rows::insert_task(conn, next).map_err(sql_error)?;
-            rows::append_events(conn, &change.events).map_err(sql_error)?;
-            armed.push(ReminderChange {
-                task_id: next.id,
-                fire_at: reminder_rows::sync(conn, next).map_err(sql_error)?,
-            });
-            reminder_rows::mark_fired(conn, task_id, fire_at, "recur", now).map_err(sql_error)?;
-            outcome = FireOutcome::Recurred { next: next.id };
-        } else {
-            stale = true;
-        }
+    if let Some(change) = &plan.recurrence
+        && let Some(next) = &change.next
+    {
+        rows::insert_task(conn, next).map_err(sql_error)?;
+        rows::append_events(conn, &change.events).map_err(sql_error)?;
+        armed.push(ReminderChange {
+            task_id: next.id,
+            fire_at: reminder_rows::sync(conn, next).map_err(sql_error)?,
+        });
+        reminder_rows::mark_fired(conn, task_id, fire_at, "recur", now).map_err(sql_error)?;
     }
-    let reminding = &due.reminding;
-    if !reminding.is_empty() {
-        let late_by = now - fire_at;
-        if late_by > missed_window {
-            for kind in reminding {
+    match &plan.reminders {
+        Some(ReminderFiring::Missed {
+            kinds,
+            notification,
+        }) => {
+            for kind in kinds {
                 reminder_rows::mark_missed(conn, task_id, fire_at, kind).map_err(sql_error)?;
             }
-            let missed = reminder::missed_notification(&task, fire_at, now);
-            activity_rows::insert_notification(conn, &missed).map_err(sql_error)?;
-            outcome = FireOutcome::Missed;
-        } else {
-            for kind in reminding {
+            activity_rows::insert_notification(conn, notification).map_err(sql_error)?;
+        }
+        Some(ReminderFiring::Fired { kinds, event, .. }) => {
+            for kind in kinds {
                 reminder_rows::mark_fired(conn, task_id, fire_at, kind, now).map_err(sql_error)?;
             }
-            let event = crate::event::reminder_triggered(&task, fire_at, late_by, now);
-            rows::append_events(conn, &[event]).map_err(sql_error)?;
-            outcome = FireOutcome::Fired { late_by };
+            rows::append_events(conn, std::slice::from_ref(event)).map_err(sql_error)?;
         }
+        None => {}
     }
-    if stale {
+    if plan.resync {
         armed.push(ReminderChange {
             task_id,
             fire_at: reminder_rows::sync(conn, &task).map_err(sql_error)?,
         });
     }
-    Ok((outcome, armed))
+    Ok((plan.outcome, armed))
 }
 
 impl Drop for SqliteTaskStore {
@@ -424,29 +418,17 @@ impl TaskStore for SqliteTaskStore {
         Ok(change)
     }
 
-    fn reminder_changes(&self) -> broadcast::Receiver<ReminderChange> {
-        self.reminder_changes.subscribe()
+    async fn ping(&self) -> Result<(), EngineError> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(|error| EngineError::Unavailable(error.to_string()))
+        })
+        .await
     }
+}
 
-    async fn pending_reminders(&self) -> Result<Vec<(Uuid, DateTime<Utc>)>, EngineError> {
-        self.read(|conn| reminder_rows::pending(conn).map_err(sql_error))
-            .await
-    }
-
-    async fn fire_reminder(
-        &self,
-        task_id: Uuid,
-        fire_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-        missed_window: chrono::Duration,
-    ) -> Result<FireOutcome, EngineError> {
-        let (outcome, armed) = self
-            .write(move |conn| fire_in(conn, task_id, fire_at, now, missed_window))
-            .await?;
-        self.announce(armed);
-        Ok(outcome)
-    }
-
+#[async_trait]
+impl Outbox for SqliteTaskStore {
     async fn pending_events(&self, limit: usize) -> Result<Vec<OutboxRecord>, EngineError> {
         self.read(move |conn| rows::pending_events(conn, limit).map_err(sql_error))
             .await
@@ -468,7 +450,10 @@ impl TaskStore for SqliteTaskStore {
     fn foreign_commits(&self) -> watch::Receiver<u64> {
         self.foreign_commits.clone()
     }
+}
 
+#[async_trait]
+impl ActivityStore for SqliteTaskStore {
     async fn record_audit(&self, entry: AuditEntry) -> Result<bool, EngineError> {
         self.write(move |conn| activity_rows::insert_audit(conn, &entry).map_err(sql_error))
             .await
@@ -533,6 +518,32 @@ impl TaskStore for SqliteTaskStore {
                 .ok_or(EngineError::NotificationNotFound)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl ReminderStore for SqliteTaskStore {
+    fn reminder_changes(&self) -> broadcast::Receiver<ReminderChange> {
+        self.reminder_changes.subscribe()
+    }
+
+    async fn pending_reminders(&self) -> Result<Vec<(Uuid, DateTime<Utc>)>, EngineError> {
+        self.read(|conn| reminder_rows::pending(conn).map_err(sql_error))
+            .await
+    }
+
+    async fn fire_reminder(
+        &self,
+        task_id: Uuid,
+        fire_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        missed_window: chrono::Duration,
+    ) -> Result<FireOutcome, EngineError> {
+        let (outcome, armed) = self
+            .write(move |conn| fire_in(conn, task_id, fire_at, now, missed_window))
+            .await?;
+        self.announce(armed);
+        Ok(outcome)
     }
 
     async fn fire_reminders(
@@ -605,14 +616,6 @@ impl TaskStore for SqliteTaskStore {
     ) -> Result<Vec<reminder::ReminderRecord>, EngineError> {
         self.read(move |conn| reminder_rows::history(conn, task_id).map_err(sql_error))
             .await
-    }
-
-    async fn ping(&self) -> Result<(), EngineError> {
-        self.read(|conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(|error| EngineError::Unavailable(error.to_string()))
-        })
-        .await
     }
 }
 

@@ -4,44 +4,34 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use uuid::Uuid;
 
-use crate::reminder::{ReminderRecord as ReminderRow, armed_times};
-use crate::task::{RecurrenceTrigger, Task, TaskStatus};
+use crate::reminder::{self, ReminderRecord as ReminderRow};
+use crate::task::Task;
 use crate::time::from_micros;
 
-/// Makes the task's pending timers match its state: cancels pending rows for times it no
-/// longer has (and pending snoozes once it is completed), arms each current reminder time
-/// unless that exact time already fired (never twice per time) or was long past when it was
-/// set (see [`crate::reminder::worth_arming`]), and arms the `recur` timer of an open `on_due`
-/// recurring task at its due date (even a past one: the series catches up). A pending row for a
-/// current time is kept even if it is past: that is a reminder waiting for catch-up. Returns
-/// every pending time of the task after.
+/// Makes the task's pending timer rows match it, as [`crate::reminder::plan_sync`] decides;
+/// returns every pending time of the task after.
 pub(crate) fn sync(conn: &Connection, task: &Task) -> rusqlite::Result<Vec<DateTime<Utc>>> {
-    let wanted = armed_times(task);
-    let recur_at = recur_time(conn, task)?;
+    let has_next =
+        reminder::recur_applies(task) && super::rows::has_next_occurrence(conn, task.id)?;
+    let plan = reminder::plan_sync(
+        task,
+        &pending_rows(conn, task.id)?,
+        reminder::recur_at(task, has_next),
+    );
     let id = task.id.to_string();
-    let open = task.status != TaskStatus::Completed;
-    for (at, kind) in pending_rows(conn, task.id)? {
-        let keep = match kind.as_str() {
-            "snooze" => open,
-            "recur" => recur_at == Some(at),
-            _ => wanted.contains(&at),
-        };
-        if !keep {
-            conn.prepare_cached(
-                "DELETE FROM reminders WHERE task_id = ?1 AND fire_at = ?2 AND kind = ?3 AND fired_at IS NULL AND missed = 0",
-            )?
-            .execute(params![id, at.timestamp_micros(), kind])?;
-        }
+    for (at, kind) in &plan.cancel {
+        conn.prepare_cached(
+            "DELETE FROM reminders WHERE task_id = ?1 AND fire_at = ?2 AND kind = ?3 AND fired_at IS NULL AND missed = 0",
+        )?
+        .execute(params![id, at.timestamp_micros(), kind])?;
     }
-    for at in wanted {
-        if crate::reminder::worth_arming(at, task.updated_at) {
-            conn.prepare_cached(
-                "INSERT INTO reminders (task_id, fire_at, kind, user_id) VALUES (?1, ?2, 'task', ?3) ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![id, at.timestamp_micros(), task.user_id])?;
-        }
+    for at in &plan.arm {
+        conn.prepare_cached(
+            "INSERT INTO reminders (task_id, fire_at, kind, user_id) VALUES (?1, ?2, 'task', ?3) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![id, at.timestamp_micros(), task.user_id])?;
     }
-    if let Some(at) = recur_at {
+    if let Some(at) = plan.recur {
         conn.prepare_cached(
             "INSERT INTO reminders (task_id, fire_at, kind, user_id) VALUES (?1, ?2, 'recur', ?3) ON CONFLICT DO NOTHING",
         )?
@@ -51,19 +41,6 @@ pub(crate) fn sync(conn: &Connection, task: &Task) -> rusqlite::Result<Vec<DateT
         .into_iter()
         .map(|(at, _)| at)
         .collect())
-}
-
-/// When an `on_due` recurring task's next occurrence is due to be created: its due date, while
-/// it is open and has no next occurrence yet.
-fn recur_time(conn: &Connection, task: &Task) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    let applies = task.recurrence_trigger == RecurrenceTrigger::OnDue
-        && task.is_recurring
-        && task.recurrence_rule.is_some()
-        && task.status != TaskStatus::Completed;
-    match task.due_date {
-        Some(due) if applies && !super::rows::has_next_occurrence(conn, task.id)? => Ok(Some(due)),
-        _ => Ok(None),
-    }
 }
 
 /// The task's pending reminder rows (time, kind), soonest first.
@@ -87,18 +64,19 @@ fn pending_rows(
     Ok(out)
 }
 
-/// Arms a one-off snooze; returns the task's pending times after.
+/// Arms a one-off snooze of `user_id`'s task; returns the task's pending times after.
 pub(crate) fn snooze(
     conn: &Connection,
-    task: &Task,
+    task_id: Uuid,
+    user_id: &str,
     fire_at: DateTime<Utc>,
 ) -> rusqlite::Result<Vec<DateTime<Utc>>> {
     conn.prepare_cached(
         "INSERT INTO reminders (task_id, fire_at, user_id, kind) VALUES (?1, ?2, ?3, 'snooze')
          ON CONFLICT (task_id, fire_at, kind) DO UPDATE SET fired_at = NULL, missed = 0, late_by_ms = NULL",
     )?
-    .execute(params![task.id.to_string(), fire_at.timestamp_micros(), task.user_id])?;
-    Ok(pending_rows(conn, task.id)?
+    .execute(params![task_id.to_string(), fire_at.timestamp_micros(), user_id])?;
+    Ok(pending_rows(conn, task_id)?
         .into_iter()
         .map(|(at, _)| at)
         .collect())

@@ -16,8 +16,9 @@ use crate::time::from_micros;
 
 pub(crate) const TASK_COLUMNS: &str = "id, user_id, title, description, status, priority, due_date, created_at, updated_at, tags, reminder_offset_minutes, remind_at, is_recurring, recurrence_rule, recurrence_from, series_anchor, occurrence_index, parent_task_id, time_zone, reminders, recurrence_trigger, project_id, subtask_of";
 
+/// A failed statement as the engine sees it (see [`super::error::SqliteError`]).
 pub(crate) fn sql_error(error: rusqlite::Error) -> EngineError {
-    EngineError::Store(error.to_string())
+    super::error::SqliteError::Db(error).into()
 }
 
 fn corrupt(what: &str) -> rusqlite::Error {

@@ -250,7 +250,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 fn store_error(error: rusqlite::Error) -> EngineError {
-    EngineError::Store(format!("migration failed: {error}"))
+    super::error::SqliteError::Migration(error).into()
 }
 
 /// Brings the database to the newest schema, one transaction per step.
@@ -260,9 +260,11 @@ pub fn migrate(conn: &mut Connection) -> Result<(), EngineError> {
         .map_err(store_error)?;
     let known = MIGRATIONS.len() as i64;
     if current > known {
-        return Err(EngineError::Store(format!(
-            "the database has schema version {current}, newer than this taskstream knows ({known}); upgrade taskstream"
-        )));
+        return Err(super::error::SqliteError::SchemaTooNew {
+            found: current,
+            known,
+        }
+        .into());
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = index + 1;

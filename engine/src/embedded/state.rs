@@ -17,31 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::error::EngineError;
 
-/// Small keyed state with optional time-to-live: the consumers' idempotency memory
-/// (`audit-processed:{event_id}` and friends, CONTRACT.md §5). Dapr state in cluster mode.
-#[async_trait::async_trait]
-pub trait StateStore: Send + Sync + 'static {
-    /// The value of `key`; expired entries read as `None`.
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, EngineError>;
-    /// Stores `value` under `key`, replacing any value; `ttl` `None` keeps it until deleted.
-    async fn set(
-        &self,
-        key: &str,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> Result<(), EngineError>;
-    /// Atomically stores `value` if `key` is absent or expired; true if it stored (the caller "won").
-    async fn set_if_absent(
-        &self,
-        key: &str,
-        value: Vec<u8>,
-        ttl: Option<Duration>,
-    ) -> Result<bool, EngineError>;
-    /// Removes `key` (absent keys are fine).
-    async fn delete(&self, key: &str) -> Result<(), EngineError>;
-    /// Removes expired entries; returns how many.
-    async fn purge_expired(&self) -> Result<u64, EngineError>;
-}
+use crate::ports::StateStore;
 
 /// key → (expires_at_ms, 0 = never; value).
 const STATE: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("state");
@@ -49,6 +25,8 @@ const STATE: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("state")
 const MAX_KEY_BYTES: usize = 1024;
 /// Most writes committed together.
 const MAX_GROUP: usize = 4096;
+/// Reads running at once, each on a blocking thread.
+const READ_THREADS: usize = 4;
 
 /// Milliseconds since the Unix epoch; injectable so tests can move time.
 type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -123,6 +101,8 @@ pub struct RedbStateStore {
     /// `None` only while shutting down.
     jobs: Mutex<Option<Sender<Job>>>,
     writer_thread: Option<JoinHandle<()>>,
+    /// Permits for reads on blocking threads.
+    reads: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for RedbStateStore {
@@ -140,22 +120,35 @@ impl RedbStateStore {
             .db
             .begin_read()
             .map_err(|error| storage(error.into()))?;
-        let target = Database::create(path).map_err(|error| storage(error.into()))?;
+        let target = redb::Builder::new()
+            .set_cache_size(crate::CacheSizes::redb_bytes(crate::CacheSizes::COPY_BYTES))
+            .create(path)
+            .map_err(|error| storage(error.into()))?;
         let to = target
             .begin_write()
             .map_err(|error| storage(error.into()))?;
-        let copied = crate::redb_copy::copy_table(&from, &to, STATE).map_err(storage)?;
+        let copied = crate::embedded::redb_copy::copy_table(&from, &to, STATE).map_err(storage)?;
         to.commit().map_err(|error| storage(error.into()))?;
         Ok(copied)
     }
 
-    /// Opens or creates the store at `path` (a redb file of its own).
+    /// Opens or creates the store at `path` (a redb file of its own) with the default cache.
     pub fn open(path: &Path) -> Result<Self, EngineError> {
-        Self::open_with_clock(path, Arc::new(system_clock))
+        Self::open_with_cache(path, crate::CacheSizes::DEFAULT.state_bytes)
     }
 
-    fn open_with_clock(path: &Path, clock: Clock) -> Result<Self, EngineError> {
-        let db = Arc::new(Database::create(path).map_err(store_error)?);
+    /// Like [`RedbStateStore::open`], caching at most `cache_bytes` of the file's pages.
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, EngineError> {
+        Self::open_with_clock(path, cache_bytes, Arc::new(system_clock))
+    }
+
+    fn open_with_clock(path: &Path, cache_bytes: u64, clock: Clock) -> Result<Self, EngineError> {
+        let db = Arc::new(
+            redb::Builder::new()
+                .set_cache_size(crate::CacheSizes::redb_bytes(cache_bytes))
+                .create(path)
+                .map_err(store_error)?,
+        );
         let txn = db.begin_write().map_err(store_error)?;
         txn.open_table(STATE).map_err(store_error)?;
         txn.commit().map_err(store_error)?;
@@ -170,6 +163,7 @@ impl RedbStateStore {
             clock,
             jobs: Mutex::new(Some(jobs)),
             writer_thread: Some(writer_thread),
+            reads: tokio::sync::Semaphore::new(READ_THREADS),
         })
     }
 
@@ -209,16 +203,34 @@ impl Drop for RedbStateStore {
 #[async_trait::async_trait]
 impl StateStore for RedbStateStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, EngineError> {
-        check_key(key)?;
-        let (db, key, now) = (Arc::clone(&self.db), key.to_owned(), (self.clock)());
+        let mut values = self.get_many(&[key.to_owned()]).await?;
+        Ok(values.pop().flatten())
+    }
+
+    /// One read transaction on one blocking thread for the whole batch; at most
+    /// `READ_THREADS` of them at once, so a burst of lookups cannot grow the blocking pool.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, EngineError> {
+        for key in keys {
+            check_key(key)?;
+        }
+        let _permit = self
+            .reads
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Unavailable("the state store is closed".to_owned()))?;
+        let (db, keys, now) = (Arc::clone(&self.db), keys.to_vec(), (self.clock)());
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(store_error)?;
             let table = txn.open_table(STATE).map_err(store_error)?;
-            let found = table.get(key.as_str()).map_err(store_error)?;
-            Ok(found.and_then(|entry| {
-                let (expires_at, value) = entry.value();
-                (!expired(expires_at, now)).then(|| value.to_vec())
-            }))
+            keys.iter()
+                .map(|key| {
+                    let found = table.get(key.as_str()).map_err(store_error)?;
+                    Ok(found.and_then(|entry| {
+                        let (expires_at, value) = entry.value();
+                        (!expired(expires_at, now)).then(|| value.to_vec())
+                    }))
+                })
+                .collect()
         })
         .await
         .map_err(store_error)?
@@ -356,6 +368,9 @@ mod tests {
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+    /// A small cache, so the tests also run the store with most pages outside it.
+    const MIB: u64 = 1024 * 1024;
+
     /// A store on a temp file with a clock the test moves by hand.
     fn store_with_clock() -> Result<(tempfile::TempDir, RedbStateStore, Arc<AtomicU64>), EngineError>
     {
@@ -363,7 +378,7 @@ mod tests {
         let time = Arc::new(AtomicU64::new(1_000_000));
         let clock_time = Arc::clone(&time);
         let clock: Clock = Arc::new(move || clock_time.load(Ordering::SeqCst));
-        let store = RedbStateStore::open_with_clock(&dir.path().join("state.redb"), clock)?;
+        let store = RedbStateStore::open_with_clock(&dir.path().join("state.redb"), MIB, clock)?;
         Ok((dir, store, time))
     }
 
@@ -390,6 +405,32 @@ mod tests {
         store.delete("forever").await?;
         store.delete("never-was").await?;
         assert_eq!(store.get("forever").await?, None);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn get_many_answers_in_order_with_missing_and_expired_as_none() -> TestResult {
+        let (_dir, store, time) = store_with_clock()?;
+        store.set("a", b"1".to_vec(), None).await?;
+        store
+            .set("b", b"2".to_vec(), Some(Duration::from_secs(1)))
+            .await?;
+        store.set("c", b"3".to_vec(), None).await?;
+        let keys: Vec<String> = ["c", "missing", "a", "b"].map(String::from).to_vec();
+        assert_eq!(
+            store.get_many(&keys).await?,
+            vec![
+                Some(b"3".to_vec()),
+                None,
+                Some(b"1".to_vec()),
+                Some(b"2".to_vec())
+            ]
+        );
+        time.fetch_add(1_000, Ordering::SeqCst);
+        assert_eq!(store.get_many(&keys).await?[3], None, "expired");
+        assert_eq!(store.get_many(&[]).await?, Vec::<Option<Vec<u8>>>::new());
+        let long = "k".repeat(MAX_KEY_BYTES + 1);
+        assert!(store.get_many(&[long]).await.is_err(), "oversized key");
         Ok(())
     }
 
@@ -438,7 +479,7 @@ mod tests {
         let clock_time = Arc::clone(&time);
         let clock: Clock = Arc::new(move || clock_time.load(Ordering::SeqCst));
         {
-            let store = RedbStateStore::open_with_clock(&path, Arc::clone(&clock))?;
+            let store = RedbStateStore::open_with_clock(&path, MIB, Arc::clone(&clock))?;
             for index in 0..10 {
                 let ttl = Duration::from_millis(if index < 4 { 100 } else { 100_000 });
                 store
@@ -450,10 +491,18 @@ mod tests {
             assert_eq!(store.purge_expired().await?, 4);
             assert_eq!(store.purge_expired().await?, 0);
         }
-        let store = RedbStateStore::open_with_clock(&path, clock)?;
+        let store = RedbStateStore::open_with_clock(&path, MIB, clock)?;
         assert_eq!(store.get("k3").await?, None);
         assert_eq!(store.get("k4").await?, Some(vec![4]));
         assert_eq!(store.get("keep").await?, Some(b"x".to_vec()));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn passes_the_state_store_conformance_suite() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let store = RedbStateStore::open_with_cache(&dir.path().join("state.redb"), MIB)?;
+        crate::conformance::state_store_suite(&store).await;
         Ok(())
     }
 

@@ -133,6 +133,8 @@ pub struct LogConfig {
     pub partitions: u32,
     /// Configured topics; created when missing, retention updated when it changed.
     pub retention: HashMap<String, Retention>,
+    /// Bytes of the redb file's pages cached in memory (see [`crate::CacheSizes`]).
+    pub cache_bytes: u64,
 }
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -151,6 +153,7 @@ impl Default for LogConfig {
                 ("reminders".to_owned(), keep(7)),
                 ("task-updates".to_owned(), keep(1)),
             ]),
+            cache_bytes: crate::CacheSizes::DEFAULT.log_bytes,
         }
     }
 }
@@ -300,7 +303,13 @@ struct Inner {
     /// `None` only while shutting down.
     jobs: Mutex<Option<Sender<writer::Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Permits for reads on blocking threads: many tailing consumers and Fluvio fetches at
+    /// once queue here instead of each taking a thread (and its memory) of the blocking pool.
+    reads: tokio::sync::Semaphore,
 }
+
+/// Log reads running at once, each on a blocking thread.
+const READ_THREADS: usize = 8;
 
 impl Drop for Inner {
     /// Lets the writer finish queued writes and close its transaction, so the file is released
@@ -348,14 +357,19 @@ impl EventLog {
             .db
             .begin_read()
             .map_err(|error| storage(error.into()))?;
-        let target = Database::create(path).map_err(|error| storage(error.into()))?;
+        let target = redb::Builder::new()
+            .set_cache_size(crate::CacheSizes::redb_bytes(crate::CacheSizes::COPY_BYTES))
+            .create(path)
+            .map_err(|error| storage(error.into()))?;
         let to = target
             .begin_write()
             .map_err(|error| storage(error.into()))?;
-        let mut copied = crate::redb_copy::copy_table(&from, &to, TOPICS).map_err(storage)?;
-        copied += crate::redb_copy::copy_table(&from, &to, PARTITIONS).map_err(storage)?;
-        copied += crate::redb_copy::copy_table(&from, &to, BATCHES).map_err(storage)?;
-        copied += crate::redb_copy::copy_table(&from, &to, OFFSETS).map_err(storage)?;
+        let mut copied =
+            crate::embedded::redb_copy::copy_table(&from, &to, TOPICS).map_err(storage)?;
+        copied +=
+            crate::embedded::redb_copy::copy_table(&from, &to, PARTITIONS).map_err(storage)?;
+        copied += crate::embedded::redb_copy::copy_table(&from, &to, BATCHES).map_err(storage)?;
+        copied += crate::embedded::redb_copy::copy_table(&from, &to, OFFSETS).map_err(storage)?;
         to.commit().map_err(|error| storage(error.into()))?;
         Ok(copied)
     }
@@ -371,7 +385,11 @@ impl EventLog {
         for name in config.retention.keys() {
             validate_topic_name(name)?;
         }
-        let db = Arc::new(Database::create(path)?);
+        let db = Arc::new(
+            redb::Builder::new()
+                .set_cache_size(crate::CacheSizes::redb_bytes(config.cache_bytes))
+                .create(path)?,
+        );
         let meta = writer::Meta::open(&db, &config)?;
         let shared = Arc::new(Shared::default());
         meta.publish_all(&shared);
@@ -388,6 +406,7 @@ impl EventLog {
                 shared,
                 jobs: Mutex::new(Some(jobs)),
                 writer_thread: Mutex::new(Some(writer_thread)),
+                reads: tokio::sync::Semaphore::new(READ_THREADS),
             }),
         })
     }
@@ -414,6 +433,12 @@ impl EventLog {
         &self,
         read: impl FnOnce(&Database) -> Result<T, LogError> + Send + 'static,
     ) -> Result<T, LogError> {
+        let _permit = self
+            .inner
+            .reads
+            .acquire()
+            .await
+            .map_err(|_| LogError::Closed)?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || read(&inner.db))
             .await
@@ -800,4 +825,14 @@ fn scan_batches(
         }
     }
     Ok(())
+}
+
+impl crate::ports::Probe for EventLog {
+    fn check(&self) -> crate::ports::ProbeFuture<'_> {
+        Box::pin(async move {
+            self.end_offset("task-events", 0)
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        })
+    }
 }

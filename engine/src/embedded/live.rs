@@ -6,15 +6,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::embedded::log::EventLog;
 use crate::error::EngineError;
 use crate::event::{EventEnvelope, Topic};
-use crate::log::EventLog;
 use crate::ports::{LiveEvent, LiveFeed};
 
 /// The topics a live stream follows, in position order.
 const TOPICS: [Topic; 2] = [Topic::TaskUpdates, Topic::Reminders];
-/// Event types that reach the browser (`reminder.scheduled` is bookkeeping, not news).
-pub const LIVE_TYPES: [&str; 2] = ["task.sync", "reminder.triggered"];
 /// Records scanned per topic per round.
 const SCAN: usize = 512;
 /// Longest wait before an empty round returns, so dead connections are noticed.
@@ -55,7 +53,7 @@ impl LogLiveFeed {
     }
 }
 
-fn unavailable(error: crate::log::LogError) -> EngineError {
+fn unavailable(error: crate::embedded::log::LogError) -> EngineError {
     EngineError::Unavailable(error.to_string())
 }
 
@@ -95,7 +93,7 @@ impl LiveFeed for LogLiveFeed {
                         continue;
                     };
                     if envelope.user_id == user_id
-                        && LIVE_TYPES.contains(&envelope.event_type.as_str())
+                        && crate::event::LIVE_TYPES.contains(&envelope.event_type.as_str())
                     {
                         found.push(LiveEvent {
                             id: at.render(),

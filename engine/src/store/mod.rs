@@ -1,5 +1,0 @@
-//! Store adapters of the embedded shape.
-
-pub mod sqlite;
-
-pub use sqlite::SqliteTaskStore;

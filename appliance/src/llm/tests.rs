@@ -91,7 +91,10 @@ async fn a_completion_is_posted_with_the_key_and_parsed() {
     assert_eq!(seen.header("content-type"), Some("application/json"));
     assert_eq!(seen.body, serde_json::to_value(request()).expect("json"));
     assert_eq!(seen.body["tool_choice"], "auto");
-    assert_eq!(seen.body["tools"].as_array().map(Vec::len), Some(5));
+    assert_eq!(
+        seen.body["tools"].as_array().map(Vec::len),
+        Some(taskstream_engine::assistant::TOOL_SPECS.len())
+    );
 }
 
 #[tokio::test]

@@ -485,3 +485,13 @@ pub trait StateStore: Send + Sync + 'static {
     /// Removes expired entries; returns how many.
     async fn purge_expired(&self) -> Result<u64, EngineError>;
 }
+
+/// The port to an OpenAI-compatible chat-completions endpoint; the appliance implements it with
+/// HTTP (timeouts and retries live there), tests with scripted answers.
+#[async_trait]
+pub trait ChatModel: Send + Sync + 'static {
+    async fn complete(
+        &self,
+        request: &crate::assistant::llm::ChatRequest,
+    ) -> Result<crate::assistant::llm::ChatResponse, crate::assistant::llm::ModelError>;
+}

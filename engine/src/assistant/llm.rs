@@ -229,12 +229,7 @@ impl ModelError {
     }
 }
 
-/// The port to an OpenAI-compatible chat-completions endpoint; the appliance implements it with
-/// HTTP (timeouts and retries live there), tests with scripted answers.
-#[async_trait]
-pub trait ChatModel: Send + Sync + 'static {
-    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError>;
-}
+pub use crate::ports::ChatModel;
 
 /// The LLM assistant; see the module documentation.
 pub struct LlmAssistant {

@@ -120,6 +120,13 @@ pub fn command() -> Command {
 
 /// A port that was free a moment ago. It is drawn below Linux's default ephemeral range
 /// (32768-60999) so that the tests' own client connections cannot take it in the meantime.
+/// A due date whose one-minute reminder (`reminder_offset_minutes: 1`) fires `seconds` from now.
+pub fn reminding_in(seconds: f64) -> String {
+    let at =
+        chrono::Utc::now() + chrono::Duration::milliseconds(((60.0 + seconds) * 1000.0) as i64);
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 pub fn free_port() -> u16 {
     for _ in 0..200 {
         let port = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
@@ -1184,6 +1191,23 @@ impl User {
                 return out;
             }
         }
+    }
+
+    /// The caller's audit rows per event type, asserting that no event was audited twice (the
+    /// exactly-once check of the consumer suites).
+    pub async fn audit_counts(&self) -> std::collections::BTreeMap<String, usize> {
+        let rows = self.audit_all().await;
+        let mut ids: Vec<&str> = rows.iter().filter_map(|r| r["event_id"].as_str()).collect();
+        let total = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), total, "an event was audited twice: {rows:?}");
+        let mut counts = std::collections::BTreeMap::new();
+        for row in &rows {
+            let kind = row["event_type"].as_str().unwrap_or_default().to_owned();
+            *counts.entry(kind).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// Waits until the caller's audit trail holds every event id in `ids`; returns the trail.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use taskstream_tests::dapr_sidecar::{DaprSidecar, SidecarConfig};
 use taskstream_tests::{
-    CONSUMER_WAIT, Launch, PgSchema, TestServer, User, eventually, free_port, id_of,
+    CONSUMER_WAIT, Launch, PgSchema, TestServer, eventually, free_port, id_of, reminding_in,
 };
 
 const API_TOKEN: &str = "sidecar-api-token";
@@ -88,29 +88,6 @@ async fn two_api_replicas(scratch: &PgSchema) -> TwoReplicas {
         b,
         _sidecars: (sidecar_a, sidecar_b),
     }
-}
-
-/// A due date whose one-minute reminder fires `seconds` from now.
-fn reminding_in(seconds: f64) -> String {
-    let at =
-        chrono::Utc::now() + chrono::Duration::milliseconds(((60.0 + seconds) * 1000.0) as i64);
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// The caller's audit rows per event type, asserting that no event was audited twice.
-async fn audited(user: &User) -> BTreeMap<String, usize> {
-    let rows = user.audit_all().await;
-    let mut ids: Vec<&str> = rows.iter().filter_map(|r| r["event_id"].as_str()).collect();
-    let total = ids.len();
-    ids.sort_unstable();
-    ids.dedup();
-    assert_eq!(ids.len(), total, "an event was audited twice: {rows:?}");
-    let mut counts = BTreeMap::new();
-    for row in &rows {
-        let kind = row["event_type"].as_str().unwrap_or_default().to_owned();
-        *counts.entry(kind).or_insert(0) += 1;
-    }
-    counts
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,7 +185,7 @@ async fn one_process_with_every_role_handles_each_event_exactly_once() {
     .map(|(kind, n)| (kind.to_owned(), n))
     .collect();
     eventually("every event audited", CONSUMER_WAIT, || async {
-        let counts = audited(&alice).await;
+        let counts = alice.audit_counts().await;
         let done = expected
             .iter()
             .all(|(kind, n)| counts.get(kind).copied().unwrap_or(0) >= *n);
@@ -231,7 +208,11 @@ async fn one_process_with_every_role_handles_each_event_exactly_once() {
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    assert_eq!(audited(&alice).await, expected, "each event audited once");
+    assert_eq!(
+        alice.audit_counts().await,
+        expected,
+        "each event audited once"
+    );
     let notes = alice.notifications().await;
     let for_reminder = notes
         .iter()
@@ -405,7 +386,7 @@ async fn events_committed_while_the_sidecar_is_down_are_relayed_once_it_is_back(
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let counts = audited(&alice).await;
+    let counts = alice.audit_counts().await;
     assert_eq!(counts.get("task.created"), Some(&2), "{counts:?}");
 }
 
@@ -579,7 +560,7 @@ async fn four_roles_with_four_sidecars_handle_each_event_exactly_once() {
     .map(|(kind, n)| (kind.to_owned(), n))
     .collect();
     eventually("every event audited", wait, || async {
-        let counts = audited(&alice).await;
+        let counts = alice.audit_counts().await;
         if counts == expected {
             Ok(())
         } else {
@@ -605,7 +586,11 @@ async fn four_roles_with_four_sidecars_handle_each_event_exactly_once() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     bridge.abort();
 
-    assert_eq!(audited(&alice).await, expected, "each event audited once");
+    assert_eq!(
+        alice.audit_counts().await,
+        expected,
+        "each event audited once"
+    );
     let notes = alice.notifications().await;
     let for_reminder = notes
         .iter()

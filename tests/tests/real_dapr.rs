@@ -22,7 +22,9 @@ use serde_json::{Value, json};
 use taskstream_tests::real_dapr::{
     Broker, Daprd, DaprdSpec, ItEnv, Probe, Scheduler, Scratch, Secrets, write_resources,
 };
-use taskstream_tests::{Launch, PgSchema, TestServer, User, eventually, free_port, id_of};
+use taskstream_tests::{
+    Launch, PgSchema, TestServer, User, eventually, free_port, id_of, reminding_in,
+};
 
 const API_TOKEN: &str = "it-sidecar-api-token";
 const APP_TOKEN: &str = "it-app-api-token";
@@ -210,29 +212,6 @@ async fn launch_app(
     .await
 }
 
-/// A due date whose one-minute reminder fires `seconds` from now.
-fn reminding_in(seconds: f64) -> String {
-    let at =
-        chrono::Utc::now() + chrono::Duration::milliseconds(((60.0 + seconds) * 1000.0) as i64);
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// The user's audit rows per event type, asserting that no event was audited twice.
-async fn audited(user: &User) -> BTreeMap<String, usize> {
-    let rows = user.audit_all().await;
-    let mut ids: Vec<&str> = rows.iter().filter_map(|r| r["event_id"].as_str()).collect();
-    let total = ids.len();
-    ids.sort_unstable();
-    ids.dedup();
-    assert_eq!(ids.len(), total, "an event was audited twice: {rows:?}");
-    let mut counts = BTreeMap::new();
-    for row in &rows {
-        let kind = row["event_type"].as_str().unwrap_or_default().to_owned();
-        *counts.entry(kind).or_insert(0) += 1;
-    }
-    counts
-}
-
 fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
     pairs.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
 }
@@ -241,7 +220,7 @@ fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
 async fn wait_audited(cluster: &Cluster, user: &User, expected: &BTreeMap<String, usize>) {
     let deadline = Instant::now() + WAIT;
     loop {
-        let have = audited(user).await;
+        let have = user.audit_counts().await;
         if expected
             .iter()
             .all(|(kind, n)| have.get(kind).copied().unwrap_or(0) >= *n)
@@ -400,7 +379,11 @@ async fn core_flow(env: &ItEnv, broker: Broker, test: &str) {
 
     // Give late duplicates a moment, then count exactly.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(audited(&alice).await, expected, "each event audited once");
+    assert_eq!(
+        alice.audit_counts().await,
+        expected,
+        "each event audited once"
+    );
     let for_reminder = alice
         .notifications()
         .await
@@ -582,7 +565,7 @@ async fn kafka_sidecars_killed_mid_delivery_redeliver_with_exactly_once_effects(
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        audited(&bob).await,
+        bob.audit_counts().await,
         counts(&[("task.created", 8)]),
         "each creation audited exactly once"
     );
@@ -1175,7 +1158,7 @@ async fn kafka_two_api_replicas_publish_and_remind_exactly_once() {
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
-        audited(&on_first).await,
+        on_first.audit_counts().await,
         expected,
         "each event audited once"
     );

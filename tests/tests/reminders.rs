@@ -5,14 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskstream_tests::{CONSUMER_WAIT, TestServer, User, eventually, id_of};
-
-/// A due date whose one-minute reminder fires `seconds` from now.
-fn reminding_in(seconds: f64) -> String {
-    let at =
-        chrono::Utc::now() + chrono::Duration::milliseconds(((60.0 + seconds) * 1000.0) as i64);
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use taskstream_tests::{CONSUMER_WAIT, TestServer, User, eventually, id_of, reminding_in};
 
 async fn task_reminding_in(user: &User, title: &str, seconds: f64) -> Value {
     user.create(

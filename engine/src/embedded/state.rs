@@ -115,21 +115,8 @@ impl RedbStateStore {
     /// Writes a copy of every entry as of one read transaction to a new redb file at `path`
     /// (a consistent snapshot while the store is in use; `taskstream backup`).
     pub fn backup_to(&self, path: &Path) -> Result<u64, EngineError> {
-        let storage = |error: redb::Error| store_error(error);
-        let from = self
-            .db
-            .begin_read()
-            .map_err(|error| storage(error.into()))?;
-        let target = redb::Builder::new()
-            .set_cache_size(crate::CacheSizes::redb_bytes(crate::CacheSizes::COPY_BYTES))
-            .create(path)
-            .map_err(|error| storage(error.into()))?;
-        let to = target
-            .begin_write()
-            .map_err(|error| storage(error.into()))?;
-        let copied = crate::embedded::redb_copy::copy_table(&from, &to, STATE).map_err(storage)?;
-        to.commit().map_err(|error| storage(error.into()))?;
-        Ok(copied)
+        use crate::embedded::redb_copy::{copy_table, snapshot};
+        snapshot(&self.db, path, |from, to| copy_table(from, to, STATE)).map_err(store_error)
     }
 
     /// Opens or creates the store at `path` (a redb file of its own) with the default cache.

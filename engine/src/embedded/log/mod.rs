@@ -351,27 +351,14 @@ impl EventLog {
     /// read transaction to a new redb file at `path`: a consistent snapshot, taken while the
     /// log goes on being written (`taskstream backup`). Returns how many entries were copied.
     pub fn backup_to(&self, path: &Path) -> Result<u64, LogError> {
-        let storage = |error: redb::Error| LogError::Storage(format!("backup: {error}"));
-        let from = self
-            .inner
-            .db
-            .begin_read()
-            .map_err(|error| storage(error.into()))?;
-        let target = redb::Builder::new()
-            .set_cache_size(crate::CacheSizes::redb_bytes(crate::CacheSizes::COPY_BYTES))
-            .create(path)
-            .map_err(|error| storage(error.into()))?;
-        let to = target
-            .begin_write()
-            .map_err(|error| storage(error.into()))?;
-        let mut copied =
-            crate::embedded::redb_copy::copy_table(&from, &to, TOPICS).map_err(storage)?;
-        copied +=
-            crate::embedded::redb_copy::copy_table(&from, &to, PARTITIONS).map_err(storage)?;
-        copied += crate::embedded::redb_copy::copy_table(&from, &to, BATCHES).map_err(storage)?;
-        copied += crate::embedded::redb_copy::copy_table(&from, &to, OFFSETS).map_err(storage)?;
-        to.commit().map_err(|error| storage(error.into()))?;
-        Ok(copied)
+        use crate::embedded::redb_copy::{copy_table, snapshot};
+        snapshot(&self.inner.db, path, |from, to| {
+            Ok(copy_table(from, to, TOPICS)?
+                + copy_table(from, to, PARTITIONS)?
+                + copy_table(from, to, BATCHES)?
+                + copy_table(from, to, OFFSETS)?)
+        })
+        .map_err(|error| LogError::Storage(format!("backup: {error}")))
     }
 
     /// Opens or creates the log at `path` (a redb file); creates the configured topics on first

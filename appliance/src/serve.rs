@@ -260,7 +260,7 @@ fn start_background(
     stopped: &watch::Receiver<bool>,
 ) -> JoinSet<()> {
     let mut background = JoinSet::new();
-    let outbox: Arc<dyn Outbox> = Arc::clone(store) as Arc<dyn Outbox>;
+    let outbox: Arc<dyn Outbox> = Arc::<dyn TaskStore>::clone(store);
     let relay = OutboxRelay::new(outbox, Arc::new(LogBus::new(log.clone())));
     background.spawn(relay.run(stopped.clone()));
     let scheduler = ReminderScheduler::new(Arc::clone(store), missed_reminder_window);

@@ -125,3 +125,8 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/static/{name}", get(assets::serve))
         .layer(CompressionLayer::new())
 }
+
+/// The id in a page's path; one that is not a UUID names no page, so it is a 404.
+fn path_id(raw: &str) -> Result<uuid::Uuid, error::UiError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| error::UiError::NotFound)
+}

@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use taskstream_engine::assistant::offline::intent::quick_add as read_quick_add;
 use taskstream_engine::project::input::normalise_name;
 use taskstream_engine::task::input::parse_new_task;
-use uuid::Uuid;
 
 use super::error::UiError;
 use super::form::Form;
@@ -18,10 +17,6 @@ use super::tasks::{flash_url_in, form_project};
 use super::view::Chrome;
 use super::{html, zone_of};
 use crate::AppState;
-
-fn id_of(raw: &str) -> Result<Uuid, UiError> {
-    Uuid::parse_str(raw).map_err(|_| UiError::NotFound)
-}
 
 /// `POST /projects`: a new project, then its (empty) list.
 pub(crate) async fn create(
@@ -42,7 +37,7 @@ pub(crate) async fn rename(
     Path(raw): Path<String>,
     form: Form,
 ) -> Result<Response, UiError> {
-    let id = id_of(&raw)?;
+    let id = super::path_id(&raw)?;
     let name = normalise_name(form.text("name")).map_err(UiError::BadRequest)?;
     let project = app
         .tasks
@@ -69,7 +64,10 @@ pub(crate) async fn confirm_delete(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Result<Response, UiError> {
-    let summary = app.tasks.project(&session.user_id, id_of(&raw)?).await?;
+    let summary = app
+        .tasks
+        .project(&session.user_id, super::path_id(&raw)?)
+        .await?;
     html(ConfirmPage {
         chrome: chrome(&app, &session, &csrf, &headers, "Delete project", "tasks").await?,
         id: summary.project.id.to_string(),
@@ -87,7 +85,7 @@ pub(crate) async fn delete(
 ) -> Result<Response, UiError> {
     let deletion = app
         .tasks
-        .delete_project(&session.user_id, id_of(&raw)?)
+        .delete_project(&session.user_id, super::path_id(&raw)?)
         .await?;
     let url = flash_url_in("project_deleted", Some(&deletion.project.name), None);
     Ok(Redirect::to(&url).into_response())
@@ -103,7 +101,7 @@ pub(crate) async fn move_task(
     let project = form_project(&form, "project_id").map_err(UiError::BadRequest)?;
     let task = app
         .tasks
-        .set_project(&session.user_id, id_of(&raw)?, project)
+        .set_project(&session.user_id, super::path_id(&raw)?, project)
         .await?;
     Ok(Redirect::to(&format!("/tasks/{}?saved=1", task.id)).into_response())
 }
@@ -115,7 +113,7 @@ pub(crate) async fn add_subtask(
     Path(raw): Path<String>,
     form: Form,
 ) -> Result<Response, UiError> {
-    let parent = id_of(&raw)?;
+    let parent = super::path_id(&raw)?;
     let text = form.text("text");
     if text.is_empty() {
         return Err(UiError::BadRequest(

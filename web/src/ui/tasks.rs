@@ -754,10 +754,6 @@ pub(crate) async fn create(
     }
 }
 
-fn task_id(raw: &str) -> Result<Uuid, UiError> {
-    Uuid::parse_str(raw).map_err(|_| UiError::NotFound)
-}
-
 /// `GET /tasks/{id}/edit`.
 pub(crate) async fn edit_form(
     State(app): State<AppState>,
@@ -766,7 +762,10 @@ pub(crate) async fn edit_form(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Result<Response, UiError> {
-    let task = app.tasks.get(&session.user_id, task_id(&raw)?).await?;
+    let task = app
+        .tasks
+        .get(&session.user_id, super::path_id(&raw)?)
+        .await?;
     let zone = zone_of(&app, &session.user_id).await?;
     html(TaskFormPage {
         chrome: chrome(&app, &session, &csrf, &headers, "Edit task", "tasks").await?,
@@ -787,7 +786,7 @@ pub(crate) async fn update(
     Path(raw): Path<String>,
     form: Form,
 ) -> Result<Response, UiError> {
-    let id = task_id(&raw)?;
+    let id = super::path_id(&raw)?;
     let zone = zone_of(&app, &session.user_id).await?;
     match apply_form(&app, &session.user_id, &form, zone, Some(id)).await? {
         Ok(task) => Ok(Redirect::to(&format!("/tasks/{}?saved=1", task.id)).into_response()),
@@ -822,7 +821,10 @@ pub(crate) async fn detail(
     Path(raw): Path<String>,
     QueryPairs(pairs): QueryPairs,
 ) -> Result<Response, UiError> {
-    let task = app.tasks.get(&session.user_id, task_id(&raw)?).await?;
+    let task = app
+        .tasks
+        .get(&session.user_id, super::path_id(&raw)?)
+        .await?;
     let zone = zone_of(&app, &session.user_id).await?;
     let now = taskstream_engine::time::now();
     let schedule = app
@@ -906,7 +908,10 @@ pub(crate) async fn complete(
     Path(raw): Path<String>,
     form: Form,
 ) -> Result<Response, UiError> {
-    let completion = app.tasks.complete(&session.user_id, task_id(&raw)?).await?;
+    let completion = app
+        .tasks
+        .complete(&session.user_id, super::path_id(&raw)?)
+        .await?;
     if let Some(back) = back_to(&form) {
         return Ok(Redirect::to(&format!("{back}#subtasks")).into_response());
     }
@@ -927,7 +932,7 @@ pub(crate) async fn reopen(
     Path(raw): Path<String>,
     form: Form,
 ) -> Result<Response, UiError> {
-    let id = task_id(&raw)?;
+    let id = super::path_id(&raw)?;
     let patch = parse_task_patch(&json!({ "status": "pending" }))
         .map_err(|_| UiError::Internal("reopen patch".to_owned()))?;
     app.tasks.update(&session.user_id, id, patch).await?;
@@ -960,7 +965,10 @@ pub(crate) async fn confirm_delete(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Result<Response, UiError> {
-    let task = app.tasks.get(&session.user_id, task_id(&raw)?).await?;
+    let task = app
+        .tasks
+        .get(&session.user_id, super::path_id(&raw)?)
+        .await?;
     let zone = zone_of(&app, &session.user_id).await?;
     let now = taskstream_engine::time::now();
     let counts = app
@@ -983,7 +991,10 @@ pub(crate) async fn delete(
     Path(raw): Path<String>,
     _form: Form,
 ) -> Result<Response, UiError> {
-    let task = app.tasks.delete(&session.user_id, task_id(&raw)?).await?;
+    let task = app
+        .tasks
+        .delete(&session.user_id, super::path_id(&raw)?)
+        .await?;
     Ok(Redirect::to(&flash_url("deleted", Some(&task.title))).into_response())
 }
 
